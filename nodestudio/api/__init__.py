@@ -1,0 +1,1 @@
+"""The Theano-style Python API (re-exported as `nodestudio`)."""

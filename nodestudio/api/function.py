@@ -1,0 +1,144 @@
+"""`ns.function`: compile a graph once to OpenCL and call it like a Python function."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from nodestudio.backend import device as devices
+from nodestudio.backend.lower import host_array, lower
+from nodestudio.backend.program import Executable, KernelReport
+from nodestudio.errors import GraphError, MissingInputError
+from nodestudio.ir.expand import expand
+from nodestudio.ir.expr import Variable, as_variable, toposort
+from nodestudio.ir.reference import check_input_shape
+from nodestudio.ir.rewrite import substitute
+from nodestudio.ir.shared import SharedVariable
+
+
+class Function:
+    """A compiled graph. Call it with one value per input, positionally or by keyword name."""
+
+    def __init__(self, inputs: Sequence[Variable], outputs: Any, updates=None, givens=None,
+                 training: bool | None = None):
+        self.inputs = [as_variable(v) for v in inputs]
+        for var in self.inputs:
+            if var.owner.op.name not in ("input", "parameter"):
+                raise GraphError("function inputs must be symbolic inputs (ns.scalar, "
+                                 "ns.matrix, ...) or shared variables", node=var.name)
+        self.single = isinstance(outputs, Variable) or not isinstance(outputs, (list, tuple))
+        outs = [] if outputs is None else [outputs] if self.single else list(outputs)
+        self.outputs = [as_variable(o) for o in outs]
+        pairs = list(updates.items() if isinstance(updates, Mapping) else updates or [])
+        for shared, _ in pairs:
+            if not isinstance(shared, SharedVariable):
+                raise GraphError("updates must target shared variables",
+                                 node=getattr(shared, "name", None))
+        self.training = bool(pairs) if training is None else training
+        mode = "train" if self.training else "infer"
+        if self.training:  # running averages and similar default updates
+            targets = {id(s) for s, _ in pairs}
+            for node in toposort(self.outputs + [as_variable(e) for _, e in pairs]):
+                for var in node.outputs:
+                    if isinstance(var, SharedVariable) and var.default_update is not None \
+                            and id(var) not in targets:
+                        pairs.append((var, var.default_update))
+                        targets.add(id(var))
+        update_exprs = [as_variable(e) for _, e in pairs]
+        for shared, expr in pairs:
+            if expr.dtype != shared.dtype or len(expr.shape) != len(shared.shape):
+                raise GraphError(f"update value {expr.name!r} {expr.type} does not fit the "
+                                 f"shared variable {shared.type}", node=shared.name)
+        everything = self.outputs + update_exprs
+        if givens:
+            everything = substitute(everything, dict(givens.items() if isinstance(givens, Mapping)
+                                                     else givens))
+        prim = expand(everything, mode)
+        self._results = prim[:len(self.outputs)]
+        self._update_values = prim[len(self.outputs):]
+        self._update_targets = [s.container for s, _ in pairs]
+        self._order = toposort(prim)
+        self._free_inputs = self._check_inputs()
+        self._executables: dict[tuple, Executable] = {}
+        self._last: Executable | None = None
+
+    def _check_inputs(self) -> list[Variable]:
+        given = {id(v) for v in self.inputs}
+        needed = [n.outputs[0] for n in self._order if n.op.name == "input"]
+        missing = [v.name for v in needed if id(v) not in given]
+        if missing:
+            raise MissingInputError("the outputs depend on input(s) not listed in the function's "
+                                    f"inputs: {', '.join(missing)}")
+        return needed
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        values = self._bind(args, kwargs)
+        rt = devices.runtime()
+        signature = (id(rt.context),) + tuple(values[id(v)].shape for v in self._free_inputs)
+        executable = self._executables.get(signature)
+        if executable is None:
+            shapes = {id(v): values[id(v)].shape for v in self._free_inputs}
+            lowered = lower(self._order, self._results, self._update_values, shapes, rt.is_gpu)
+            executable = Executable(rt, lowered, self._free_inputs, self._results,
+                                    list(zip(self._update_targets, self._update_values)))
+            self._executables[signature] = executable
+        self._last = executable
+        outputs = executable(values)
+        if self.single:
+            return outputs[0] if outputs else None
+        return outputs
+
+    def _bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[int, np.ndarray]:
+        if len(args) > len(self.inputs):
+            raise MissingInputError(f"expected {len(self.inputs)} argument(s), got {len(args)}")
+        supplied = dict(zip(self.inputs, args))
+        by_name = {v.name: v for v in self.inputs}
+        for key, value in kwargs.items():
+            if key not in by_name:
+                raise MissingInputError(f"unknown input {key!r}; inputs: {', '.join(by_name)}")
+            supplied[by_name[key]] = value
+        values: dict[int, np.ndarray] = {}
+        for var in self.inputs:
+            if var not in supplied:
+                raise MissingInputError(f"no value given for input {var.name!r}")
+            if isinstance(var, SharedVariable):
+                var.set_value(supplied[var])
+                continue
+            array = host_array(supplied[var], var)
+            check_input_shape(var, array.shape)
+            values[id(var)] = array
+        return values
+
+    def kernels(self) -> list[KernelReport]:
+        """The kernels of the most recent call: nodes covered, source, and (when profiling is
+        on) seconds."""
+        if self._last is None:
+            raise RuntimeError("call the function once before asking for its kernels")
+        return self._last.kernels()
+
+
+def function(inputs: Sequence[Variable], outputs: Any = None, updates=None, givens=None,
+             training: bool | None = None) -> Function:
+    """Compile `outputs` of `inputs`; `updates` is a list of (shared, new value) pairs applied
+    after the outputs are computed. `training` (default: True when there are updates) selects
+    batch statistics and live dropout masks."""
+    return Function(inputs, outputs, updates, givens, training)
+
+
+_eval_cache: "weakref.WeakKeyDictionary[Variable, dict]" = weakref.WeakKeyDictionary()
+
+
+def eval_variable(var: Variable, inputs: Mapping[Variable, Any]) -> Any:
+    """`expr.eval({x: value})`, compiled once per set of inputs and cached on the variable."""
+    keys = tuple(sorted(inputs, key=lambda v: v.name))
+    per_var = _eval_cache.setdefault(var, {})
+    fn = per_var.get(tuple(id(k) for k in keys))
+    if fn is None:
+        fn = Function(list(keys), var, training=False)
+        per_var[tuple(id(k) for k in keys)] = fn
+    result = fn(*[inputs[k] for k in keys])
+    return float(result) if result.ndim == 0 and result.dtype.kind == "f" else (
+        int(result) if result.ndim == 0 else result)

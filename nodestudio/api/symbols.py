@@ -1,0 +1,58 @@
+"""Symbolic inputs and the layer helpers of the public API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from nodestudio.ir.expr import Apply, Variable, apply, fresh_name
+from nodestudio.ir.shared import SharedVariable
+from nodestudio.ops import registry
+from nodestudio.ops.registry import FLOAT, INT, TensorType
+
+
+def tensor(name: str | None = None, shape: Sequence[int | None] = (), dtype: str = FLOAT
+           ) -> Variable:
+    """A symbolic input; `None` in `shape` marks a dimension given at call time."""
+    op = registry.get("input")
+    node_name = name or fresh_name("input")
+    attrs = op.normalise_attrs({"shape": tuple(shape), "dtype": dtype}, node_name)
+    return Apply(op, (), attrs, node_name, [TensorType(dtype, attrs["shape"])]).outputs[0]
+
+
+def scalar(name: str | None = None, dtype: str = FLOAT) -> Variable:
+    return tensor(name, (), dtype)
+
+
+def vector(name: str | None = None, dtype: str = FLOAT) -> Variable:
+    return tensor(name, (None,), dtype)
+
+
+def matrix(name: str | None = None, dtype: str = FLOAT) -> Variable:
+    return tensor(name, (None, None), dtype)
+
+
+def ivector(name: str | None = None) -> Variable:
+    """Integer labels, one per row."""
+    return tensor(name, (None,), INT)
+
+
+def iscalar(name: str | None = None) -> Variable:
+    return tensor(name, (), INT)
+
+
+def batch_norm(x: Any, gamma: Any, beta: Any, running_mean: SharedVariable,
+               running_var: SharedVariable, axis: int = 1, eps: float = 1e-5,
+               momentum: float = 0.1, mode: str = "auto") -> Variable:
+    """Batch normalisation. Training functions update the running averages automatically
+    (they become the shared variables' default updates)."""
+    out, mean_next, var_next = apply("batch_norm", x, gamma, beta, running_mean, running_var,
+                                     axis=axis, eps=eps, momentum=momentum, mode=mode)
+    for shared, nxt in ((running_mean, mean_next), (running_var, var_next)):
+        if isinstance(shared, SharedVariable):
+            shared.default_update = nxt
+    return out
+
+
+def loss(name: str, *inputs: Any, **attrs: Any) -> Variable:
+    return apply(name, *inputs, **attrs)

@@ -1,0 +1,1 @@
+"""OpenCL backend: device choice, kernel templates, program cache and lowered programs."""

@@ -1,0 +1,108 @@
+"""Code generation for fused elementwise groups: one kernel, one work-item per element.
+
+Each node's C expression (from the registry) is inlined with its operands; intermediate values
+live in registers, only the group's inputs are loaded and only its outputs are stored.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+from nodestudio.backend.launch import Launch, Plan
+from nodestudio.backend.templates import render
+from nodestudio.ir.expr import Variable
+from nodestudio.ir.fusion import Group, is_inline_constant
+from nodestudio.ops.registry import FLOAT
+
+C_TYPES = {"float32": "float", "int32": "int"}
+_OPERAND = re.compile(r"(?<![\w.])([abc])(?![\w])")
+
+
+def c_literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    number = float(value)  # type: ignore[arg-type]
+    if math.isnan(number):
+        return "NAN"
+    if math.isinf(number):
+        return "INFINITY" if number > 0 else "(-INFINITY)"
+    return f"{number!r}f"
+
+
+def _strides(shape: Sequence[int]) -> list[int]:
+    strides, step = [], 1
+    for dim in reversed(shape):
+        strides.append(step)
+        step *= dim
+    return strides[::-1]
+
+
+def _offset(shape: Sequence[int], out_shape: Sequence[int], index: str) -> str:
+    """C expression for the flat offset into a broadcast input at output element `index`."""
+    if tuple(shape) == tuple(out_shape):
+        return index
+    if math.prod(shape) == 1:
+        return "0"
+    padded = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
+    in_strides = _strides(padded)
+    out_strides = _strides(out_shape)
+    terms = []
+    for axis, dim in enumerate(padded):
+        if dim == 1:
+            continue
+        coord = f"({index} / {out_strides[axis]})" if out_strides[axis] != 1 else index
+        if axis > 0:
+            coord = f"({coord} % {out_shape[axis]})"
+        terms.append(coord if in_strides[axis] == 1 else f"{coord} * {in_strides[axis]}")
+    return " + ".join(terms) or "0"
+
+
+def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: str) -> Plan:
+    out_shape = shapes[id(group.nodes[-1].outputs[0])]
+    total = math.prod(out_shape)
+    index_t = "int" if total < 2**31 - 1 else "long"
+    params: list[str] = []
+    body: list[str] = []
+    local: dict[int, str] = {}
+    args: list[str] = []
+    for k, var in enumerate(group.inputs):
+        ctype = C_TYPES[var.dtype]
+        params.append(f"__global const {ctype}* restrict in{k}")
+        args.append(f"in{k}")
+        local[id(var)] = f"x{k}"
+        body.append(f"    const {ctype} x{k} = in{k}[{_offset(shapes[id(var)], out_shape, 'i')}];")
+    for j, node in enumerate(group.nodes):
+        out = node.outputs[0]
+        operands = []
+        for var in node.inputs:
+            text = c_literal(var.owner.attrs["value"]) if is_inline_constant(var) else local[id(var)]
+            if out.dtype == FLOAT and var.dtype != FLOAT:
+                text = f"(float){text}"
+            operands.append(f"({text})")
+        expr = node.op.expr or ""
+        values = {k: c_literal(v) for k, v in node.attrs.items()
+                  if isinstance(v, (int, float)) and v is not None}
+        hook = node.op.extra.get("expr_params")
+        if hook:
+            in_shapes = [shapes[id(v)] for v in node.inputs]
+            values.update({k: c_literal(float(v)) for k, v in hook(node.attrs, in_shapes).items()})
+        expr = expr.format(**values) if "{" in expr else expr
+        expr = _OPERAND.sub(lambda m: operands["abc".index(m.group(1))], expr)
+        local[id(out)] = f"t{j}"
+        body.append(f"    const {C_TYPES[out.dtype]} t{j} = ({C_TYPES[out.dtype]})({expr});")
+    for k, var in enumerate(group.outputs):
+        params.append(f"__global {C_TYPES[var.dtype]}* restrict out{k}")
+        args.append(f"out{k}")
+        body.append(f"    out{k}[i] = {local[id(var)]};")
+    source = render("elementwise.cl", name=name, params=", ".join(params), index_t=index_t,
+                    total=total, body="\n".join(body), covers=", ".join(group.names))
+    launch = Launch(name, source, "-cl-mad-enable", (max(total, 1),), None, tuple(args))
+    return Plan((launch,))
+
+
+def outputs_of(group: Group) -> list[Variable]:
+    return group.outputs

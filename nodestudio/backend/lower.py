@@ -1,0 +1,201 @@
+"""Lowering a primitive graph, for concrete input shapes, into an `Executable`.
+
+Steps: concrete shape inference, fusion into kernel groups, a launch plan per group (fused
+elementwise code, the matmul generator, or a kernel family), then buffer assignment by liveness:
+temporaries come from a pool and are reused once their last reader has run; views (reshapes) alias
+their input's buffer; inputs, constants and function results get buffers of their own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nodestudio.backend.elementwise import plan_elementwise
+from nodestudio.backend.launch import Launch, Plan
+from nodestudio.errors import ShapeError
+from nodestudio.ir.expr import Apply, Variable, infer
+from nodestudio.ir.fusion import Group, fuse
+from nodestudio.ops.registry import FLOAT, TensorType
+
+ITEM_BYTES = 4  # float32 and int32 alike
+
+
+@dataclass
+class Slot:
+    """A device buffer: `kind` is temp, input, constant, parameter or result."""
+
+    index: int
+    nbytes: int
+    kind: str
+    source: Apply | None = None  # the input / constant / parameter node it holds
+
+
+@dataclass
+class Step:
+    launch: Launch
+    group: Group
+    bindings: tuple[int | str, ...]  # slot index per kernel argument, or "call_index"
+
+
+@dataclass
+class LoweredGraph:
+    steps: list[Step]
+    slots: list[Slot]
+    slot_of: dict[int, int]  # id(Variable) -> slot index
+    shapes: dict[int, tuple[int, ...]]
+    groups: list[Group]
+    update_copies: list[tuple[int, int]] = field(default_factory=list)  # (from slot, to slot)
+
+
+def concrete_shapes(order: Sequence[Apply], feeds: Mapping[int, tuple[int, ...]]
+                    ) -> dict[int, tuple[int, ...]]:
+    """Shapes of every value for these input shapes (`feeds`: id(input var) -> shape)."""
+    shapes: dict[int, tuple[int, ...]] = {}
+    for node in order:
+        if node.op.kernel == "source":
+            var = node.outputs[0]
+            if node.op.name == "input":
+                shapes[id(var)] = tuple(feeds[id(var)])
+            elif node.op.name == "parameter":
+                shapes[id(var)] = tuple(node.data.shape)
+            else:
+                shapes[id(var)] = tuple(node.attrs["shape"])
+            continue
+        types = [TensorType(v.dtype, shapes[id(v)]) for v in node.inputs]
+        for var, t in zip(node.outputs, infer(node.op, types, node.attrs, node.name)):
+            if any(d is None for d in t.shape):
+                raise ShapeError(f"output shape {t.shape} is not determined by the inputs",
+                                 node=node.name)
+            shapes[id(var)] = tuple(t.shape)  # type: ignore[arg-type]
+    return shapes
+
+
+def plan_group(group: Group, shapes: Mapping[int, tuple[int, ...]], is_gpu: bool,
+               name: str) -> Plan:
+    if group.kind == "elementwise":
+        return plan_elementwise(group, shapes, name)
+    from nodestudio.backend import families, gemm  # generators load their templates lazily
+    node = group.nodes[0]
+    in_shapes = [shapes[id(v)] for v in node.inputs]
+    if group.kind == "matmul":
+        ta, tb = node.attrs["trans_a"], node.attrs["trans_b"]
+        a, b = in_shapes
+        m, k = (a[1], a[0]) if ta else a
+        n = b[0] if tb else b[1]
+        plan = gemm.plan_gemm(m, n, k, trans_a=ta, trans_b=tb,
+                              variant=gemm.gemm_variant_for(is_gpu))
+        roles = {"A": "in0", "B": "in1", "C": "out0", "scratch": "scratch"}
+        launches = tuple(Launch(x.kernel, x.source, x.options, x.global_size, x.local_size,
+                                tuple(roles[r] for r in x.args)) for x in plan.launches)
+        return Plan(launches, plan.scratch_floats * ITEM_BYTES)
+    attrs = {k: v for k, v in node.attrs.items()}
+    return families.plan_family(node.op.name, attrs, in_shapes, [v.dtype for v in node.inputs],
+                                [shapes[id(v)] for v in node.outputs],
+                                [v.dtype for v in node.outputs], is_gpu)
+
+
+def lower(order: Sequence[Apply], results: Sequence[Variable], updates: Sequence[Variable],
+          feeds: Mapping[int, tuple[int, ...]], is_gpu: bool) -> LoweredGraph:
+    shapes = concrete_shapes(order, feeds)
+    required = [*results, *updates]
+    groups = fuse(order, shapes, required)
+    slots: list[Slot] = []
+    slot_of: dict[int, int] = {}
+
+    def new_slot(var_bytes: int, kind: str, source: Apply | None = None) -> int:
+        slots.append(Slot(len(slots), max(var_bytes, ITEM_BYTES), kind, source))
+        return len(slots) - 1
+
+    def nbytes(var: Variable) -> int:
+        return math.prod(shapes[id(var)]) * ITEM_BYTES
+
+    # Sources first: they are alive for the whole call.
+    for group in groups:
+        if group.kind == "source":
+            node = group.nodes[0]
+            slot_of[id(node.outputs[0])] = new_slot(nbytes(node.outputs[0]), node.op.name, node)
+
+    # Last reader of every value, through views.
+    plans = [plan_group(g, shapes, is_gpu, f"k{i}_{_slug(g)}") if g.kind not in ("source", "view")
+             else None for i, g in enumerate(groups)]
+    base: dict[int, int] = {}  # id(view var) -> id(base var)
+    last_use: dict[int, int] = {}
+    for step, group in enumerate(groups):
+        if group.kind == "view":
+            base[id(group.outputs[0])] = base.get(id(group.inputs[0]), id(group.inputs[0]))
+        for var in group.inputs:
+            last_use[base.get(id(var), id(var))] = step
+    keep = {base.get(id(v), id(v)) for v in required}
+
+    pool: list[int] = []  # free temp slots
+    steps: list[Step] = []
+    for index, (group, plan) in enumerate(zip(groups, plans)):
+        if group.kind == "source":
+            continue
+        if group.kind == "view":
+            slot_of[id(group.outputs[0])] = slot_of[id(group.inputs[0])]
+            continue
+        assert plan is not None
+        for var in group.outputs:
+            kind = "result" if id(var) in keep else "temp"
+            slot_of[id(var)] = _take(pool, slots, nbytes(var)) if kind == "temp" else None
+            if slot_of[id(var)] is None:
+                slot_of[id(var)] = new_slot(nbytes(var), kind)
+        scratch = None
+        if plan.scratch_bytes:
+            scratch = _take(pool, slots, plan.scratch_bytes)
+            if scratch is None:
+                scratch = new_slot(plan.scratch_bytes, "temp")
+        for launch in plan.launches:
+            steps.append(Step(launch, group, tuple(_bind(role, group, slot_of, scratch)
+                                                   for role in launch.args)))
+        if scratch is not None:
+            pool.append(scratch)
+        for var in {id(v): v for v in group.inputs}.values():
+            root = base.get(id(var), id(var))
+            slot = slot_of[root] if root in slot_of else slot_of[id(var)]
+            if last_use.get(root) == index and root not in keep and slots[slot].kind == "temp":
+                pool.append(slot)
+        for var in group.outputs:  # values nobody reads (dead ends) go straight back
+            if id(var) not in last_use and id(var) not in keep:
+                pool.append(slot_of[id(var)])
+    return LoweredGraph(steps, slots, slot_of, shapes, groups)
+
+
+def _take(pool: list[int], slots: list[Slot], size: int) -> int | None:
+    """Best-fit reuse of a free temporary, so big buffers are not wasted on small values."""
+    fits = [s for s in pool if slots[s].nbytes >= size]
+    if not fits:
+        return None
+    best = min(fits, key=lambda s: slots[s].nbytes)
+    pool.remove(best)
+    return best
+
+
+def _bind(role: str, group: Group, slot_of: Mapping[int, int], scratch: int | None) -> int | str:
+    if role == "call_index":
+        return role
+    if role == "scratch":
+        assert scratch is not None
+        return scratch
+    if role.startswith("in"):
+        return slot_of[id(group.inputs[int(role[2:])])]
+    if role.startswith("out"):
+        return slot_of[id(group.outputs[int(role[3:])])]
+    raise ValueError(f"unknown kernel argument role {role!r}")
+
+
+def _slug(group: Group) -> str:
+    ops = [n.op.name for n in group.nodes]
+    text = "_".join(dict.fromkeys(ops))[:40]
+    return "".join(c if c.isalnum() else "_" for c in text)
+
+
+def host_array(value: object, var: Variable) -> np.ndarray:
+    # np.ascontiguousarray would turn a 0-d value into shape (1,)
+    return np.require(np.asarray(value, dtype=np.float32 if var.dtype == FLOAT else np.int32),
+                      requirements="C")

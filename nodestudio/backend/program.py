@@ -1,0 +1,176 @@
+"""Running a lowered graph on the device: buffers, kernels, uploads, reads and updates.
+
+A call enqueues everything without waiting (a pipelined launch costs a few microseconds, a
+synchronous one tens) and waits once, for the results it returns. Kernel arguments are set only
+when the buffer behind them changed, which after the first call happens only for parameters whose
+buffer was swapped by an update. Updates are applied by swapping buffers, not copying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyopencl as cl
+
+from nodestudio.backend import cache
+from nodestudio.backend.device import Runtime
+from nodestudio.backend.lower import LoweredGraph, Step, host_array
+from nodestudio.errors import DeviceMemoryError
+from nodestudio.ir.expr import Variable
+from nodestudio.ir.shared import SharedValue
+
+
+class DeviceParam:
+    """The device copy of a SharedValue (attached as `SharedValue.device`)."""
+
+    def __init__(self, rt: Runtime, host: np.ndarray):
+        self.rt = rt
+        self.buffer = allocate(rt, max(host.nbytes, 4))
+        self.shape, self.dtype = host.shape, host.dtype
+        self.write(host)
+
+    def read(self) -> np.ndarray:
+        out = np.empty(self.shape, self.dtype)
+        cl.enqueue_copy(self.rt.queue, out, self.buffer, is_blocking=True)
+        return out
+
+    def write(self, value: np.ndarray) -> None:
+        cl.enqueue_copy(self.rt.queue, self.buffer, np.ascontiguousarray(value, self.dtype),
+                        is_blocking=True)
+
+
+def device_param(rt: Runtime, container: SharedValue) -> DeviceParam:
+    dev = container.device
+    if not isinstance(dev, DeviceParam) or dev.rt.context is not rt.context:
+        if isinstance(dev, DeviceParam) and container.host_stale:
+            container.get_value()  # bring the newest value over from the old device
+        dev = DeviceParam(rt, container.host)
+        container.device = dev
+        container.host_stale = False
+    return dev
+
+
+def allocate(rt: Runtime, nbytes: int) -> cl.Buffer:
+    try:
+        return cl.Buffer(rt.context, cl.mem_flags.READ_WRITE, nbytes)
+    except cl.Error as exc:
+        raise DeviceMemoryError(f"could not allocate {nbytes / 2**20:.1f} MiB on "
+                                f"{rt.info.label}: {exc}") from exc
+
+
+@dataclass
+class KernelReport:
+    name: str
+    nodes: list[str]
+    source: str
+    global_size: tuple[int, ...]
+    seconds: float | None = None
+
+
+class Executable:
+    """One lowered graph for one set of input shapes, bound to one device."""
+
+    def __init__(self, rt: Runtime, lowered: LoweredGraph, inputs: Sequence[Variable],
+                 results: Sequence[Variable], updates: Sequence[tuple[SharedValue, Variable]]):
+        self.rt = rt
+        self.lowered = lowered
+        self.inputs = list(inputs)
+        self.results = list(results)
+        self.updates = list(updates)
+        self.call_index = 0
+        self.last_times: list[float] | None = None
+        self._buffers: list[cl.Buffer | None] = []
+        self._params: list[tuple[int, SharedValue]] = []
+        for slot in lowered.slots:
+            if slot.kind == "parameter":
+                self._buffers.append(None)
+                self._params.append((slot.index, slot.source.data))  # type: ignore[union-attr]
+            else:
+                self._buffers.append(allocate(rt, slot.nbytes))
+                if slot.kind == "constant":
+                    value = host_array(_constant_value(slot.source), slot.source.outputs[0])
+                    cl.enqueue_copy(rt.queue, self._buffers[-1], value, is_blocking=True)
+        self._kernels = [self._make_kernel(step) for step in lowered.steps]
+        self._bound: list[tuple | None] = [None] * len(lowered.steps)
+        self._update_slots = self._plan_updates()
+        self._keepalive: list[np.ndarray] = []
+
+    def _make_kernel(self, step: Step) -> cl.Kernel:
+        launch = step.launch
+        program = cache.build(self.rt, launch.source, launch.options, launch.kernel)
+        return cl.Kernel(program, launch.kernel)
+
+    def _plan_updates(self) -> list[tuple[SharedValue, int, bool]]:
+        """(container, slot, copy?) per update; a slot not exclusively ours must be copied."""
+        plan, claimed = [], set()
+        for container, var in self.updates:
+            slot = self.lowered.slot_of[id(var)]
+            exclusive = self.lowered.slots[slot].kind == "result" and slot not in claimed
+            claimed.add(slot)
+            plan.append((container, slot, not exclusive))
+        return plan
+
+    def __call__(self, values: Mapping[int, np.ndarray]) -> list[np.ndarray]:
+        rt, queue = self.rt, self.rt.queue
+        buffers = self._buffers
+        for slot, container in self._params:
+            buffers[slot] = device_param(rt, container).buffer
+        for var in self.inputs:
+            array = values[id(var)]
+            self._keepalive.append(array)
+            cl.enqueue_copy(queue, buffers[self.lowered.slot_of[id(var)]], array,
+                            is_blocking=False)
+        events = []
+        call_index = np.uint32(self.call_index & 0xFFFFFFFF)
+        for i, (step, kernel) in enumerate(zip(self.lowered.steps, self._kernels)):
+            args = tuple(call_index if b == "call_index" else buffers[b] for b in step.bindings)
+            if args != self._bound[i]:
+                kernel.set_args(*args)
+                self._bound[i] = args
+            launch = step.launch
+            events.append(cl.enqueue_nd_range_kernel(queue, kernel, launch.global_size,
+                                                     launch.local_size))
+        outputs = []
+        for var in self.results:
+            out = np.empty(self.lowered.shapes[id(var)],
+                           np.float32 if var.dtype == "float32" else np.int32)
+            if out.size:
+                cl.enqueue_copy(queue, out, buffers[self.lowered.slot_of[id(var)]],
+                                is_blocking=False)
+            outputs.append(out)
+        self._apply_updates()
+        self.call_index += 1
+        if outputs or len(self._keepalive) > 64:
+            queue.finish()
+            self._keepalive.clear()
+            if rt.profiling:
+                self.last_times = [(e.profile.end - e.profile.start) * 1e-9 for e in events]
+        return outputs
+
+    def _apply_updates(self) -> None:
+        queue, buffers = self.rt.queue, self._buffers
+        for container, slot, copy in self._update_slots:
+            param = device_param(self.rt, container)
+            if copy:
+                fresh = allocate(self.rt, self.lowered.slots[slot].nbytes)
+                cl.enqueue_copy(queue, fresh, buffers[slot], byte_count=param.buffer.size)
+                param.buffer = fresh
+            else:
+                param.buffer, buffers[slot] = buffers[slot], param.buffer
+            container.host_stale = True
+
+    def kernels(self) -> list[KernelReport]:
+        reports = []
+        for i, step in enumerate(self.lowered.steps):
+            seconds = self.last_times[i] if self.last_times else None
+            reports.append(KernelReport(step.launch.kernel, step.group.names, step.launch.source,
+                                        step.launch.global_size, seconds))
+        return reports
+
+
+def _constant_value(node) -> np.ndarray:
+    if node.data is not None:
+        return np.asarray(node.data)
+    return np.full(node.attrs["shape"], node.attrs["value"])

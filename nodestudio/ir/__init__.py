@@ -1,0 +1,1 @@
+"""The symbolic IR: variables and applications of registry ops, autodiff, fusion, reference."""

@@ -1,0 +1,167 @@
+"""Functional constructors over the registry: the `ns.*` functions and the builder `F` that
+gradient rules and composite expansions are written against."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from nodestudio.errors import ShapeError
+from nodestudio.ir.expr import Variable, apply, as_variable, constant
+from nodestudio.ops.registry import FLOAT
+
+# --- elementwise ----------------------------------------------------------------------------
+
+
+def exp(x): return apply("exp", x)
+def log(x): return apply("log", x)
+def sqrt(x): return apply("sqrt", x)
+def abs(x): return apply("abs", x)  # noqa: A001  (NumPy's name)
+def square(x): return apply("square", x)
+def sign(x): return apply("sign", x)
+def tanh(x): return apply("tanh", x)
+def sigmoid(x): return apply("sigmoid", x)
+def relu(x): return apply("relu", x)
+def softplus(x): return apply("softplus", x)
+def leaky_relu(x, alpha: float = 0.01): return apply("leaky_relu", x, alpha=alpha)
+def prelu(x, alpha): return apply("prelu", x, alpha)
+def maximum(a, b): return apply("maximum", a, b)
+def minimum(a, b): return apply("minimum", a, b)
+def where(cond, a, b): return apply("where", cond, a, b)
+def eq(a, b): return apply("equal", a, b)
+def neq(a, b): return apply("not_equal", a, b)
+def lt(a, b): return apply("less", a, b)
+def le(a, b): return apply("less_equal", a, b)
+def gt(a, b): return apply("greater", a, b)
+def ge(a, b): return apply("greater_equal", a, b)
+def pow(a, b): return apply("pow", a, b)  # noqa: A001
+def zeros_like(x): return apply("zeros_like", x)
+def ones_like(x): return apply("ones_like", x)
+
+
+def broadcast_like(x, like, divide_by_axes: Sequence[int] | None = None):
+    """x broadcast to the shape of `like` (optionally divided by the size of those axes)."""
+    return apply("broadcast_like", x, like, divide_by_axes=divide_by_axes)
+
+
+# --- reductions -----------------------------------------------------------------------------
+
+
+def sum(x, axis=None, keepdims: bool = False):  # noqa: A001
+    return apply("sum", x, axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims: bool = False):
+    return apply("mean", x, axis=axis, keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims: bool = False):  # noqa: A001
+    return apply("max", x, axis=axis, keepdims=keepdims)
+
+
+def argmax(x, axis: int = -1, keepdims: bool = False):
+    return apply("argmax", x, axis=axis, keepdims=keepdims)
+
+
+def softmax(x, axis: int = -1): return apply("softmax", x, axis=axis)
+def log_softmax(x, axis: int = -1): return apply("log_softmax", x, axis=axis)
+
+
+# --- structure ------------------------------------------------------------------------------
+
+
+def reshape(x, shape: Sequence[int]):
+    return apply("reshape", x, shape=tuple(shape))
+
+
+def expand_dims(x, axis):
+    return apply("expand_dims", x, axes=axis)
+
+
+def squeeze(x, axis):
+    return apply("squeeze", x, axes=axis)
+
+
+def transpose(x, axes: Sequence[int] | None = None):
+    x = as_variable(x)
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    return apply("transpose", x, axes=tuple(axes))
+
+
+def concatenate(xs: Sequence[Any], axis: int = 0):
+    return apply("concatenate", *xs, axis=axis)
+
+
+def slice(x, slices):  # noqa: A001
+    """`slices`: one (start, stop, step) triple per leading axis, None for the defaults."""
+    return apply("slice", x, slices=tuple(tuple(s) for s in slices))
+
+
+def one_hot(labels, depth: int):
+    return apply("one_hot", labels, depth=depth)
+
+
+def matmul(a, b, trans_a: bool = False, trans_b: bool = False):
+    return apply("matmul", a, b, trans_a=trans_a, trans_b=trans_b)
+
+
+def dot(a, b):
+    """NumPy's dot: vectors and matrices, and N-d @ 2-d by folding the leading dimensions."""
+    a, b = as_variable(a), as_variable(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if b.ndim > 2:
+        raise ShapeError(f"dot supports a right operand of at most 2 dimensions, got {b.ndim}",
+                         port="b")
+    a2 = reshape(a, (1, a.shape[0])) if a.ndim == 1 else a
+    if a.ndim > 2:
+        a2 = reshape(a, (-1, a.shape[-1]))
+    b2 = reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b
+    out = matmul(a2, b2)
+    if a.ndim == 1 and b.ndim == 1:
+        return reshape(out, ())
+    if a.ndim == 1:
+        return reshape(out, (b.shape[1],)) if b.shape[1] is not None else squeeze(out, 0)
+    if b.ndim == 1:
+        return squeeze(out, 1) if a.ndim == 2 else reshape(out, (*_fill(a.shape[:-1]),))
+    if a.ndim > 2:
+        return reshape(out, (*_fill(a.shape[:-1]), b.shape[1]))
+    return out
+
+
+def _fill(dims: Sequence[int | None]) -> list[int]:
+    free = [d for d in dims if d is None]
+    if len(free) > 1:
+        raise ShapeError("dot can fold at most one free leading dimension", port="a")
+    return [-1 if d is None else d for d in dims]
+
+
+# --- random, nn composites --------------------------------------------------------------------
+
+
+def random_uniform_like(x, seed: int = 0):
+    return apply("random_uniform_like", x, seed=seed)
+
+
+def dropout(x, p: float = 0.5, seed: int = 0, mode: str = "auto"):
+    return apply("dropout", x, p=p, seed=seed, mode=mode)
+
+
+def dense(x, W, b):
+    return apply("dense", x, W, b)
+
+
+def sum_to(g: Variable, shape: Sequence[int | None]) -> Variable:
+    """Undo broadcasting: sum `g` over the axes along which a value of `shape` was broadcast."""
+    lead = g.ndim - len(shape)
+    if lead > 0:
+        g = sum(g, axis=tuple(range(lead)))
+    axes = tuple(i for i, (gd, d) in enumerate(zip(g.shape, shape)) if d == 1 and gd != 1)
+    if axes:
+        g = sum(g, axis=axes, keepdims=True)
+    return g
+
+
+def scalar_const(value: float) -> Variable:
+    return constant(value, dtype=FLOAT)

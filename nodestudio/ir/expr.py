@@ -1,0 +1,252 @@
+"""Symbolic variables and op applications (the IR that autodiff, fusion and lowering work on).
+
+The IR is a DAG by reference, as in Theano: an `Apply` is one op applied to input `Variable`s and
+owns its output variables. Building an `Apply` runs the op's shape rule at once, so a wiring or
+shape mistake is reported where it is made, naming the node and the port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import itertools
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from nodestudio.errors import GraphError, ShapeError
+from nodestudio.ops import registry
+from nodestudio.ops.registry import FLOAT, INT, OpDef, TensorType
+
+_counters: dict[str, Iterator[int]] = {}
+_scope: contextvars.ContextVar[str] = contextvars.ContextVar("nodestudio_scope", default="")
+
+
+@contextlib.contextmanager
+def name_scope(prefix: str) -> Iterator[None]:
+    """Prefix the names of nodes built inside (e.g. "bn1/" for a composite's primitives)."""
+    token = _scope.set(_scope.get() + prefix)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def fresh_name(base: str) -> str:
+    counter = _counters.setdefault(base, itertools.count(1))
+    return f"{_scope.get()}{base}_{next(counter)}"
+
+
+class Apply:
+    """One application of an op. `data` holds the array of a constant or parameter."""
+
+    __slots__ = ("op", "inputs", "attrs", "name", "outputs", "data", "expansion", "__weakref__")
+
+    def __init__(self, op: OpDef, inputs: Sequence[Variable], attrs: dict[str, Any], name: str,
+                 out_types: Sequence[TensorType], data: Any = None):
+        self.op = op
+        self.inputs = tuple(inputs)
+        self.attrs = attrs
+        self.name = name
+        self.data = data
+        self.expansion: dict[str, tuple[Variable, ...]] = {}  # mode -> primitive outputs
+        self.outputs = tuple(_make_variable(self, i, t) for i, t in enumerate(out_types))
+
+    def __repr__(self) -> str:
+        return f"<Apply {self.name}: {self.op.name}>"
+
+
+def _make_variable(owner: Apply, index: int, type_: TensorType) -> Variable:
+    cls = owner.data.variable_class if hasattr(owner.data, "variable_class") else Variable
+    return cls(owner, index, type_)
+
+
+class Variable:
+    """A symbolic tensor: output `index` of the `Apply` that owns it."""
+
+    __slots__ = ("owner", "index", "type", "__weakref__")
+    __array_priority__ = 1000  # so that ndarray <op> Variable defers to us
+
+    def __init__(self, owner: Apply, index: int, type_: TensorType):
+        self.owner = owner
+        self.index = index
+        self.type = type_
+
+    # --- identity -------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        if len(self.owner.outputs) == 1:
+            return self.owner.name
+        return f"{self.owner.name}.{self.owner.op.outputs[self.index].name}"
+
+    @property
+    def port(self) -> str:
+        return self.owner.op.outputs[self.index].name
+
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        return self.type.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.type.ndim
+
+    @property
+    def dtype(self) -> str:
+        return self.type.dtype
+
+    def __repr__(self) -> str:
+        return f"<Variable {self.name}: {self.type}>"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:  # identity, so variables can key dicts
+        return self is other
+
+    def __bool__(self) -> bool:
+        raise TypeError("a symbolic variable has no truth value; use ns.where or comparisons "
+                        "inside the graph")
+
+    # --- operators --------------------------------------------------------------------------
+    def __add__(self, o): return apply("add", self, o)
+    def __radd__(self, o): return apply("add", o, self)
+    def __sub__(self, o): return apply("sub", self, o)
+    def __rsub__(self, o): return apply("sub", o, self)
+    def __mul__(self, o): return apply("mul", self, o)
+    def __rmul__(self, o): return apply("mul", o, self)
+    def __truediv__(self, o): return apply("div", self, o)
+    def __rtruediv__(self, o): return apply("div", o, self)
+    def __pow__(self, o): return apply("pow", self, o)
+    def __rpow__(self, o): return apply("pow", o, self)
+    def __neg__(self): return apply("neg", self)
+    def __abs__(self): return apply("abs", self)
+    def __lt__(self, o): return apply("less", self, o)
+    def __le__(self, o): return apply("less_equal", self, o)
+    def __gt__(self, o): return apply("greater", self, o)
+    def __ge__(self, o): return apply("greater_equal", self, o)
+
+    def __matmul__(self, o):
+        from nodestudio.ir import build
+        return build.dot(self, o)
+
+    def __rmatmul__(self, o):
+        from nodestudio.ir import build
+        return build.dot(o, self)
+
+    @property
+    def T(self) -> Variable:
+        from nodestudio.ir import build
+        return build.transpose(self)
+
+    def eval(self, inputs: dict[Variable, Any] | None = None) -> Any:
+        """Compile (once, cached) and run on the OpenCL device; 0-d results come back as float."""
+        from nodestudio.api.function import eval_variable
+        return eval_variable(self, inputs or {})
+
+
+def constant(value: Any, dtype: str | None = None, name: str | None = None) -> Variable:
+    """A constant node; Python and NumPy floats become float32, integer arrays int32."""
+    array = np.asarray(value)
+    if dtype is None:
+        dtype = INT if array.dtype.kind in "iub" and not np.isscalar(value) else FLOAT
+    array = array.astype(np.float64 if dtype == FLOAT else np.int64)
+    op = registry.get("constant")
+    attrs = {"shape": array.shape, "dtype": dtype}
+    if array.size == 1:
+        attrs["value"] = float(array.reshape(-1)[0]) if dtype == FLOAT else int(array.reshape(-1)[0])
+    node = Apply(op, (), attrs, name or fresh_name("const"), [TensorType(dtype, array.shape)],
+                 data=array)
+    return node.outputs[0]
+
+
+def as_variable(value: Any) -> Variable:
+    if isinstance(value, Variable):
+        return value
+    if isinstance(value, (int, float, np.number, np.ndarray, list, tuple, bool)):
+        return constant(value)
+    raise TypeError(f"cannot use {type(value).__name__} as a NodeStudio value")
+
+
+def apply(op_name: str, *inputs: Any, name: str | None = None, data: Any = None,
+          **attrs: Any) -> Any:
+    """Build an Apply of a registry op; returns its output variable (a tuple if several)."""
+    node = make_apply(registry.get(op_name), [as_variable(x) for x in inputs], attrs, name, data)
+    return node.outputs[0] if len(node.outputs) == 1 else node.outputs
+
+
+def make_apply(op: OpDef, inputs: Sequence[Variable], attrs: dict[str, Any],
+               name: str | None = None, data: Any = None) -> Apply:
+    name = name or fresh_name(op.name)
+    attrs = op.normalise_attrs(attrs, name)
+    if op.variadic:
+        attrs["n"] = len(inputs)
+    port_names = op.input_names(attrs)
+    if len(inputs) != len(port_names):
+        raise GraphError(f"op {op.name!r} takes {len(port_names)} input(s) "
+                         f"({', '.join(port_names)}), got {len(inputs)}", node=name)
+    for port, var, spec in zip(port_names, inputs, _port_specs(op, port_names)):
+        if spec is not None and spec.dtype is not None and var.type.dtype != spec.dtype:
+            raise ShapeError(f"expects {spec.dtype}, got {var.type.dtype} from {var.name!r}",
+                             node=name, port=port)
+    out_types = infer(op, [v.type for v in inputs], attrs, name)
+    return Apply(op, inputs, attrs, name, out_types, data)
+
+
+def _port_specs(op: OpDef, names: list[str]) -> list[Any]:
+    if op.variadic:
+        return [op.inputs[0] if op.inputs else None] * len(names)
+    return list(op.inputs)
+
+
+def infer(op: OpDef, types: Sequence[TensorType], attrs: dict[str, Any],
+          name: str) -> list[TensorType]:
+    """Run the op's shape rule; any failure becomes a ShapeError naming node and port.
+    A composite's types are those of its expansion, built on placeholders."""
+    try:
+        if op.is_composite:
+            return _composite_types(op, types, attrs)
+        if op.shape is None:
+            raise GraphError(f"op {op.name!r} has no shape rule", node=name)
+        return list(op.shape(types, attrs))
+    except ShapeError as exc:
+        if exc.node is None:
+            raise ShapeError(exc.detail, node=name, port=exc.port) from None
+        raise
+
+
+def _composite_types(op: OpDef, types: Sequence[TensorType], attrs: dict[str, Any]):
+    from nodestudio.ir import build
+    source = registry.get("input")
+    placeholders = []
+    for port, t in zip(op.input_names(attrs), types):
+        holder = Apply(source, (), {"shape": t.shape, "dtype": t.dtype}, port, [t])
+        placeholders.append(holder.outputs[0])
+    with name_scope("shape-check/"):
+        outs = op.expand(build, placeholders, attrs, "train")
+    return [v.type for v in outs]
+
+
+def toposort(outputs: Sequence[Variable]) -> list[Apply]:
+    """Applies that the outputs depend on, each after its inputs (iterative: deep graphs)."""
+    order: list[Apply] = []
+    seen: set[int] = set()
+    stack: list[tuple[Apply, bool]] = [(v.owner, False) for v in reversed(outputs)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for var in reversed(node.inputs):
+            if id(var.owner) not in seen:
+                stack.append((var.owner, False))
+    return order
+
+
+def is_float(var: Variable) -> bool:
+    return var.type.dtype == FLOAT

@@ -1,0 +1,46 @@
+"""Parameter initialisers (seeded, computed on the host once, in float64)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INITIALISERS = ("zeros", "constant", "normal", "uniform", "glorot_tanh", "glorot_sigmoid",
+                "he_normal")
+
+
+def fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """Fan-in and fan-out: (in, out) for a dense matrix, (in*k*k, out*k*k) for conv filters."""
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def initial_value(init: str, shape: tuple[int, ...], seed: int = 0, std: float = 0.01,
+                  scale: float = 0.05, value: float = 0.0) -> np.ndarray:
+    if any(d is None for d in shape):
+        raise ValueError(f"a parameter needs a fully known shape, got {shape}")
+    rng = np.random.default_rng(seed)
+    fan_in, fan_out = fans(shape)
+    glorot = math.sqrt(6.0 / (fan_in + fan_out))
+    if init == "zeros":
+        return np.zeros(shape)
+    if init == "constant":
+        return np.full(shape, float(value))
+    if init == "normal":
+        return rng.normal(0.0, std, shape)
+    if init == "uniform":
+        return rng.uniform(-scale, scale, shape)
+    if init == "glorot_tanh":
+        return rng.uniform(-glorot, glorot, shape)
+    if init == "glorot_sigmoid":
+        return rng.uniform(-4 * glorot, 4 * glorot, shape)
+    if init == "he_normal":
+        return rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
+    raise ValueError(f"unknown initialiser {init!r}; choose one of {INITIALISERS}")

@@ -1,0 +1,220 @@
+"""The op registry: every op is defined once, here and in the modules beside this one.
+
+An `OpDef` holds everything the rest of NodeStudio needs to know about an op: its ports and
+attributes (the palette and inspector read them), its shape and dtype rule (the compiler and the
+canvas wire labels), a NumPy float64 reference (the test oracle), how it lowers to OpenCL (an
+elementwise C expression that the fusion pass can inline, or the name of a dedicated kernel
+family), its gradient rule (a graph expression, so the backward graph is made of ordinary ops) and,
+for composites, the primitive subgraph it stands for.
+
+Gradient rules and composite expansions are written against a builder `F` handed in by the IR
+layer (see `nodestudio.ir.build`), so this layer needs neither the IR nor OpenCL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nodestudio.errors import GraphError
+
+FLOAT = "float32"
+INT = "int32"
+DTYPES = (FLOAT, INT)
+
+Shape = tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """Element type and shape of a value; `None` marks a dimension free until run time."""
+
+    dtype: str
+    shape: Shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __str__(self) -> str:
+        dims = " x ".join("B" if d is None else str(d) for d in self.shape) or "scalar"
+        return dims if self.dtype == FLOAT else f"{dims} {self.dtype}"
+
+
+@dataclass(frozen=True)
+class PortDef:
+    name: str
+    doc: str = ""
+    dtype: str | None = None  # None accepts float or int
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class AttrDef:
+    """An attribute with its editor hints: kind is int, float, bool, choice, shape, axes, str."""
+
+    name: str
+    kind: str
+    default: Any = None
+    doc: str = ""
+    choices: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+
+    def check(self, value: Any, node: str) -> Any:
+        """Validate and normalise one value; raise GraphError naming node and attribute."""
+        try:
+            value = _ATTR_CONVERTERS[self.kind](value)
+        except (TypeError, ValueError) as exc:
+            raise GraphError(f"attribute {self.name!r} expects {self.kind}, got {value!r}",
+                             node=node) from exc
+        if self.choices and value not in self.choices:
+            raise GraphError(f"attribute {self.name!r} must be one of {list(self.choices)}, "
+                             f"got {value!r}", node=node)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if self.low is not None and value < self.low or self.high is not None and value > self.high:
+                raise GraphError(f"attribute {self.name!r} must lie in [{self.low}, {self.high}], "
+                                 f"got {value!r}", node=node)
+        return value
+
+
+def _axes(value: Any) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)):
+        return (int(value),)
+    return tuple(int(v) for v in value)
+
+
+def _shape(value: Any) -> tuple[int | None, ...]:
+    return tuple(None if v is None else int(v) for v in value)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)) or value in (0, 1):
+        return bool(value)
+    raise ValueError(value)
+
+
+_ATTR_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "int": lambda v: int(v) if float(v) == int(v) else _raise(v),
+    "float": float,
+    "bool": _bool,
+    "choice": lambda v: v,
+    "str": str,
+    "axes": _axes,
+    "shape": _shape,
+    "any": lambda v: v,
+}
+
+
+def _raise(value: Any) -> Any:
+    raise ValueError(value)
+
+
+ShapeRule = Callable[[Sequence[TensorType], dict[str, Any]], Sequence[TensorType]]
+Reference = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """One op. `kernel` is how it lowers: "elementwise" (with `expr`), "view", or a family name."""
+
+    name: str
+    category: str
+    doc: str
+    inputs: tuple[PortDef, ...]
+    outputs: tuple[PortDef, ...] = (PortDef("out"),)
+    attrs: tuple[AttrDef, ...] = ()
+    shape: ShapeRule | None = None
+    reference: Reference | None = None
+    kernel: str | None = None
+    expr: str | None = None  # C expression over a, b, c for elementwise ops
+    grad: Callable[..., Sequence[Any]] | None = None
+    expand: Callable[..., Any] | None = None  # composites: builds the primitive subgraph
+    variadic: bool = False  # inputs are x0..x{n-1} with n from attr "n"
+    stateful: bool = False  # random ops: output differs per call
+    legacy_names: tuple[str, ...] = ()
+    label: Callable[[dict[str, Any]], str] | None = None  # short text for the node face
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_composite(self) -> bool:
+        return self.expand is not None
+
+    @property
+    def is_elementwise(self) -> bool:
+        return self.kernel == "elementwise"
+
+    def input_names(self, attrs: dict[str, Any]) -> list[str]:
+        if self.variadic:
+            return [f"x{i}" for i in range(int(attrs.get("n", 2)))]
+        return [p.name for p in self.inputs]
+
+    def output_names(self) -> list[str]:
+        return [p.name for p in self.outputs]
+
+    def attr(self, name: str) -> AttrDef:
+        for a in self.attrs:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    def normalise_attrs(self, attrs: dict[str, Any], node: str) -> dict[str, Any]:
+        """Fill defaults, convert and range-check values; unknown attributes are errors."""
+        known = {a.name for a in self.attrs}
+        unknown = set(attrs) - known
+        if unknown:
+            raise GraphError(f"op {self.name!r} has no attribute(s) {sorted(unknown)}; "
+                             f"it has {sorted(known)}", node=node)
+        out = {}
+        for a in self.attrs:
+            out[a.name] = a.check(attrs[a.name], node) if a.name in attrs else a.default
+        return out
+
+
+_REGISTRY: dict[str, OpDef] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(op: OpDef) -> OpDef:
+    if op.name in _REGISTRY:
+        raise ValueError(f"op {op.name!r} registered twice")
+    _REGISTRY[op.name] = op
+    for legacy in op.legacy_names:
+        _ALIASES[legacy] = op.name
+    return op
+
+
+def get(name: str, node: str | None = None) -> OpDef:
+    _load_all()
+    name = _ALIASES.get(name, name)
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise GraphError(f"unknown op {name!r}", node=node) from None
+
+
+def all_ops() -> list[OpDef]:
+    _load_all()
+    return list(_REGISTRY.values())
+
+
+def categories() -> dict[str, list[OpDef]]:
+    grouped: dict[str, list[OpDef]] = {}
+    for op in all_ops():
+        grouped.setdefault(op.category, []).append(op)
+    return grouped
+
+
+_loaded = False
+
+
+def _load_all() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        from nodestudio.ops import definitions  # noqa: F401  (registers every op)

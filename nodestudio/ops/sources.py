@@ -1,0 +1,34 @@
+"""Nodes that bring values into the graph: inputs, constants and parameters."""
+
+from __future__ import annotations
+
+from nodestudio.ops.init import INITIALISERS
+from nodestudio.ops.registry import DTYPES, FLOAT, AttrDef, OpDef, PortDef, TensorType, register
+from nodestudio.ops.shapes import fmt
+
+
+def _declared(types, attrs):
+    return [TensorType(attrs["dtype"], tuple(attrs["shape"]))]
+
+
+_SHAPE = AttrDef("shape", "shape", (), "shape; None for a dimension given at run time")
+_DTYPE = AttrDef("dtype", "choice", FLOAT, "element type", choices=DTYPES)
+
+register(OpDef("input", "Inputs", "a value supplied at each call (data, labels)", (),
+               attrs=(_SHAPE, _DTYPE), shape=_declared, kernel="source",
+               label=lambda at: fmt(at["shape"])))
+register(OpDef("constant", "Inputs", "a fixed value", (),
+               attrs=(_SHAPE, _DTYPE, AttrDef("value", "float", 0.0, "value of every element")),
+               shape=_declared, kernel="source", label=lambda at: f"{at['value']:g}"))
+register(OpDef("parameter", "Inputs", "a learned value kept on the device between calls", (),
+               attrs=(_SHAPE, _DTYPE,
+                      AttrDef("init", "choice", "glorot_tanh", "initialiser", choices=INITIALISERS),
+                      AttrDef("std", "float", 0.01, "standard deviation (normal)", low=0.0),
+                      AttrDef("scale", "float", 0.05, "half-width a of U(-a, a) (uniform)", low=0.0),
+                      AttrDef("value", "float", 0.0, "value (constant)"),
+                      AttrDef("seed", "int", 0, "initialiser seed", low=0),
+                      AttrDef("trainable", "bool", True, "updated by optimizers")),
+               shape=_declared, kernel="source",
+               label=lambda at: f"{fmt(at['shape'])} {at['init']}"))
+
+NO_INPUTS: tuple[PortDef, ...] = ()

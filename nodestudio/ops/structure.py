@@ -1,0 +1,225 @@
+"""Ops that move data without arithmetic: reshapes (views, no kernel), transpose, concatenate,
+slice, one-hot, and matrix multiply."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nodestudio.errors import ShapeError
+from nodestudio.ops.registry import FLOAT, INT, AttrDef, OpDef, PortDef, TensorType, register
+from nodestudio.ops.shapes import fmt, normalise_axes, size
+
+X = (PortDef("x"),)
+
+
+# --- reshape family (views of the input buffer) ------------------------------------------------
+def _reshape_shape(types, attrs):
+    (x,) = types
+    target = list(attrs["shape"])
+    if sum(1 for d in target if d == -1) > 1 or any(d is not None and d < -1 for d in target):
+        raise ShapeError(f"bad target shape {tuple(target)}: at most one -1, no other negatives")
+    known_in = size(x.shape)
+    rest = math.prod(d for d in target if d not in (-1, None))
+    if -1 in target:
+        i = target.index(-1)
+        if known_in is not None:
+            if rest == 0 or known_in % rest:
+                raise ShapeError(f"cannot reshape {fmt(x.shape)} to {tuple(attrs['shape'])}",
+                                 port="x")
+            target[i] = known_in // rest
+        else:
+            target[i] = None
+    elif known_in is not None and None not in target and known_in != rest:
+        raise ShapeError(f"cannot reshape {fmt(x.shape)} ({known_in} elements) to "
+                         f"{tuple(target)} ({rest} elements)", port="x")
+    return [TensorType(x.dtype, tuple(target))]
+
+
+def _reshape_grad(F, ins, outs, gs, at):
+    return [F.apply("reshape_like", gs[0], ins[0])]
+
+
+register(OpDef("reshape", "Tensor", "same values in a new shape (-1: inferred)", X,
+               attrs=(AttrDef("shape", "shape", (-1,), "target shape; one entry may be -1"),),
+               shape=_reshape_shape, reference=lambda x, shape: np.reshape(x, shape),
+               kernel="view", grad=_reshape_grad,
+               label=lambda at: "→ " + fmt(at["shape"])))
+
+register(OpDef("reshape_like", "Tensor", "x in the shape of `like`", (PortDef("x"), PortDef("like")),
+               shape=lambda types, at: [TensorType(types[0].dtype, types[1].shape)],
+               reference=lambda x, like: np.reshape(x, like.shape), kernel="view",
+               grad=lambda F, ins, outs, gs, at: [F.apply("reshape_like", gs[0], ins[0]), None]))
+
+
+def _expand_shape(types, attrs):
+    (x,) = types
+    ndim = x.ndim + len(attrs["axes"])
+    axes = normalise_axes(attrs["axes"], ndim)
+    dims = iter(x.shape)
+    return [TensorType(x.dtype, tuple(1 if i in axes else next(dims) for i in range(ndim)))]
+
+
+def _squeeze_shape(types, attrs):
+    (x,) = types
+    axes = normalise_axes(attrs["axes"], x.ndim)
+    for a in axes:
+        if x.shape[a] not in (1, None):
+            raise ShapeError(f"cannot squeeze axis {a} of size {x.shape[a]}", port="x")
+    return [TensorType(x.dtype, tuple(d for i, d in enumerate(x.shape) if i not in axes))]
+
+
+_AXES = (AttrDef("axes", "axes", (0,), "axes"),)
+register(OpDef("expand_dims", "Tensor", "insert size-1 axes", X, attrs=_AXES,
+               shape=_expand_shape, kernel="view",
+               reference=lambda x, axes: np.expand_dims(x, tuple(axes)),
+               grad=lambda F, ins, outs, gs, at: [F.squeeze(gs[0], at["axes"])]))
+register(OpDef("squeeze", "Tensor", "remove size-1 axes", X, attrs=_AXES,
+               shape=_squeeze_shape, kernel="view",
+               reference=lambda x, axes: np.squeeze(x, tuple(normalise_axes(axes, x.ndim))),
+               grad=lambda F, ins, outs, gs, at: [F.apply("reshape_like", gs[0], ins[0])]))
+
+
+# --- transpose -------------------------------------------------------------------------------
+def _transpose_shape(types, attrs):
+    (x,) = types
+    axes = tuple(attrs["axes"])
+    if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        raise ShapeError(f"axes {axes} are not a permutation of {x.ndim} axes", port="x")
+    return [TensorType(x.dtype, tuple(x.shape[a] for a in axes))]
+
+
+register(OpDef("transpose", "Tensor", "permute axes", X,
+               attrs=(AttrDef("axes", "axes", (1, 0), "new order of the axes"),),
+               shape=_transpose_shape, reference=lambda x, axes: np.transpose(x, axes),
+               kernel="transpose",
+               grad=lambda F, ins, outs, gs, at: [F.transpose(gs[0], tuple(np.argsort(at["axes"])))]))
+
+
+# --- concatenate and slice ---------------------------------------------------------------------
+def _concat_shape(types, attrs):
+    first = types[0]
+    axis = normalise_axes((attrs["axis"],), first.ndim, "x0")[0]
+    total: int | None = 0
+    for i, t in enumerate(types):
+        if t.ndim != first.ndim or any(a != b and None not in (a, b) for j, (a, b) in
+                                       enumerate(zip(t.shape, first.shape)) if j != axis):
+            raise ShapeError(f"shape {fmt(t.shape)} does not fit x0 {fmt(first.shape)} "
+                             f"outside axis {axis}", port=f"x{i}")
+        total = None if total is None or t.shape[axis] is None else total + t.shape[axis]
+    shape = list(first.shape)
+    shape[axis] = total
+    dtype = INT if all(t.dtype == INT for t in types) else FLOAT
+    return [TensorType(dtype, tuple(shape))]
+
+
+def _concat_grad(F, ins, outs, gs, at):
+    axis = normalise_axes((at["axis"],), ins[0].ndim)[0]
+    grads, start = [], 0
+    for x in ins:
+        if x.shape[axis] is None:
+            raise ShapeError("the gradient of concatenate needs a known size along its axis",
+                             port=f"x{len(grads)}")
+        spec = [(None, None, None)] * axis + [(start, start + x.shape[axis], 1)]
+        grads.append(F.slice(gs[0], spec))
+        start += x.shape[axis]
+    return grads
+
+
+register(OpDef("concatenate", "Tensor", "join inputs along an axis", (PortDef("x"),),
+               attrs=(AttrDef("axis", "int", 0, "axis to join along"),
+                      AttrDef("n", "int", 2, "number of inputs", low=1, high=64)),
+               shape=_concat_shape, variadic=True, kernel="concatenate", grad=_concat_grad,
+               reference=lambda *xs, axis, n: np.concatenate(xs, axis=axis)))
+
+
+def slice_index(slices) -> tuple[slice, ...]:
+    return tuple(slice(*s) for s in slices)
+
+
+def _slice_shape(types, attrs):
+    x = types[0]
+    if len(attrs["slices"]) > x.ndim:
+        raise ShapeError(f"{len(attrs['slices'])} slices for a {x.ndim}-d input", port="x")
+    shape = list(x.shape)
+    for axis, spec in enumerate(attrs["slices"]):
+        if len(spec) != 3:
+            raise ShapeError(f"slice for axis {axis} must be (start, stop, step), got {spec}")
+        if spec[2] is not None and spec[2] <= 0:
+            raise ShapeError(f"slice step for axis {axis} must be positive, got {spec[2]}")
+        dim = x.shape[axis]
+        shape[axis] = None if dim is None else len(range(*slice(*spec).indices(dim)))
+    return [TensorType(x.dtype, tuple(shape))]
+
+
+_SLICES = (AttrDef("slices", "any", (), "(start, stop, step) per leading axis; None: default"),)
+register(OpDef("slice", "Tensor", "a strided window of x (NumPy basic slicing)", X,
+               attrs=_SLICES, shape=_slice_shape, kernel="slice",
+               reference=lambda x, slices: x[slice_index(slices)].copy(),
+               grad=lambda F, ins, outs, gs, at: [F.apply("unslice", gs[0], ins[0],
+                                                          slices=at["slices"])]))
+
+
+def _unslice_ref(g, like, slices):
+    out = np.zeros(like.shape, dtype=np.float64)
+    out[slice_index(slices)] = g
+    return out
+
+
+register(OpDef("unslice", "Tensor", "g placed into zeros shaped like `like` (slice's gradient)",
+               (PortDef("g"), PortDef("like")), attrs=_SLICES, kernel="unslice",
+               shape=lambda types, at: [TensorType(FLOAT, types[1].shape)],
+               reference=_unslice_ref,
+               grad=lambda F, ins, outs, gs, at: [F.slice(gs[0], at["slices"]), None]))
+
+
+# --- one-hot and matmul -----------------------------------------------------------------------
+def _one_hot_ref(labels, depth):
+    return (labels[..., None] == np.arange(depth)).astype(np.float64)
+
+
+register(OpDef("one_hot", "Tensor", "1.0 at each label's index along a new last axis "
+               "(labels out of range give a row of zeros)", (PortDef("labels", dtype=INT),),
+               attrs=(AttrDef("depth", "int", 10, "number of classes", low=1, high=1 << 24),),
+               shape=lambda types, at: [TensorType(FLOAT, (*types[0].shape, at["depth"]))],
+               reference=_one_hot_ref, kernel="one_hot", label=lambda at: f"{at['depth']}"))
+
+
+def _matmul_shape(types, attrs):
+    a, b = types
+    for port, t in (("a", a), ("b", b)):
+        if t.ndim != 2:
+            raise ShapeError(f"matmul needs 2-d inputs, got {fmt(t.shape)}", port=port)
+    m, ka = (a.shape[1], a.shape[0]) if attrs["trans_a"] else a.shape
+    kb, n = (b.shape[1], b.shape[0]) if attrs["trans_b"] else b.shape
+    if ka is not None and kb is not None and ka != kb:
+        raise ShapeError(f"inner dimensions differ: a {fmt(a.shape)}"
+                         f"{'ᵀ' if attrs['trans_a'] else ''} and b {fmt(b.shape)}"
+                         f"{'ᵀ' if attrs['trans_b'] else ''}", port="b")
+    return [TensorType(FLOAT, (m, n))]
+
+
+def _matmul_ref(a, b, trans_a, trans_b):
+    return (a.T if trans_a else a) @ (b.T if trans_b else b)
+
+
+def _matmul_grad(F, ins, outs, gs, at):
+    a, b, g = ins[0], ins[1], gs[0]
+    ta, tb = at["trans_a"], at["trans_b"]
+    if not ta and not tb:
+        return [F.matmul(g, b, trans_b=True), F.matmul(a, g, trans_a=True)]
+    if ta and not tb:
+        return [F.matmul(b, g, trans_b=True), F.matmul(a, g)]
+    if not ta and tb:
+        return [F.matmul(g, b), F.matmul(g, a, trans_a=True)]
+    return [F.matmul(b, g, trans_a=True, trans_b=True), F.matmul(g, a, trans_a=True, trans_b=True)]
+
+
+register(OpDef("matmul", "Linear algebra", "matrix product op(a) @ op(b), op = transpose or not",
+               (PortDef("a", dtype=FLOAT), PortDef("b", dtype=FLOAT)),
+               attrs=(AttrDef("trans_a", "bool", False, "use aᵀ"),
+                      AttrDef("trans_b", "bool", False, "use bᵀ")),
+               shape=_matmul_shape, reference=_matmul_ref, kernel="matmul", grad=_matmul_grad,
+               label=lambda at: ("aᵀ" if at["trans_a"] else "a") + " @ " +
+               ("bᵀ" if at["trans_b"] else "b")))
