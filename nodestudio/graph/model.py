@@ -1,0 +1,395 @@
+"""The editable graph document: what the canvas shows and edits, and what a graph file holds.
+
+This layer is plain Python (no op registry, no IR): a node is an op *name* with attributes, an
+edge joins an output port to an input port by name. Whether the ops exist and the wiring makes
+sense is decided later, by `nodestudio.ir.convert`, so a canvas can hold (and a file can store) a
+half-built or partly unknown graph.
+
+The model enforces only what would make the document itself ambiguous: unique node ids, at most
+one edge into an input port, and no cycles through `connect`. Every change goes through a method
+that notifies subscribers, so the GUI can mirror the document without polling.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import heapq
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nodestudio.errors import CycleError, GraphError
+
+Position = tuple[float, float]
+Listener = Callable[[str, Any], None]
+
+# The events subscribers receive, with their payloads:
+#   "node_added"    Node
+#   "node_removed"  Node                     (its edges are removed first, one event each)
+#   "edge_added"    Edge
+#   "edge_removed"  Edge
+#   "attrs_changed" (node_id, old_attrs, new_attrs)
+#   "moved"         (node_id, old_position, new_position)
+EVENTS = ("node_added", "node_removed", "edge_added", "edge_removed", "attrs_changed", "moved")
+
+
+@dataclass(frozen=True)
+class PortRef:
+    """One port of one node; written "node:port" in files (node ids may contain ':')."""
+
+    node: str
+    port: str
+
+    def __post_init__(self) -> None:
+        # Port names come from op definitions and never hold ':', which keeps "node:port"
+        # unambiguous even for node ids that do.
+        if ":" in self.port:
+            raise ValueError(f"a port name cannot contain ':', got {self.port!r}")
+
+    def __str__(self) -> str:
+        return f"{self.node}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str) -> PortRef:
+        """'node:port' -> PortRef; the port is after the *last* colon."""
+        node, sep, port = text.rpartition(":")
+        if not sep or not node or not port:
+            raise ValueError(f"expected 'node:port', got {text!r}")
+        return cls(node, port)
+
+
+@dataclass(frozen=True)
+class Edge:
+    src: PortRef  # an output port
+    dst: PortRef  # an input port
+
+    def __str__(self) -> str:
+        return f"{self.src} -> {self.dst}"
+
+
+@dataclass
+class Node:
+    id: str
+    op: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+    position: Position | None = None
+    group: str | None = None  # id of the composite this node was expanded from
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Node):
+            return NotImplemented
+        return (self.id == other.id and self.op == other.op and self.group == other.group
+                and _same_position(self.position, other.position)
+                and plain(self.attrs) == plain(other.attrs))
+
+
+PortLike = PortRef | str | tuple[str, str]
+
+
+def as_port(ref: PortLike) -> PortRef:
+    if isinstance(ref, PortRef):
+        return ref
+    if isinstance(ref, str):
+        return PortRef.parse(ref)
+    node, port = ref
+    return PortRef(node, port)
+
+
+def plain(value: Any) -> Any:
+    """A value with tuples as lists and NumPy scalars as Python numbers: what JSON gives back,
+    so that a document compares equal to itself after a save and load."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _same_position(a: Position | None, b: Position | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return tuple(a) == tuple(b)
+
+
+def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+
+
+class Graph:
+    """The document. Attributes are public for reading; change them through the methods so that
+    subscribers hear of it (the loader and the composite code fill them directly)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self.edges: list[Edge] = []
+        self.outputs: dict[str, PortRef] = {}
+        self.values: dict[str, np.ndarray] = {}
+        self.groups: dict[str, dict[str, Any]] = {}
+        self.metadata: dict[str, Any] = {}
+        self._listeners: list[Listener] = []
+
+    # --- observers ------------------------------------------------------------------------------
+    def subscribe(self, callback: Listener) -> Callable[[], None]:
+        """Call `callback(event, payload)` after every change; returns an unsubscribe function."""
+        self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+        return unsubscribe
+
+    def _emit(self, event: str, payload: Any) -> None:
+        for callback in list(self._listeners):
+            callback(event, payload)
+
+    # --- nodes -------------------------------------------------------------------------------
+    def node(self, node_id: str) -> Node:
+        try:
+            return self.nodes[node_id]
+        except KeyError:
+            raise GraphError("no such node", node=node_id) from None
+
+    def new_id(self, base: str) -> str:
+        """A readable unused id: 'tanh_1', 'tanh_2', ... (the op name without any scope).
+        Ids of expanded groups stay reserved: collapsing gives the composite its id back."""
+        base = re.sub(r"[^\w.-]+", "_", base.rsplit("/", 1)[-1]) or "node"
+        n = 1
+        while f"{base}_{n}" in self.nodes or f"{base}_{n}" in self.groups:
+            n += 1
+        return f"{base}_{n}"
+
+    def add_node(self, op: str, attrs: dict[str, Any] | None = None, id: str | None = None,
+                 position: Position | None = None, group: str | None = None,
+                 index: int | None = None) -> Node:
+        """Add a node (at `index` in the node order, default last) and return it."""
+        node_id = self.new_id(op) if id is None else id
+        if not isinstance(node_id, str) or not node_id:
+            raise GraphError(f"a node id must be a non-empty string, got {node_id!r}")
+        if node_id in self.nodes:
+            raise GraphError("a node with this id already exists", node=node_id)
+        node = Node(node_id, op, dict(attrs or {}),
+                    None if position is None else (float(position[0]), float(position[1])), group)
+        if index is None or index >= len(self.nodes):
+            self.nodes[node_id] = node
+        else:  # dicts cannot insert in the middle: rebuild in the wanted order
+            items = list(self.nodes.items())
+            items.insert(max(index, 0), (node_id, node))
+            self.nodes = dict(items)
+        self._emit("node_added", node)
+        return node
+
+    def remove_node(self, node_id: str) -> Node:
+        """Remove a node with its edges, its value and the graph outputs that name it."""
+        node = self.node(node_id)
+        for edge in [e for e in self.edges if node_id in (e.src.node, e.dst.node)]:
+            self._remove_edge(edge)
+        del self.nodes[node_id]
+        self.values.pop(node_id, None)
+        for name in [n for n, ref in self.outputs.items() if ref.node == node_id]:
+            del self.outputs[name]
+        self._emit("node_removed", node)
+        return node
+
+    def set_attrs(self, node_id: str, attrs: dict[str, Any], replace: bool = False) -> None:
+        """Merge `attrs` into the node's attributes (or replace them all)."""
+        node = self.node(node_id)
+        old = dict(node.attrs)
+        node.attrs = dict(attrs) if replace else {**node.attrs, **attrs}
+        self._emit("attrs_changed", (node_id, old, dict(node.attrs)))
+
+    def move(self, node_id: str, pos: Position | None) -> None:
+        node = self.node(node_id)
+        old = node.position
+        node.position = None if pos is None else (float(pos[0]), float(pos[1]))
+        self._emit("moved", (node_id, old, node.position))
+
+    # --- edges -------------------------------------------------------------------------------
+    def connect(self, src: PortLike, dst: PortLike) -> Edge:
+        """Join an output port to an input port. Refuses a second edge into the same input port
+        and an edge that would close a cycle (CycleError lists it, starting at the source)."""
+        src, dst = as_port(src), as_port(dst)
+        self.node(src.node)
+        self.node(dst.node)
+        existing = self.incoming(dst.node).get(dst.port)
+        if existing is not None:
+            raise GraphError(f"input port is already connected to {existing}; disconnect it "
+                             f"first", node=dst.node, port=dst.port)
+        path = self._path(dst.node, src.node)
+        if path is not None:
+            raise CycleError([src.node, *path])
+        edge = Edge(src, dst)
+        self.edges.append(edge)
+        self._emit("edge_added", edge)
+        return edge
+
+    def disconnect(self, target: Edge | PortLike) -> Edge:
+        """Remove an edge, given itself or the input port it enters."""
+        if isinstance(target, Edge):
+            if target not in self.edges:
+                raise GraphError(f"no edge {target}", node=target.dst.node, port=target.dst.port)
+            edge = target
+        else:
+            dst = as_port(target)
+            found = [e for e in self.edges if e.dst == dst]
+            if not found:
+                raise GraphError("input port is not connected", node=dst.node, port=dst.port)
+            edge = found[0]
+        self._remove_edge(edge)
+        return edge
+
+    def _remove_edge(self, edge: Edge) -> None:
+        self.edges.remove(edge)
+        self._emit("edge_removed", edge)
+
+    def incoming(self, node_id: str) -> dict[str, PortRef]:
+        """{input port: the output port feeding it}."""
+        return {e.dst.port: e.src for e in self.edges if e.dst.node == node_id}
+
+    def consumers(self, node_id: str, port: str | None = None) -> list[PortRef]:
+        """The input ports fed by the node (by one of its output ports if `port` is given)."""
+        return [e.dst for e in self.edges
+                if e.src.node == node_id and (port is None or e.src.port == port)]
+
+    def set_output(self, name: str, ref: PortLike) -> None:
+        ref = as_port(ref)
+        self.node(ref.node)
+        self.outputs[name] = ref
+
+    # --- order -------------------------------------------------------------------------------
+    def _successors(self) -> dict[str, list[str]]:
+        succ: dict[str, list[str]] = {n: [] for n in self.nodes}
+        for e in self.edges:
+            if e.src.node in succ and e.dst.node in self.nodes:
+                succ[e.src.node].append(e.dst.node)
+        return succ
+
+    def _path(self, start: str, goal: str) -> list[str] | None:
+        """Node ids of a downstream path start -> ... -> goal, or None."""
+        succ = self._successors()
+        parent: dict[str, str | None] = {start: None}
+        stack = [start]
+        while stack:
+            current = stack.pop()
+            if current == goal:
+                path = [current]
+                while parent[path[-1]] is not None:
+                    path.append(parent[path[-1]])  # type: ignore[arg-type]
+                return path[::-1]
+            for nxt in succ.get(current, ()):
+                if nxt not in parent:
+                    parent[nxt] = current
+                    stack.append(nxt)
+        return None
+
+    def find_cycle(self) -> list[str] | None:
+        """One cycle as [a, b, ..., a], or None (edges to missing nodes are ignored)."""
+        succ = self._successors()
+        state: dict[str, int] = {}  # 1: on the current path, 2: finished
+        for root in self.nodes:
+            if root in state:
+                continue
+            path: list[str] = [root]
+            iters = [iter(succ[root])]
+            state[root] = 1
+            while iters:
+                nxt = next(iters[-1], None)
+                if nxt is None:
+                    state[path.pop()] = 2
+                    iters.pop()
+                elif state.get(nxt) == 1:
+                    return path[path.index(nxt):] + [nxt]
+                elif nxt not in state:
+                    state[nxt] = 1
+                    path.append(nxt)
+                    iters.append(iter(succ[nxt]))
+        return None
+
+    def topological_order(self) -> list[str]:
+        """Node ids, each after the nodes feeding it; ties keep document order."""
+        succ = self._successors()
+        indegree = {n: 0 for n in self.nodes}
+        for targets in succ.values():
+            for t in targets:
+                indegree[t] += 1
+        position = {n: i for i, n in enumerate(self.nodes)}
+        ready = [(position[n], n) for n, d in indegree.items() if d == 0]
+        heapq.heapify(ready)
+        order: list[str] = []
+        while ready:
+            _, current = heapq.heappop(ready)
+            order.append(current)
+            for t in succ[current]:
+                indegree[t] -= 1
+                if indegree[t] == 0:
+                    heapq.heappush(ready, (position[t], t))
+        if len(order) != len(self.nodes):
+            raise CycleError(self.find_cycle() or sorted(set(self.nodes) - set(order)))
+        return order
+
+    # --- whole-document helpers ------------------------------------------------------------------
+    def copy(self) -> Graph:
+        """A deep copy without the subscribers."""
+        other = Graph()
+        other.nodes = {k: Node(n.id, n.op, _copy.deepcopy(n.attrs), n.position, n.group)
+                       for k, n in self.nodes.items()}
+        other.edges = list(self.edges)
+        other.outputs = dict(self.outputs)
+        other.values = {k: np.array(v, copy=True) for k, v in self.values.items()}
+        other.groups = _copy.deepcopy(self.groups)
+        other.metadata = _copy.deepcopy(self.metadata)
+        return other
+
+    def __eq__(self, other: object) -> bool:
+        """Same nodes, edges (in any order), outputs, values, groups and metadata."""
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return (self.nodes == other.nodes
+                and _edge_set(self.edges) == _edge_set(other.edges)
+                and len(self.edges) == len(other.edges)
+                and self.outputs == other.outputs
+                and self.values.keys() == other.values.keys()
+                and all(_same_array(v, other.values[k]) for k, v in self.values.items())
+                and plain(self.groups) == plain(other.groups)
+                and plain(self.metadata) == plain(other.metadata))
+
+    __hash__ = None  # type: ignore[assignment]  (mutable)
+
+    def __repr__(self) -> str:
+        return (f"<Graph: {len(self.nodes)} nodes, {len(self.edges)} edges, "
+                f"outputs {sorted(self.outputs)}>")
+
+    def describe_difference(self, other: Graph) -> str:
+        """A short account of why two documents differ (for test failures)."""
+        notes: list[str] = []
+        for k in self.nodes.keys() | other.nodes.keys():
+            a, b = self.nodes.get(k), other.nodes.get(k)
+            if a != b:
+                notes.append(f"node {k}: {a} != {b}")
+        ea, eb = _edge_set(self.edges), _edge_set(other.edges)
+        notes += [f"edge only left: {e}" for e in ea - eb]
+        notes += [f"edge only right: {e}" for e in eb - ea]
+        if self.outputs != other.outputs:
+            notes.append(f"outputs {self.outputs} != {other.outputs}")
+        for k in self.values.keys() | other.values.keys():
+            if k not in self.values or k not in other.values or \
+                    not _same_array(self.values[k], other.values[k]):
+                notes.append(f"value {k} differs")
+        if plain(self.groups) != plain(other.groups):
+            notes.append("groups differ")
+        if plain(self.metadata) != plain(other.metadata):
+            notes.append("metadata differs")
+        return "; ".join(notes) or "equal"
+
+
+def _edge_set(edges: Iterable[Edge]) -> set[Edge]:
+    return set(edges)

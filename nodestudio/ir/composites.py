@@ -1,0 +1,281 @@
+"""Expanding a composite node of a document into its primitive nodes, and collapsing it back.
+
+The primitives are not written twice: the one composite node is converted to IR on placeholder
+inputs of the right types, the op's own `expand` builds the subgraph (exactly what the compiler
+uses), and that subgraph is converted back into document nodes. Inner nodes get ids
+"<composite id>/<op>_<k>" and `group = <composite id>`.
+
+`graph.groups[<composite id>]` records what collapsing needs (all JSON, so it survives a save):
+
+    {"op", "attrs", "position", "group", "index", "mode",
+     "nodes":   [inner node ids],
+     "inputs":  {port: {"from": "node:port" | None,      # what fed the composite's input
+                        "to": ["inner:port", ...]}},     # the inner ports it feeds now
+     "outputs": {port: {"from": "inner:port" | None,     # the inner port standing for it
+                        "passthrough": in_port | None,   # output that *is* an input (dropout
+                                                         #   at inference): no inner node
+                        "to": ["node:port", ...]}},      # its consumers at expansion time
+     "graph_outputs": {name: port}}
+
+Collapsing works from the current wiring where it can (an inner output given a new consumer is
+rewired to the composite), and refuses, naming node and port, what it cannot express.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from nodestudio.errors import GraphError, ShapeError
+from nodestudio.graph.model import Edge, Graph, Node, PortRef
+from nodestudio.ir import build
+from nodestudio.ir.convert import COLUMN, ROW, from_document, ir_to_graph
+from nodestudio.ir.expand import MODES
+from nodestudio.ir.expr import Apply, Variable, name_scope, toposort
+from nodestudio.ops import registry
+from nodestudio.ops.registry import TensorType
+
+# Inner-node spacing relative to the composite's position (tighter than a full layout).
+DX = 160.0
+DY = 80.0
+
+
+def expand_node(graph: Graph, node_id: str, mode: str = "train") -> list[str]:
+    """Replace composite `node_id` by its primitive nodes for `mode`; returns their ids."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    node = graph.node(node_id)
+    op = registry.get(node.op, node=node_id)
+    if not op.is_composite:
+        raise GraphError(f"op {op.name!r} is not a composite; only composites expand",
+                         node=node_id)
+    if node_id in graph.groups:
+        raise GraphError("a group with this id is already expanded", node=node_id)
+    attrs = op.normalise_attrs(node.attrs, node_id)
+    in_ports, out_ports = op.input_names(attrs), op.output_names()
+    incoming = graph.incoming(node_id)
+
+    # 1. The composite on placeholders, expanded by the op itself.
+    holders: dict[Apply, str] = {}
+    for port, type_ in _input_types(graph, node_id, in_ports, incoming).items():
+        holder = Apply(registry.get("input"), (), {"shape": type_.shape, "dtype": type_.dtype},
+                       f"{node_id}/<{port}>", [type_])
+        holders[holder] = port
+    try:
+        with name_scope(f"{node_id}/"):
+            outs = op.expand(build, [h.outputs[0] for h in holders], attrs, mode)
+    except ShapeError as exc:
+        if exc.node is None:
+            raise ShapeError(exc.detail, node=node_id, port=exc.port) from None
+        raise
+    _name_inner(outs, holders, node_id, graph)
+    sub, ids = ir_to_graph(dict(zip(out_ports, outs, strict=True)), reserved=frozenset(graph.nodes))
+    holder_ids = {ids[h]: port for h, port in holders.items() if h in ids}
+    inner = [nid for nid in sub.nodes if nid not in holder_ids]
+
+    # 2. The record collapsing needs, taken before anything changes.
+    record: dict[str, Any] = {
+        "op": node.op, "attrs": copy.deepcopy(node.attrs),
+        "position": None if node.position is None else list(node.position),
+        "group": node.group, "index": list(graph.nodes).index(node_id), "mode": mode,
+        "nodes": inner,
+        "inputs": {p: {"from": str(incoming[p]) if p in incoming else None, "to": []}
+                   for p in in_ports},
+        "outputs": {}, "graph_outputs": {n: ref.port for n, ref in graph.outputs.items()
+                                         if ref.node == node_id},
+    }
+    new_src: dict[str, PortRef] = {}  # composite output port -> what replaces it
+    for port, var in zip(out_ports, outs, strict=True):
+        passthrough = holders.get(var.owner)
+        if passthrough is not None:
+            new_src[port] = incoming[passthrough]
+        else:
+            new_src[port] = PortRef(ids[var.owner], var.port)
+        record["outputs"][port] = {
+            "from": None if passthrough else str(new_src[port]), "passthrough": passthrough,
+            "to": [str(d) for d in graph.consumers(node_id, port)]}
+    out_edges = [e for e in graph.edges if e.src.node == node_id]
+    graph_outputs = dict(record["graph_outputs"])
+
+    # 3. Swap the composite for its primitives (through the model, so listeners hear of it).
+    index = record["index"]
+    graph.remove_node(node_id)
+    ox, oy = node.position if node.position is not None else (0.0, 0.0)
+    for k, nid in enumerate(inner):
+        n = sub.nodes[nid]
+        lx, ly = n.position or (0.0, 0.0)
+        graph.add_node(n.op, n.attrs, id=nid, position=(ox + (lx / COLUMN - 1) * DX,
+                                                        oy + (ly / ROW) * DY),
+                       group=node_id, index=index + k)
+        if nid in sub.values:
+            graph.values[nid] = sub.values[nid]
+    for e in sub.edges:
+        if e.src.node in holder_ids:
+            port = holder_ids[e.src.node]
+            graph.connect(incoming[port], e.dst)
+            record["inputs"][port]["to"].append(str(e.dst))
+        else:
+            graph.connect(e.src, e.dst)
+    for e in out_edges:
+        graph.connect(new_src[e.src.port], e.dst)
+    for name, port in graph_outputs.items():
+        graph.outputs[name] = new_src[port]
+    graph.groups[node_id] = record
+    return inner
+
+
+def collapse_group(graph: Graph, group_id: str) -> Node:
+    """Put the composite back in place of the nodes expanded from it; returns it."""
+    record = graph.groups.get(group_id)
+    if record is None:
+        raise GraphError("no expanded group with this id", node=group_id)
+    for nested, rec in list(graph.groups.items()):  # a composite expanded inside this group
+        if rec.get("group") == group_id and nested in graph.groups:
+            collapse_group(graph, nested)
+    if group_id in graph.nodes:
+        raise GraphError("cannot collapse: a node already has the group's id", node=group_id)
+    members = [nid for nid, n in graph.nodes.items() if n.group == group_id]
+    inside = set(members)
+    inputs: dict[str, dict[str, Any]] = record.get("inputs", {})
+    outputs: dict[str, dict[str, Any]] = record.get("outputs", {})
+
+    # Plan everything first, so a refusal leaves the document untouched.
+    in_src: dict[str, PortRef | None] = {}
+    boundary = {d for info in inputs.values() for d in info.get("to", [])}
+    for port, info in inputs.items():
+        in_src[port] = _current_source(graph, info, inside)
+    for e in graph.edges:
+        if e.dst.node in inside and e.src.node not in inside and str(e.dst) not in boundary:
+            raise GraphError(f"cannot collapse {group_id!r}: {e.src} feeds an inner port that "
+                             f"is not one of the group's inputs", node=e.dst.node,
+                             port=e.dst.port)
+    rewire: list[tuple[Edge, str]] = []  # (edge now, composite output port it should leave)
+    for e in graph.edges:
+        if e.src.node in inside and e.dst.node not in inside:
+            rewire.append((e, _port_for(outputs, str(e.src), str(e.dst), group_id, e.src)))
+    passthrough_edges: list[Edge] = []
+    for port, info in outputs.items():
+        src = in_src.get(info.get("passthrough") or "")
+        for dst in info.get("to", []) if src is not None else []:
+            edge = Edge(src, PortRef.parse(dst))
+            if edge in graph.edges:
+                rewire.append((edge, port))
+                passthrough_edges.append(edge)
+    named: dict[str, str] = {}
+    for name, ref in graph.outputs.items():
+        recorded = record.get("graph_outputs", {}).get(name)
+        if ref.node in inside:
+            named[name] = _port_for(outputs, str(ref), None, group_id, ref, recorded)
+        elif recorded is not None and outputs.get(recorded, {}).get("passthrough") and \
+                ref == in_src.get(outputs[recorded]["passthrough"]):
+            named[name] = recorded
+
+    # Apply the plan.
+    for edge in passthrough_edges:
+        graph.disconnect(edge)
+    for nid in members:
+        graph.remove_node(nid)
+    position = record.get("position")
+    node = graph.add_node(record["op"], copy.deepcopy(record["attrs"]), id=group_id,
+                          position=None if position is None else tuple(position),
+                          group=record.get("group"), index=record.get("index"))
+    for port, src in in_src.items():
+        if src is not None:
+            graph.connect(src, PortRef(group_id, port))
+    for edge, port in rewire:
+        graph.connect(PortRef(group_id, port), edge.dst)
+    for name, port in named.items():
+        graph.outputs[name] = PortRef(group_id, port)
+    del graph.groups[group_id]
+    return node
+
+
+def expand_all(graph: Graph, mode: str = "train") -> list[str]:
+    """Expand every composite node (repeatedly, in case an expansion holds composites)."""
+    expanded: list[str] = []
+    while True:
+        todo = [nid for nid, n in graph.nodes.items() if _is_composite(n.op)]
+        if not todo:
+            return expanded
+        for nid in todo:
+            expand_node(graph, nid, mode)
+            expanded.append(nid)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+def _is_composite(op_name: str) -> bool:
+    try:
+        return registry.get(op_name).is_composite
+    except GraphError:
+        return False
+
+
+def _input_types(graph: Graph, node_id: str, ports: list[str],
+                 incoming: dict[str, PortRef]) -> dict[str, TensorType]:
+    """Types of the values entering the composite, from the IR of the nodes upstream of it."""
+    upstream: set[str] = set()
+    stack = [src.node for src in incoming.values()]
+    while stack:
+        nid = stack.pop()
+        if nid not in upstream:
+            upstream.add(nid)
+            stack.extend(src.node for src in graph.incoming(nid).values())
+    part = Graph()
+    part.nodes = {k: n for k, n in graph.nodes.items() if k in upstream}
+    part.edges = [e for e in graph.edges if e.dst.node in upstream]
+    part.values = {k: v for k, v in graph.values.items() if k in upstream}
+    for port in ports:
+        if port not in incoming:
+            raise GraphError("missing input: a composite expands only with its inputs "
+                             "connected (their types shape the expansion)", node=node_id,
+                             port=port)
+        part.outputs[port] = incoming[port]
+    loaded = from_document(part, strict=True)
+    return {port: loaded.outputs[port].type for port in ports}
+
+
+def _name_inner(outs: list[Variable], holders: dict[Apply, str], node_id: str,
+                graph: Graph) -> None:
+    """Readable, deterministic ids for the fresh inner Applies: '<node_id>/<op>_<k>'."""
+    counts: dict[str, int] = {}
+    for apply in toposort(outs):
+        if apply in holders:
+            continue
+        k = counts.get(apply.op.name, 0) + 1
+        while f"{node_id}/{apply.op.name}_{k}" in graph.nodes:
+            k += 1
+        counts[apply.op.name] = k
+        apply.name = f"{node_id}/{apply.op.name}_{k}"
+
+
+def _current_source(graph: Graph, info: dict[str, Any], inside: set[str]) -> PortRef | None:
+    """What feeds a composite input now: the outside source of one of the inner ports it fed
+    at expansion, else the recorded source if that node still exists."""
+    for dst in info.get("to", []):
+        ref = PortRef.parse(dst)
+        if ref.node in inside:
+            src = graph.incoming(ref.node).get(ref.port)
+            if src is not None and src.node not in inside:
+                return src
+    recorded = info.get("from")
+    if recorded is not None:
+        ref = PortRef.parse(recorded)
+        if ref.node in graph.nodes and ref.node not in inside:
+            return ref
+    return None
+
+
+def _port_for(outputs: dict[str, dict[str, Any]], src: str, dst: str | None, group_id: str,
+              ref: PortRef, preferred: str | None = None) -> str:
+    """The composite output port standing for inner port `src` (ties: the recorded one)."""
+    ports = [p for p, info in outputs.items() if info.get("from") == src]
+    if not ports:
+        raise GraphError(f"cannot collapse {group_id!r}: this inner port is used outside the "
+                         f"group but is none of its outputs", node=ref.node, port=ref.port)
+    for p in ports:
+        if p == preferred or (dst is not None and dst in outputs[p].get("to", [])):
+            return p
+    return ports[0]
+
+
+__all__ = ["expand_node", "collapse_group", "expand_all"]
