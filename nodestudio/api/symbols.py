@@ -54,5 +54,6 @@ def batch_norm(x: Any, gamma: Any, beta: Any, running_mean: SharedVariable,
     return out
 
 
-def loss(name: str, *inputs: Any, **attrs: Any) -> Variable:
+def op(name: str, *inputs: Any, **attrs: Any) -> Any:
+    """Apply any registry op by name (its output, or a tuple of outputs)."""
     return apply(name, *inputs, **attrs)

@@ -165,3 +165,34 @@ def sum_to(g: Variable, shape: Sequence[int | None]) -> Variable:
 
 def scalar_const(value: float) -> Variable:
     return constant(value, dtype=FLOAT)
+
+
+# --- losses and penalties (composites) ---------------------------------------------------------
+
+
+def softmax_cross_entropy(logits, labels):
+    return apply("softmax_cross_entropy", logits, labels)
+
+
+def binary_cross_entropy(p, target):
+    return apply("binary_cross_entropy", p, target)
+
+
+def squared_error(prediction, target):
+    return apply("squared_error", prediction, target)
+
+
+def absolute_error(prediction, target):
+    return apply("absolute_error", prediction, target)
+
+
+def classification_error(scores, labels):
+    return apply("classification_error", scores, labels)
+
+
+def l1_penalty(w, weight: float = 1.0):
+    return apply("l1_penalty", w, weight=weight)
+
+
+def l2_penalty(w, weight: float = 1.0):
+    return apply("l2_penalty", w, weight=weight)

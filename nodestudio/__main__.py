@@ -1,0 +1,5 @@
+import sys
+
+from nodestudio.cli import main
+
+sys.exit(main())
