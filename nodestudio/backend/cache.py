@@ -11,6 +11,7 @@ import hashlib
 import os
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyopencl as cl
@@ -20,7 +21,7 @@ from nodestudio.errors import KernelBuildError
 
 _memory: dict[tuple[int, str], cl.Program] = {}
 _lock = threading.Lock()
-stats = {"memory_hits": 0, "disk_hits": 0, "builds": 0}
+stats = {"memory_hits": 0, "disk_hits": 0, "builds": 0}  # counted for tests and reports
 
 
 def cache_dir() -> Path | None:
@@ -44,25 +45,39 @@ def _key(rt: Runtime, source: str, options: str) -> str:
 
 
 def build(rt: Runtime, source: str, options: str, name: str) -> cl.Program:
-    """A built program for `source`, from memory, disk, or the compiler (in that order)."""
+    """A built program for `source`, from memory, disk, or the compiler (in that order).
+    Thread-safe; the lock is not held while compiling, so programs build in parallel."""
     key = _key(rt, source, options)
     with _lock:
         program = _memory.get((id(rt.context), key))
         if program is not None:
             stats["memory_hits"] += 1
             return program
-        folder = cache_dir()
-        program = _from_disk(rt, folder, key, options) if folder else None
-        if program is None:
-            program = _compile(rt, source, options, name)
-            if folder:
-                _to_disk(rt, program, folder, key)
-        _memory[(id(rt.context), key)] = program
-        return program
+    folder = cache_dir()
+    program = _from_disk(rt, folder, key, options) if folder else None
+    if program is None:
+        program = _compile(rt, source, options, name)
+        if folder:
+            _to_disk(rt, program, folder, key)
+    with _lock:
+        return _memory.setdefault((id(rt.context), key), program)
+
+
+def build_all(rt: Runtime, requests: list[tuple[str, str, str]]) -> dict[tuple[str, str], cl.Program]:
+    """Build (source, options, name) requests on all cores; keyed by (source, options)."""
+    unique = {(src, opts): name for src, opts, name in requests}
+    workers = min(len(unique), os.cpu_count() or 1)
+    if workers <= 1:
+        return {key: build(rt, key[0], key[1], name) for key, name in unique.items()}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {key: pool.submit(build, rt, key[0], key[1], name)
+                   for key, name in unique.items()}
+        return {key: future.result() for key, future in futures.items()}
 
 
 def _compile(rt: Runtime, source: str, options: str, name: str) -> cl.Program:
-    stats["builds"] += 1
+    with _lock:
+        stats["builds"] += 1
     program = cl.Program(rt.context, source)
     try:
         program.build(options=options, devices=[rt.device])
@@ -87,7 +102,8 @@ def _from_disk(rt: Runtime, folder: Path, key: str, options: str) -> cl.Program 
     except cl.Error:
         path.unlink(missing_ok=True)  # stale or corrupt: rebuild from source
         return None
-    stats["disk_hits"] += 1
+    with _lock:
+        stats["disk_hits"] += 1
     return program
 
 

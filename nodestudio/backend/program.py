@@ -16,7 +16,7 @@ import pyopencl as cl
 
 from nodestudio.backend import cache
 from nodestudio.backend.device import Runtime
-from nodestudio.backend.lower import LoweredGraph, Step, host_array
+from nodestudio.backend.lower import LoweredGraph, host_array
 from nodestudio.errors import DeviceMemoryError
 from nodestudio.ir.expr import Variable
 from nodestudio.ir.shared import SharedValue
@@ -92,15 +92,13 @@ class Executable:
                 if slot.kind == "constant":
                     value = host_array(_constant_value(slot.source), slot.source.outputs[0])
                     cl.enqueue_copy(rt.queue, self._buffers[-1], value, is_blocking=True)
-        self._kernels = [self._make_kernel(step) for step in lowered.steps]
+        programs = cache.build_all(rt, [(s.launch.source, s.launch.options, s.launch.kernel)
+                                        for s in lowered.steps])
+        self._kernels = [cl.Kernel(programs[(s.launch.source, s.launch.options)], s.launch.kernel)
+                         for s in lowered.steps]
         self._bound: list[tuple | None] = [None] * len(lowered.steps)
         self._update_slots = self._plan_updates()
         self._keepalive: list[np.ndarray] = []
-
-    def _make_kernel(self, step: Step) -> cl.Kernel:
-        launch = step.launch
-        program = cache.build(self.rt, launch.source, launch.options, launch.kernel)
-        return cl.Kernel(program, launch.kernel)
 
     def _plan_updates(self) -> list[tuple[SharedValue, int, bool]]:
         """(container, slot, copy?) per update; a slot not exclusively ours must be copied."""
