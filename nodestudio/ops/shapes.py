@@ -45,9 +45,9 @@ def normalise_axes(axes: Sequence[int] | None, ndim: int, port: str = "x") -> tu
         return tuple(range(ndim))
     out = []
     for axis in axes:
-        if not -ndim <= axis < max(ndim, 1):
+        if not -ndim <= axis < ndim:
             raise ShapeError(f"axis {axis} out of range for a {ndim}-d input", port=port)
-        out.append(axis % ndim if ndim else 0)
+        out.append(axis % ndim)
     if len(set(out)) != len(out):
         raise ShapeError(f"repeated axis in {tuple(axes)}", port=port)
     return tuple(sorted(out))

@@ -94,7 +94,13 @@ register(OpDef("transpose", "Tensor", "permute axes", X,
                attrs=(AttrDef("axes", "axes", (1, 0), "new order of the axes"),),
                shape=_transpose_shape, reference=lambda x, axes: np.transpose(x, axes),
                kernel="transpose",
-               grad=lambda F, ins, outs, gs, at: [F.transpose(gs[0], tuple(np.argsort(at["axes"])))]))
+               grad=lambda F, ins, outs, gs, at: [F.transpose(gs[0], _inverse(at["axes"]))]))
+
+
+def _inverse(axes) -> tuple[int, ...]:
+    """The permutation that undoes `axes` (negative axes allowed)."""
+    ndim = len(axes)
+    return tuple(int(i) for i in np.argsort([a % ndim for a in axes]))
 
 
 # --- concatenate and slice ---------------------------------------------------------------------
