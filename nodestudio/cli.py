@@ -77,10 +77,11 @@ def _kernels(args: argparse.Namespace) -> int:
     from nodestudio.backend.device import enable_profiling
     loaded = ns.load(args.graph)
     inputs = list(loaded.inputs.values())
+    given = dict(_parse_shape(text) for text in args.input_shape)
     rng = np.random.default_rng(0)
     values = []
     for var in inputs:
-        shape = tuple(args.batch_size if d is None else d for d in var.shape)
+        shape = given.get(var.name) or _batch_shape(var, args.batch_size)
         values.append(rng.integers(0, 2, shape) if var.dtype == "int32" else rng.normal(size=shape))
     fn = ns.function(inputs, list(loaded.outputs.values()))
     enable_profiling(True)
@@ -92,6 +93,25 @@ def _kernels(args: argparse.Namespace) -> int:
         if args.source:
             print(report.source)
     return 0
+
+
+def _parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    name, _, dims = text.partition("=")
+    try:
+        return name, tuple(int(d) for d in dims.replace("x", ",").split(",") if d)
+    except ValueError:
+        raise SystemExit(f"nodestudio: bad --input-shape {text!r}; write NAME=8,784") from None
+
+
+def _batch_shape(var, batch_size: int) -> tuple[int, ...]:
+    """The first free dimension is the batch; any other must be given with --input-shape."""
+    shape = list(var.shape)
+    if shape and shape[0] is None:
+        shape[0] = batch_size
+    if None in shape:
+        raise SystemExit(f"nodestudio: input {var.name!r} has shape {var.type}; give its size "
+                         f"with --input-shape {var.name}=...")
+    return tuple(shape)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     kern = sub.add_parser("kernels", help="lower a graph file and list its OpenCL kernels")
     kern.add_argument("graph")
     kern.add_argument("--batch-size", type=int, default=128)
+    kern.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2",
+                      help="the shape of an input with free dimensions besides the batch")
     kern.add_argument("--source", action="store_true", help="print each kernel's source")
     kern.set_defaults(run=_kernels)
     return parser
