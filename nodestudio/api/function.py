@@ -11,7 +11,7 @@ import numpy as np
 from nodestudio.backend import device as devices
 from nodestudio.backend.lower import host_array, lower
 from nodestudio.backend.program import Executable, KernelReport
-from nodestudio.errors import GraphError, MissingInputError
+from nodestudio.errors import GraphError, MissingInputError, NodeStudioError, ShapeError
 from nodestudio.ir.expand import expand
 from nodestudio.ir.expr import Variable, as_variable, toposort
 from nodestudio.ir.reference import check_input_shape
@@ -48,10 +48,11 @@ class Function:
                         pairs.append((var, var.default_update))
                         targets.add(id(var))
         update_exprs = [as_variable(e) for _, e in pairs]
-        for shared, expr in pairs:
-            if expr.dtype != shared.dtype or len(expr.shape) != len(shared.shape):
-                raise GraphError(f"update value {expr.name!r} {expr.type} does not fit the "
-                                 f"shared variable {shared.type}", node=shared.name)
+        for shared, expr in zip([s for s, _ in pairs], update_exprs):
+            if expr.dtype != shared.dtype or len(expr.shape) != len(shared.shape) or any(
+                    d is not None and d != s for d, s in zip(expr.shape, shared.shape)):
+                raise ShapeError(f"update value {expr.name!r} ({expr.type}) does not fit the "
+                                 f"shared variable ({shared.type})", node=shared.name)
         everything = self.outputs + update_exprs
         if givens:
             everything = substitute(everything, dict(givens.items() if isinstance(givens, Mapping)
@@ -64,6 +65,7 @@ class Function:
         self._free_inputs = self._check_inputs()
         self._executables: dict[tuple, Executable] = {}
         self._last: Executable | None = None
+        self.calls = 0  # advances the random streams (dropout masks) once per call
 
     def _check_inputs(self) -> list[Variable]:
         given = {id(v) for v in self.inputs}
@@ -82,11 +84,17 @@ class Function:
         if executable is None:
             shapes = {id(v): values[id(v)].shape for v in self._free_inputs}
             lowered = lower(self._order, self._results, self._update_values, shapes, rt.is_gpu)
+            for container, var in zip(self._update_targets, self._update_values):
+                if lowered.shapes[id(var)] != container.shape:
+                    raise ShapeError(f"update value {var.name!r} has shape "
+                                     f"{lowered.shapes[id(var)]} at run time, the shared "
+                                     f"variable {container.shape}")
             executable = Executable(rt, lowered, self._free_inputs, self._results,
                                     list(zip(self._update_targets, self._update_values)))
             self._executables[signature] = executable
         self._last = executable
-        outputs = executable(values)
+        outputs = executable(values, self.calls)
+        self.calls += 1
         if self.single:
             return outputs[0] if outputs else None
         return outputs
@@ -107,7 +115,11 @@ class Function:
             if isinstance(var, SharedVariable):
                 var.set_value(supplied[var])
                 continue
-            array = host_array(supplied[var], var)
+            try:
+                array = host_array(supplied[var], var)
+            except (TypeError, ValueError) as exc:
+                raise NodeStudioError(f"input {var.name!r}: cannot use the value given as "
+                                      f"{var.dtype}: {exc}") from None
             check_input_shape(var, array.shape)
             values[id(var)] = array
         return values

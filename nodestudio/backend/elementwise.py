@@ -99,7 +99,7 @@ def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: 
         args.append(f"out{k}")
         body.append(f"    out{k}[i] = {local[id(var)]};")
     source = render("elementwise.cl", name=name, params=", ".join(params), index_t=index_t,
-                    total=total, body="\n".join(body), covers=", ".join(group.names))
+                    total=total, body="\n".join(body))
     launch = Launch(name, source, "-cl-mad-enable", (max(total, 1),), None, tuple(args))
     return Plan((launch,))
 

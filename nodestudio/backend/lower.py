@@ -17,7 +17,7 @@ import numpy as np
 from nodestudio.backend.elementwise import plan_elementwise
 from nodestudio.backend.launch import Launch, Plan
 from nodestudio.errors import ShapeError
-from nodestudio.ir.expr import Apply, Variable, infer
+from nodestudio.ir.expr import Apply, Variable, check_free_broadcast, infer
 from nodestudio.ir.fusion import Group, fuse
 from nodestudio.ops.registry import FLOAT, TensorType
 
@@ -66,6 +66,8 @@ def concrete_shapes(order: Sequence[Apply], feeds: Mapping[int, tuple[int, ...]]
                 shapes[id(var)] = tuple(node.attrs["shape"])
             continue
         types = [TensorType(v.dtype, shapes[id(v)]) for v in node.inputs]
+        if node.op.is_elementwise:
+            check_free_broadcast(node, [shapes[id(v)] for v in node.inputs])
         for var, t in zip(node.outputs, infer(node.op, types, node.attrs, node.name)):
             if any(d is None for d in t.shape):
                 raise ShapeError(f"output shape {t.shape} is not determined by the inputs",
@@ -120,8 +122,10 @@ def lower(order: Sequence[Apply], results: Sequence[Variable], updates: Sequence
             slot_of[id(node.outputs[0])] = new_slot(nbytes(node.outputs[0]), node.op.name, node)
 
     # Last reader of every value, through views.
-    plans = [plan_group(g, shapes, is_gpu, f"k{i}_{_slug(g)}") if g.kind not in ("source", "view")
-             else None for i, g in enumerate(groups)]
+    # Kernel names and sources depend only on what is computed, never on node names or
+    # positions, so identical kernels hit the program cache across graphs.
+    plans = [plan_group(g, shapes, is_gpu, f"fused_{_slug(g)}")
+             if g.kind not in ("source", "view") else None for g in groups]
     base: dict[int, int] = {}  # id(view var) -> id(base var)
     last_use: dict[int, int] = {}
     for step, group in enumerate(groups):

@@ -79,7 +79,6 @@ class Executable:
         self.inputs = list(inputs)
         self.results = list(results)
         self.updates = list(updates)
-        self.call_index = 0
         self.last_times: list[float] | None = None
         self._buffers: list[cl.Buffer | None] = []
         self._params: list[tuple[int, SharedValue]] = []
@@ -110,7 +109,8 @@ class Executable:
             plan.append((container, slot, not exclusive))
         return plan
 
-    def __call__(self, values: Mapping[int, np.ndarray]) -> list[np.ndarray]:
+    def __call__(self, values: Mapping[int, np.ndarray], call_index: int) -> list[np.ndarray]:
+        """Run once; `call_index` (counted by the Function) drives the random streams."""
         rt, queue = self.rt, self.rt.queue
         buffers = self._buffers
         for slot, container in self._params:
@@ -121,9 +121,9 @@ class Executable:
             cl.enqueue_copy(queue, buffers[self.lowered.slot_of[id(var)]], array,
                             is_blocking=False)
         events = []
-        call_index = np.uint32(self.call_index & 0xFFFFFFFF)
+        call_arg = np.uint32(call_index & 0xFFFFFFFF)
         for i, (step, kernel) in enumerate(zip(self.lowered.steps, self._kernels)):
-            args = tuple(call_index if b == "call_index" else buffers[b] for b in step.bindings)
+            args = tuple(call_arg if b == "call_index" else buffers[b] for b in step.bindings)
             if args != self._bound[i]:
                 kernel.set_args(*args)
                 self._bound[i] = args
@@ -139,7 +139,6 @@ class Executable:
                                 is_blocking=False)
             outputs.append(out)
         self._apply_updates()
-        self.call_index += 1
         if outputs or len(self._keepalive) > 64:
             queue.finish()
             self._keepalive.clear()
@@ -148,16 +147,21 @@ class Executable:
         return outputs
 
     def _apply_updates(self) -> None:
+        """Copies first, then swaps: a swap changes what a slot holds, and a later copy from
+        that slot must still see the value computed in this call."""
         queue, buffers = self.rt.queue, self._buffers
+        swaps = []
         for container, slot, copy in self._update_slots:
             param = device_param(self.rt, container)
             if copy:
-                fresh = allocate(self.rt, self.lowered.slots[slot].nbytes)
+                fresh = allocate(self.rt, param.buffer.size)
                 cl.enqueue_copy(queue, fresh, buffers[slot], byte_count=param.buffer.size)
                 param.buffer = fresh
             else:
-                param.buffer, buffers[slot] = buffers[slot], param.buffer
+                swaps.append((param, slot))
             container.host_stale = True
+        for param, slot in swaps:
+            param.buffer, buffers[slot] = buffers[slot], param.buffer
 
     def kernels(self) -> list[KernelReport]:
         reports = []

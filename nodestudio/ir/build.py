@@ -114,20 +114,24 @@ def dot(a, b):
     if b.ndim > 2:
         raise ShapeError(f"dot supports a right operand of at most 2 dimensions, got {b.ndim}",
                          port="b")
-    a2 = reshape(a, (1, a.shape[0])) if a.ndim == 1 else a
+    a2 = expand_dims(a, 0) if a.ndim == 1 else a
     if a.ndim > 2:
-        a2 = reshape(a, (-1, a.shape[-1]))
-    b2 = reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b
+        a2 = reshape(a, (-1, _dim(a.shape[-1])))
+    b2 = expand_dims(b, 1) if b.ndim == 1 else b
     out = matmul(a2, b2)
     if a.ndim == 1 and b.ndim == 1:
-        return reshape(out, ())
+        return squeeze(out, (0, 1))
     if a.ndim == 1:
-        return reshape(out, (b.shape[1],)) if b.shape[1] is not None else squeeze(out, 0)
+        return squeeze(out, 0)
     if b.ndim == 1:
         return squeeze(out, 1) if a.ndim == 2 else reshape(out, (*_fill(a.shape[:-1]),))
     if a.ndim > 2:
-        return reshape(out, (*_fill(a.shape[:-1]), b.shape[1]))
+        return reshape(out, (*_fill(a.shape[:-1]), _dim(b.shape[1])))
     return out
+
+
+def _dim(d: int | None) -> int:
+    return -1 if d is None else d
 
 
 def _fill(dims: Sequence[int | None]) -> list[int]:

@@ -169,10 +169,20 @@ def as_variable(value: Any) -> Variable:
     raise TypeError(f"cannot use {type(value).__name__} as a NodeStudio value")
 
 
+def _literal(value: Any, ints: bool) -> Variable:
+    """Python ints next to integer operands stay integers (`counter + 1`); other literals are
+    float32."""
+    if ints and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return constant(value, dtype=INT)
+    return as_variable(value)
+
+
 def apply(op_name: str, *inputs: Any, name: str | None = None, data: Any = None,
           **attrs: Any) -> Any:
     """Build an Apply of a registry op; returns its output variable (a tuple if several)."""
-    node = make_apply(registry.get(op_name), [as_variable(x) for x in inputs], attrs, name, data)
+    symbolic = [x.dtype for x in inputs if isinstance(x, Variable)]
+    ints = bool(symbolic) and all(d == INT for d in symbolic)
+    node = make_apply(registry.get(op_name), [_literal(x, ints) for x in inputs], attrs, name, data)
     return node.outputs[0] if len(node.outputs) == 1 else node.outputs
 
 
@@ -181,7 +191,7 @@ def make_apply(op: OpDef, inputs: Sequence[Variable], attrs: dict[str, Any],
     name = name or fresh_name(op.name)
     attrs = op.normalise_attrs(attrs, name)
     if op.variadic:
-        attrs["n"] = len(inputs)
+        attrs["n"] = op.attr("n").check(len(inputs), name)
     port_names = op.input_names(attrs)
     if len(inputs) != len(port_names):
         raise GraphError(f"op {op.name!r} takes {len(port_names)} input(s) "
@@ -250,3 +260,20 @@ def toposort(outputs: Sequence[Variable]) -> list[Apply]:
 
 def is_float(var: Variable) -> bool:
     return var.type.dtype == FLOAT
+
+
+def check_free_broadcast(node: Apply, shapes: Sequence[tuple[int, ...]]) -> None:
+    """Refuse a free dimension that is 1 at run time and gets broadcast.
+
+    Shape rules take a free dimension to be larger than 1 and autodiff sums gradients over the
+    broadcast axes it can see statically, so such a value would silently get a gradient of the
+    wrong shape. Called with the concrete input shapes of an elementwise node."""
+    ndim = max((len(s) for s in shapes), default=0)
+    padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
+    for var, concrete in zip(node.inputs, padded):
+        declared = (1,) * (ndim - var.ndim) + tuple(var.shape)
+        for axis, (d, c) in enumerate(zip(declared, concrete)):
+            if d is None and c == 1 and any(other[axis] > 1 for other in padded):
+                raise ShapeError(f"input {var.name!r} has size 1 at run time along free axis "
+                                 f"{axis}, which would broadcast; declare that dimension as 1",
+                                 node=node.name)

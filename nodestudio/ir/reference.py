@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from nodestudio.errors import GraphError, MissingInputError
+from nodestudio.errors import GraphError, MissingInputError, ShapeError
 from nodestudio.ir.expand import expand
-from nodestudio.ir.expr import Apply, Variable, toposort
+from nodestudio.ir.expr import Apply, Variable, check_free_broadcast, toposort
 from nodestudio.ops.registry import FLOAT
 
 
@@ -43,7 +43,7 @@ def check_input_shape(var: Variable, shape: tuple[int, ...]) -> None:
     if len(shape) != len(declared) or any(d is not None and d != s
                                           for d, s in zip(declared, shape)):
         pretty = tuple("B" if d is None else d for d in declared)
-        raise MissingInputError(f"input {var.name!r} expects shape {pretty}, got {shape}")
+        raise ShapeError(f"expects shape {pretty}, got {shape}", node=var.name)
 
 
 def evaluate(outputs: Sequence[Variable], feeds: Mapping[Variable, Any] | None = None,
@@ -57,6 +57,8 @@ def evaluate(outputs: Sequence[Variable], feeds: Mapping[Variable, Any] | None =
             values[id(node.outputs[0])] = source_value(node, feeds)
             continue
         args = [values[id(v)] for v in node.inputs]
+        if node.op.is_elementwise:
+            check_free_broadcast(node, [a.shape for a in args])
         attrs = dict(node.attrs)
         if node.op.variadic:
             attrs.pop("n", None)
@@ -66,7 +68,7 @@ def evaluate(outputs: Sequence[Variable], feeds: Mapping[Variable, Any] | None =
         try:
             with np.errstate(all="ignore"):
                 result = node.op.reference(*args, **attrs)
-        except (ValueError, IndexError) as exc:
+        except (ValueError, IndexError, TypeError) as exc:
             raise GraphError(f"reference evaluation failed: {exc}", node=node.name) from exc
         results = result if isinstance(result, tuple) else (result,)
         for var, value in zip(node.outputs, results):

@@ -68,14 +68,17 @@ class AttrDef:
         """Validate and normalise one value; raise GraphError naming node and attribute."""
         try:
             value = _ATTR_CONVERTERS[self.kind](value)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise GraphError(f"attribute {self.name!r} expects {self.kind}, got {value!r}",
                              node=node) from exc
         if self.choices and value not in self.choices:
             raise GraphError(f"attribute {self.name!r} must be one of {list(self.choices)}, "
                              f"got {value!r}", node=node)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if self.low is not None and value < self.low or self.high is not None and value > self.high:
+            if value != value:  # NaN passes every comparison below
+                raise GraphError(f"attribute {self.name!r} is NaN", node=node)
+            if (self.low is not None and not value >= self.low) or \
+                    (self.high is not None and not value <= self.high):
                 raise GraphError(f"attribute {self.name!r} must lie in [{self.low}, {self.high}], "
                                  f"got {value!r}", node=node)
         return value
@@ -86,11 +89,18 @@ def _axes(value: Any) -> tuple[int, ...] | None:
         return None
     if isinstance(value, (int, np.integer)):
         return (int(value),)
-    return tuple(int(v) for v in value)
+    return tuple(_whole(v) for v in value)
 
 
 def _shape(value: Any) -> tuple[int | None, ...]:
-    return tuple(None if v is None else int(v) for v in value)
+    return tuple(None if v is None else _whole(v) for v in value)
+
+
+def _whole(value: Any) -> int:
+    """An integer, refusing 2.5 rather than truncating it."""
+    if isinstance(value, bool) or float(value) != int(value):
+        raise ValueError(value)
+    return int(value)
 
 
 def _bool(value: Any) -> bool:
@@ -100,7 +110,7 @@ def _bool(value: Any) -> bool:
 
 
 _ATTR_CONVERTERS: dict[str, Callable[[Any], Any]] = {
-    "int": lambda v: int(v) if float(v) == int(v) else _raise(v),
+    "int": lambda v: _whole(v),
     "float": float,
     "bool": _bool,
     "choice": lambda v: v,
@@ -109,10 +119,6 @@ _ATTR_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "shape": _shape,
     "any": lambda v: v,
 }
-
-
-def _raise(value: Any) -> Any:
-    raise ValueError(value)
 
 
 ShapeRule = Callable[[Sequence[TensorType], dict[str, Any]], Sequence[TensorType]]

@@ -55,6 +55,8 @@ register(OpDef("reshape_like", "Tensor", "x in the shape of `like`", (PortDef("x
 
 def _expand_shape(types, attrs):
     (x,) = types
+    if attrs["axes"] is None:
+        raise ShapeError("expand_dims needs the axes to insert")
     ndim = x.ndim + len(attrs["axes"])
     axes = normalise_axes(attrs["axes"], ndim)
     dims = iter(x.shape)
@@ -84,9 +86,12 @@ register(OpDef("squeeze", "Tensor", "remove size-1 axes", X, attrs=_AXES,
 # --- transpose -------------------------------------------------------------------------------
 def _transpose_shape(types, attrs):
     (x,) = types
-    axes = tuple(attrs["axes"])
-    if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
-        raise ShapeError(f"axes {axes} are not a permutation of {x.ndim} axes", port="x")
+    if attrs["axes"] is None or len(attrs["axes"]) != x.ndim:
+        raise ShapeError(f"axes {attrs['axes']} are not a permutation of {x.ndim} axes", port="x")
+    axes = tuple(a % x.ndim for a in attrs["axes"]) if x.ndim else ()
+    if sorted(axes) != list(range(x.ndim)) or any(not -x.ndim <= a < x.ndim
+                                                   for a in attrs["axes"]):
+        raise ShapeError(f"axes {attrs['axes']} are not a permutation of {x.ndim} axes", port="x")
     return [TensorType(x.dtype, tuple(x.shape[a] for a in axes))]
 
 
@@ -105,6 +110,8 @@ def _inverse(axes) -> tuple[int, ...]:
 
 # --- concatenate and slice ---------------------------------------------------------------------
 def _concat_shape(types, attrs):
+    if not types:
+        raise ShapeError("concatenate needs at least one input")
     first = types[0]
     axis = normalise_axes((attrs["axis"],), first.ndim, "x0")[0]
     total: int | None = 0
@@ -144,8 +151,18 @@ def slice_index(slices) -> tuple[slice, ...]:
     return tuple(slice(*s) for s in slices)
 
 
+def _valid_slices(slices) -> bool:
+    def part(v):
+        return v is None or (isinstance(v, (int, np.integer)) and not isinstance(v, bool))
+    return isinstance(slices, (list, tuple)) and all(
+        isinstance(s, (list, tuple)) and len(s) == 3 and all(part(v) for v in s) for s in slices)
+
+
 def _slice_shape(types, attrs):
     x = types[0]
+    if not _valid_slices(attrs["slices"]):
+        raise ShapeError(f"slices must be (start, stop, step) triples of integers or None, "
+                         f"got {attrs['slices']!r}")
     if len(attrs["slices"]) > x.ndim:
         raise ShapeError(f"{len(attrs['slices'])} slices for a {x.ndim}-d input", port="x")
     shape = list(x.shape)
@@ -167,6 +184,16 @@ register(OpDef("slice", "Tensor", "a strided window of x (NumPy basic slicing)",
                                                           slices=at["slices"])]))
 
 
+def _unslice_shape(types, attrs):
+    g, like = types
+    (window,) = _slice_shape([like], attrs)
+    if len(g.shape) != len(window.shape) or any(
+            a is not None and b is not None and a != b for a, b in zip(g.shape, window.shape)):
+        raise ShapeError(f"g {fmt(g.shape)} does not match the slice {fmt(window.shape)} of "
+                         f"like {fmt(like.shape)}", port="g")
+    return [TensorType(FLOAT, like.shape)]
+
+
 def _unslice_ref(g, like, slices):
     out = np.zeros(like.shape, dtype=np.float64)
     out[slice_index(slices)] = g
@@ -175,7 +202,7 @@ def _unslice_ref(g, like, slices):
 
 register(OpDef("unslice", "Tensor", "g placed into zeros shaped like `like` (slice's gradient)",
                (PortDef("g"), PortDef("like")), attrs=_SLICES, kernel="unslice",
-               shape=lambda types, at: [TensorType(FLOAT, types[1].shape)],
+               shape=lambda types, at: _unslice_shape(types, at),
                reference=_unslice_ref,
                grad=lambda F, ins, outs, gs, at: [F.slice(gs[0], at["slices"]), None]))
 

@@ -1,0 +1,159 @@
+"""`load_dataset`: one entry point from a name or a path to preprocessed train/valid/test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from nodestudio.data.builtin import (
+    DEFAULT_DATASET,
+    EMBEDDED,
+    TOY_GENERATORS,
+    load_builtin,
+    unknown_name_message,
+)
+from nodestudio.data.csvfile import read_csv
+from nodestudio.data.dataset import Dataset, Splits, split_dataset
+from nodestudio.data.download import default_cache_dir, download_mnist
+from nodestudio.data.errors import DatasetError
+from nodestudio.data.idx import read_mnist_pair
+from nodestudio.data.pickled import read_mnist_pickle
+from nodestudio.data.preprocess import PreprocessSpec, make_preprocessor
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot")
+# Debian's dataset-fashion-mnist package installs the four IDX files here.
+SYSTEM_DATASETS_DIR = Path("/usr/share/datasets")
+_ALIASES = {"mnist-5k": "mnist5k", "mnist_5k": "mnist5k", "fashion_mnist": "fashion-mnist",
+            "fashionmnist": "fashion-mnist"}
+
+
+def _idx_file(folder: Path, prefix: str, kind: str, rank: int) -> Path | None:
+    # Both spellings occur in the wild: "train-images-idx3-ubyte" and "train-images.idx3-ubyte".
+    for sep in ("-", "."):
+        for suffix in (".gz", ""):
+            candidate = folder / f"{prefix}-{kind}{sep}idx{rank}-ubyte{suffix}"
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def load_idx_folder(folder: str | os.PathLike, *, name: str | None = None,
+                    n_classes: int = 10,
+                    class_names: tuple[str, ...] | None = None) -> tuple[Dataset, Dataset]:
+    """(train, test) from a folder of MNIST-format IDX files, gzipped or not:
+    train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
+    t10k-labels-idx1-ubyte (each optionally with .gz)."""
+    folder = Path(folder)
+    name = name or folder.name
+    files = {(p, k): _idx_file(folder, p, k, r) for p in ("train", "t10k")
+             for k, r in (("images", 3), ("labels", 1))}
+    missing = [f"{p}-{k}-idx{3 if k == 'images' else 1}-ubyte[.gz]"
+               for (p, k), f in files.items() if f is None]
+    if missing:
+        raise DatasetError("not an MNIST-format folder: missing " + ", ".join(missing), folder)
+    out = []
+    for prefix, split in (("train", "train"), ("t10k", "test")):
+        images, labels = files[(prefix, "images")], files[(prefix, "labels")]
+        assert images is not None and labels is not None
+        x, y = read_mnist_pair(images, labels, n_classes=n_classes)
+        out.append(Dataset(x.reshape(len(x), -1), y, x.shape[1:], n_classes, f"{name}:{split}",
+                           class_names))
+    return out[0], out[1]
+
+
+def known_folder(name: str, cache_dir: Path | None = None) -> Path | None:
+    """Where 'mnist' or 'fashion-mnist' already lies: the cache, then (fashion-mnist) the
+    Debian package's folder. None when not found."""
+    candidates = [(cache_dir or default_cache_dir()) / name, SYSTEM_DATASETS_DIR / name]
+    for folder in candidates:
+        if _idx_file(folder, "train", "images", 3) is not None:
+            return folder
+    return None
+
+
+def load_dataset(name_or_path: str | os.PathLike = DEFAULT_DATASET, *, seed: int = 0,
+                 valid_fraction: float = 0.1, test_fraction: float = 0.2,
+                 preprocess: PreprocessSpec = "auto", stratify: bool = True,
+                 n_samples: int | None = None, noise: float | None = None,
+                 label_column: int | str = -1, n_classes: int | None = None,
+                 download: bool = False, cache_dir: str | os.PathLike | None = None) -> Splits:
+    """Load, split and preprocess a dataset.
+
+    `name_or_path`: a built-in name (mnist5k, digits, spirals, moons, circles, xor, blobs),
+    'mnist' / 'fashion-mnist' (from the cache folder or Debian's /usr/share/datasets;
+    `download=True` fetches MNIST), an IDX folder, `mnist.pkl.gz`, or a CSV file.
+
+    Splitting is seeded and stratified by class: `test_fraction` of the data becomes the test
+    set unless the source has its own, then `valid_fraction` of the rest the validation set
+    (the pickle brings its own validation set too). `preprocess` ('scale', 'standardize',
+    'pca-whiten', a list of them, a Preprocessor, None; 'auto' scales images to [0, 1] and
+    leaves vectors alone) is fitted on the training split only and returned as
+    `Splits.preprocessor`. `n_samples`/`noise` set the toy sets' size
+    and noise; `label_column`/`n_classes` apply to CSV files.
+    """
+    if not isinstance(seed, int) or seed < 0:
+        raise DatasetError(f"seed must be a non-negative integer, got {seed!r}")
+    cache = Path(cache_dir) if cache_dir is not None else None
+    splits = _load_splits(name_or_path, seed=seed, valid_fraction=valid_fraction,
+                          test_fraction=test_fraction, stratify=stratify, n_samples=n_samples,
+                          noise=noise, label_column=label_column, n_classes=n_classes,
+                          download=download, cache=cache)
+    return apply_preprocessing(splits, preprocess)
+
+
+def apply_preprocessing(splits: Splits, preprocess: PreprocessSpec) -> Splits:
+    """Fit `preprocess` on the training split only and apply it to all three."""
+    if isinstance(preprocess, str) and preprocess == "auto":
+        # Images (2-D image_shape) come as raw intensities: 0..255 or 0..16. Vectors (toy
+        # sets, CSV tables) have their own meaningful units, so 'auto' leaves them be.
+        preprocess = "scale" if len(splits.train.image_shape) >= 2 else None
+    pre = make_preprocessor(preprocess)
+    if pre is None:
+        return splits
+    pre.fit(splits.train.x)
+    return Splits(*(d.with_x(pre.transform(d.x)) for d in splits), preprocessor=pre)
+
+
+def _load_splits(source: str | os.PathLike, *, seed: int, valid_fraction: float,
+                 test_fraction: float, stratify: bool, n_samples: int | None,
+                 noise: float | None, label_column: int | str, n_classes: int | None,
+                 download: bool, cache: Path | None) -> Splits:
+    def split(data: Dataset, test: Dataset | None = None) -> Splits:
+        return split_dataset(data, valid_fraction=valid_fraction, test_fraction=test_fraction,
+                             seed=seed, stratify=stratify, test=test)
+
+    text = os.fspath(source)
+    key = text.strip().lower()
+    key = _ALIASES.get(key, key)
+    toy_args = n_samples is not None or noise is not None
+    if key in EMBEDDED or key in TOY_GENERATORS:
+        return split(load_builtin(key, seed=seed, n_samples=n_samples, noise=noise))
+    if toy_args:
+        raise DatasetError("n_samples and noise apply only to the toy datasets "
+                           f"({', '.join(TOY_GENERATORS)})", text)
+    if key in ("mnist", "fashion-mnist"):
+        folder = known_folder(key, cache)
+        if folder is None and key == "mnist" and download:
+            folder = download_mnist((cache or default_cache_dir()) / "mnist")
+        if folder is None:
+            how = ("pass download=True to fetch it (about 11 MB)" if key == "mnist" else
+                   "install Debian's dataset-fashion-mnist package, or put the four IDX files "
+                   f"in {(cache or default_cache_dir()) / key}")
+            raise DatasetError(f"{key} is not available offline; {how}", key)
+        names = FASHION_CLASSES if key == "fashion-mnist" else None
+        return split(*load_idx_folder(folder, name=key, class_names=names))
+    path = Path(text)
+    if path.is_dir():
+        return split(*load_idx_folder(path))
+    if path.is_file():
+        lower = path.name.lower()
+        if lower.endswith((".pkl", ".pkl.gz", ".pickle", ".pickle.gz")):
+            return read_mnist_pickle(path)
+        if lower.endswith((".csv", ".csv.gz", ".txt", ".txt.gz", ".tsv", ".tsv.gz")):
+            delimiter = "\t" if ".tsv" in lower else ","
+            return split(read_csv(path, label_column=label_column, delimiter=delimiter,
+                                  n_classes=n_classes))
+        raise DatasetError("unknown file type: expected .csv[.gz], .tsv[.gz], .pkl[.gz] or an "
+                           "IDX folder", path)
+    raise DatasetError(unknown_name_message(text))

@@ -1,0 +1,189 @@
+"""Kernel fusion, buffer reuse by liveness, and the compiled-program cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nodestudio as ns
+from nodestudio.backend import cache
+from nodestudio.backend.device import runtime
+
+pytestmark = pytest.mark.opencl
+
+RNG = np.random.default_rng(42)
+
+
+def _dense_layer(batch=5, n_in=7, n_out=3):
+    x = ns.matrix("x")
+    W = ns.shared(RNG.standard_normal((n_in, n_out)).astype(np.float32), "W")
+    b = ns.shared(RNG.standard_normal(n_out).astype(np.float32), "b")
+    h = x @ W
+    y = ns.tanh(h + b)
+    return x, W, b, h, y, RNG.standard_normal((batch, n_in)).astype(np.float32)
+
+
+def test_dense_tanh_forward_is_one_matmul_plus_at_most_one_kernel():
+    x, W, b, h, y, value = _dense_layer()
+    fn = ns.function([x], y)
+    got = fn(value)
+    np.testing.assert_allclose(got, np.tanh(value @ W.get_value() + b.get_value()),
+                               atol=1e-5, rtol=1e-5)
+    reports = fn.kernels()
+    matmul_name = h.owner.name
+    with_matmul = [r for r in reports if matmul_name in r.nodes]
+    assert len(with_matmul) == 1, [(r.name, r.nodes) for r in reports]
+    assert len(reports) <= 2, [(r.name, r.nodes) for r in reports]
+    covered = {n for r in reports for n in r.nodes}
+    assert {matmul_name, y.owner.name, y.owner.inputs[0].owner.name} <= covered
+    for r in reports:
+        assert r.name in r.source and "__kernel" in r.source
+
+
+def test_ten_elementwise_ops_are_one_kernel():
+    x = ns.tensor("x", (None, 9))
+    y = x
+    chain = [ns.tanh, ns.sigmoid, ns.square, lambda v: -v, ns.exp, ns.softplus,
+             lambda v: v * 2.0, ns.abs, ns.sqrt, lambda v: v + 0.5]
+    for op in chain:
+        y = op(y)
+    fn = ns.function([x], y)
+    value = RNG.standard_normal((4, 9)).astype(np.float32)
+    ref = ns.reference_eval([y], {x: value})[0]
+    np.testing.assert_allclose(fn(value), ref, atol=1e-5, rtol=1e-5)
+    reports = fn.kernels()
+    assert len(reports) == 1, [(r.name, r.nodes) for r in reports]
+    assert len(reports[0].nodes) == 10
+    assert "const float t9" in reports[0].source  # ten values kept in registers
+
+
+def test_elementwise_value_used_twice_is_computed_once():
+    x = ns.vector("x")
+    t = ns.tanh(x)
+    y = t * t + t
+    fn = ns.function([x], y)
+    value = RNG.standard_normal(17).astype(np.float32)
+    np.testing.assert_allclose(fn(value), np.tanh(value) ** 2 + np.tanh(value), rtol=1e-5)
+    assert len(fn.kernels()) == 1
+
+
+def test_buffers_are_reused_by_liveness():
+    n, steps = 16, 8
+    x = ns.tensor("x", (n, n))
+    h = x
+    for i in range(steps):
+        W = ns.shared((RNG.standard_normal((n, n)) / np.sqrt(n)).astype(np.float32), f"W{i}")
+        h = ns.tanh(h @ W) * 0.9
+    fn = ns.function([x], h)
+    value = RNG.standard_normal((n, n)).astype(np.float32)
+    want = ns.reference_eval([h], {x: value})[0]
+    np.testing.assert_allclose(fn(value), want, atol=1e-5, rtol=1e-4)
+    lowered = fn._last.lowered
+    values = len(lowered.slot_of)  # every value the call touches
+    slots = lowered.slots
+    temps = [s for s in slots if s.kind == "temp"]
+    assert values >= 2 * steps + steps + 1  # matmul outputs, fused tanh*0.9 outputs, W, x
+    assert len(slots) < values
+    # a chain needs at most a producer and a consumer alive at once (plus gemm scratch)
+    assert len(temps) <= 3, [(s.index, s.kind, s.nbytes) for s in slots]
+    assert sum(s.kind == "result" for s in slots) == 1
+
+
+def test_second_identical_function_does_not_rebuild():
+    x, W, b, h, y, value = _dense_layer(batch=6, n_in=5, n_out=4)
+    first = ns.function([x], y)
+    out1 = first(value)
+    builds = cache.stats["builds"]
+    hits = cache.stats["memory_hits"]
+    second = ns.function([x], y)
+    out2 = second(value)
+    assert cache.stats["builds"] == builds
+    assert cache.stats["memory_hits"] > hits
+    np.testing.assert_array_equal(out1, out2)
+
+
+def test_structurally_identical_graph_reuses_programs():
+    def build():
+        x = ns.tensor("x", (5, 11))
+        return x, ns.exp(ns.tanh(x) * 3.0)
+
+    x1, y1 = build()
+    ns.function([x1], y1)(np.zeros((5, 11), np.float32))
+    builds = cache.stats["builds"]
+    x2, y2 = build()
+    ns.function([x2], y2)(np.zeros((5, 11), np.float32))
+    assert cache.stats["builds"] == builds
+
+
+def test_disk_cache_serves_a_cleared_memory_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NODESTUDIO_CACHE_DIR", str(tmp_path))
+    x = ns.tensor("x", (3, 13))
+    y = ns.sigmoid(x) * 7.0 - 1.0
+    value = RNG.standard_normal((3, 13)).astype(np.float32)
+    want = ns.function([x], y)(value)
+    assert list(tmp_path.glob("*.bin")), "the first build writes a binary"
+    cache.clear_memory()
+    builds, disk = cache.stats["builds"], cache.stats["disk_hits"]
+    got = ns.function([x], y)(value)
+    assert cache.stats["builds"] == builds
+    assert cache.stats["disk_hits"] == disk + 1
+    np.testing.assert_array_equal(got, want)
+
+
+def test_corrupt_disk_cache_entry_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("NODESTUDIO_CACHE_DIR", str(tmp_path))
+    x = ns.tensor("x", (2, 19))
+    y = ns.softplus(x) + 0.25
+    value = RNG.standard_normal((2, 19)).astype(np.float32)
+    want = ns.function([x], y)(value)
+    for path in tmp_path.glob("*.bin"):
+        path.write_bytes(b"not a binary")
+    cache.clear_memory()
+    builds = cache.stats["builds"]
+    np.testing.assert_array_equal(ns.function([x], y)(value), want)
+    assert cache.stats["builds"] == builds + 1
+
+
+BAD_SOURCE = """
+__kernel void broken(__global float* out)
+{
+    out[get_global_id(0)] = undefined_identifier_xyz + ;
+}
+"""
+
+
+def test_broken_kernel_raises_kernel_build_error_with_device_and_log():
+    rt = runtime()
+    with pytest.raises(ns.KernelBuildError) as info:
+        cache.build(rt, BAD_SOURCE, "", "broken")
+    err = info.value
+    assert err.kernel == "broken" and err.source == BAD_SOURCE
+    assert err.device == rt.info.label
+    assert rt.info.name in str(err) and "'broken'" in str(err)
+    assert err.log.strip() and err.log.strip() in str(err)
+    assert "undefined_identifier_xyz" in err.log or "error" in err.log.lower()
+    with pytest.raises(ns.KernelBuildError):  # failures are not cached as programs
+        cache.build(rt, BAD_SOURCE, "", "broken")
+
+
+def test_updates_are_simultaneous_swaps():
+    p = ns.shared(np.ones(2, np.float32), "p_swap")
+    q = ns.shared(np.zeros(2, np.float32), "q_swap")
+    exchange = ns.function([], [], updates=[(p, q), (q, p)])
+    exchange()
+    np.testing.assert_array_equal(p.get_value(), [0, 0])
+    np.testing.assert_array_equal(q.get_value(), [1, 1])
+    exchange()
+    np.testing.assert_array_equal(p.get_value(), [1, 1])
+
+
+def test_two_updates_from_one_value():
+    b = ns.shared(np.zeros(3, np.float32), "b_twice")
+    c = ns.shared(np.zeros(3, np.float32), "c_twice")
+    x = ns.vector("x")
+    e = b + x
+    step = ns.function([x], e, updates=[(b, e), (c, e)])
+    for i in range(1, 4):
+        np.testing.assert_array_equal(step(np.ones(3, np.float32)), np.full(3, i))
+        np.testing.assert_array_equal(b.get_value(), np.full(3, i))
+        np.testing.assert_array_equal(c.get_value(), np.full(3, i))
