@@ -61,6 +61,9 @@ def pytest_collection_modifyitems(config, items):
     reason = opencl_unavailable()
     if reason is None:
         return
+    if os.environ.get("NODESTUDIO_REQUIRE_DEVICE"):
+        # CI sets this: a missing driver must fail the run, not skip half the suite.
+        raise pytest.UsageError(f"NODESTUDIO_REQUIRE_DEVICE is set but {reason}")
     skip = pytest.mark.skip(reason=f"needs an OpenCL device: {reason}")
     for item in items:
         if item.get_closest_marker("opencl"):
