@@ -45,7 +45,8 @@ def read_csv(source: Source, *, label_column: int | str = -1, delimiter: str | N
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DatasetError(f"not UTF-8 text ({exc.reason})", label, offset=exc.start) from None
+        raise DatasetError(f"not UTF-8 text: byte {exc.start} ({exc.reason})", label,
+                           offset=exc.start) from None
     # (line number, text) for every non-blank line; "\r" stripped for Windows line ends.
     # Lines stay whole (not lists of fields): a list of str per value would cost ~50 bytes each.
     rows: list[tuple[int, str]] = []
@@ -73,11 +74,13 @@ def read_csv(source: Source, *, label_column: int | str = -1, delimiter: str | N
                            label)
     col = _label_index(label_column, names, width, label)
     values = _parse(rows, delimiter, label)
-    bad = np.argwhere(~np.isfinite(values))
+    # Features become float32: a finite float64 beyond its range would silently become inf.
+    bad = np.argwhere(~(np.abs(values) <= np.finfo(np.float32).max))
     if bad.size:
         r, c = (int(v) for v in bad[0])
         raise DatasetError(f"line {rows[r][0]}, column {c + 1}: value "
-                           f"{_field(rows[r][1], delimiter, c)!r} is not finite", label)
+                           f"{_field(rows[r][1], delimiter, c)!r} is not finite in float32",
+                           label)
     y_raw = values[:, col]
     wrong = np.flatnonzero((y_raw < 0) | (y_raw != np.floor(y_raw)))
     if wrong.size:

@@ -35,7 +35,11 @@ class Dataset:
         x = np.asarray(self.x)
         if x.ndim != 2:
             x = x.reshape(len(x), -1)
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        try:
+            with np.errstate(over="raise", invalid="raise"):
+                x = np.ascontiguousarray(x, dtype=np.float32)
+        except FloatingPointError:
+            raise DatasetError("feature values beyond the float32 range", self.name) from None
         y = np.ascontiguousarray(self.y, dtype=np.int32).reshape(-1)
         shape = tuple(int(s) for s in self.image_shape)
         object.__setattr__(self, "x", x)
@@ -105,23 +109,28 @@ def _check_fraction(name: str, value: float) -> float:
 def split_indices(y: np.ndarray, fractions: Sequence[float], *, seed: int = 0,
                   stratify: bool = True) -> list[np.ndarray]:
     """Partition range(len(y)) into len(fractions)+1 parts: the rest first, then one part per
-    fraction. Stratified: each class is cut in the same proportions, so a small validation set
-    still sees every class. Deterministic given `seed`; each part is in ascending order."""
+    fraction, each of round(fraction * N) examples. Stratified: every class is represented in
+    each part in proportion, to within one example, so a small validation set still sees every
+    class. Deterministic given `seed`; each part is in ascending order."""
     fractions = [_check_fraction("a split fraction", f) for f in fractions]
     if sum(fractions) >= 1.0:
         raise DatasetError(f"split fractions {fractions} leave nothing for training")
+    y = np.asarray(y).reshape(-1)
     rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(y == c) for c in np.unique(y)] if stratify else [np.arange(len(y))]
-    parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
-    for group in groups:
-        group = rng.permutation(group)
-        # Cut points from the cumulative fractions, rounded, so parts sum to the group exactly.
-        cuts = np.round(np.cumsum(fractions) * len(group)).astype(int)
-        pieces = np.split(group, cuts)
-        parts[0].append(pieces[-1])  # the rest, after all requested fractions
-        for k in range(len(fractions)):
-            parts[k + 1].append(pieces[k])
-    return [np.sort(np.concatenate(p)) if p else np.empty(0, np.int64) for p in parts]
+    if stratify:
+        # Systematic sampling: the j-th (shuffled) member of a class of size n gets the key
+        # (j + u) / n with a random offset u; ordering all examples by key interleaves the
+        # classes evenly, so any prefix of the order holds each class in proportion (+-1).
+        key = np.empty(len(y))
+        for c in np.unique(y):
+            members = rng.permutation(np.flatnonzero(y == c))
+            key[members] = (np.arange(len(members)) + rng.random()) / len(members)
+        order = np.argsort(key, kind="stable")
+    else:
+        order = rng.permutation(len(y))
+    cuts = np.round(np.cumsum(fractions) * len(y)).astype(int)
+    pieces = np.split(order, cuts)
+    return [np.sort(p) for p in (pieces[-1], *pieces[:-1])]
 
 
 def split_dataset(data: Dataset, *, valid_fraction: float, test_fraction: float = 0.0,

@@ -86,6 +86,8 @@ def download_mnist(folder: str | os.PathLike | None = None, *,
     except OSError as exc:
         raise DatasetError(f"cannot create the folder ({exc.strerror or exc})", folder) from None
     for filename, expected in checksums.items():
+        if not filename or Path(filename).name != filename or filename in (".", ".."):
+            raise DatasetError(f"{filename!r} is not a plain file name")
         target = folder / filename
         if target.is_file() and sha256_of(target) == expected.lower():
             continue

@@ -11,17 +11,13 @@ class DatasetError(NodeStudioError):
     """A dataset that cannot be found, read, downloaded or split.
 
     Messages start with the file (or URL, or dataset name) so that a user holding several files
-    knows which one to fix; `path` and `offset` carry the same facts for programs. `offset` is a
-    byte offset into the (decompressed) file where that is meaningful, else None.
+    knows which one to fix, and quote the byte offset where one applies; `path` and `offset`
+    carry the same facts for programs. `offset` counts bytes of the (decompressed) file.
     """
 
     def __init__(self, message: str, path: str | Path | None = None, offset: int | None = None):
         self.path = None if path is None else str(path)
         self.offset = offset
         self.detail = message
-        where = ""
-        if self.path is not None:
-            where = f"{self.path}: "
-            if offset is not None:
-                where += f"at byte {offset}: "
-        super().__init__(where + message)
+        # The offset is not added to the text: messages already say where, in their own words.
+        super().__init__(message if self.path is None else f"{self.path}: {message}")

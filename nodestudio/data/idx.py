@@ -99,12 +99,13 @@ def _read_header(stream: ByteStream, expect_magic: int | None) -> IdxHeader:
     code, ndim = head[2], head[3]
     if head[:2] != b"\0\0" or code not in _CODE_TO_DTYPE or ndim == 0:
         raise DatasetError(
-            f"bad magic number 0x{magic:08x}: not an IDX file (expected two zero bytes, a "
-            "type code in {08,09,0B,0C,0D,0E} and a non-zero dimension count)",
+            f"bad magic number 0x{magic:08x} at byte 0: not an IDX file (expected two zero "
+            "bytes, a type code in {08,09,0B,0C,0D,0E} and a non-zero dimension count)",
             stream.name, offset=0)
     if expect_magic is not None and magic != expect_magic:
-        raise DatasetError(f"bad magic number 0x{magic:08x}, expected 0x{expect_magic:08x} "
-                           f"({_describe_magic(expect_magic)})", stream.name, offset=0)
+        raise DatasetError(f"bad magic number 0x{magic:08x} at byte 0, expected "
+                           f"0x{expect_magic:08x} ({_describe_magic(expect_magic)})",
+                           stream.name, offset=0)
     dims_raw = stream.read(4 * ndim)
     if len(dims_raw) < 4 * ndim:
         raise DatasetError(f"truncated at byte {stream.pos}: the header needs {4 + 4 * ndim} "
@@ -154,7 +155,8 @@ def read_mnist_pair(images: Source, labels: Source, *, n_classes: int = 10,
     bad = np.flatnonzero(y >= n_classes)
     if bad.size:
         i = int(bad[0])
-        raise DatasetError(f"label {int(y[i])} at index {i} is outside 0..{n_classes - 1} "
-                           f"({bad.size} labels out of range)", labels, offset=8 + i)
+        raise DatasetError(f"label {int(y[i])} at index {i} (byte {8 + i}) is outside "
+                           f"0..{n_classes - 1} ({bad.size} labels out of range)", labels,
+                           offset=8 + i)
     x = read_idx(images, expect_magic=IMAGES_MAGIC, max_bytes=max_bytes)
     return x, y

@@ -67,7 +67,9 @@ def known_folder(name: str, cache_dir: Path | None = None) -> Path | None:
     Debian package's folder. None when not found."""
     candidates = [(cache_dir or default_cache_dir()) / name, SYSTEM_DATASETS_DIR / name]
     for folder in candidates:
-        if _idx_file(folder, "train", "images", 3) is not None:
+        # All four files, so a half-filled cache counts as absent and download=True refills it.
+        if all(_idx_file(folder, p, k, r) is not None for p in ("train", "t10k")
+               for k, r in (("images", 3), ("labels", 1))):
             return folder
     return None
 
@@ -90,7 +92,8 @@ def load_dataset(name_or_path: str | os.PathLike = DEFAULT_DATASET, *, seed: int
     'pca-whiten', a list of them, a Preprocessor, None; 'auto' scales images to [0, 1] and
     leaves vectors alone) is fitted on the training split only and returned as
     `Splits.preprocessor`. `n_samples`/`noise` set the toy sets' size
-    and noise; `label_column`/`n_classes` apply to CSV files.
+    and noise; `label_column` applies to CSV files, `n_classes` to CSV and IDX folders
+    (default: max label + 1 for CSV, 10 for IDX).
     """
     if not isinstance(seed, int) or seed < 0:
         raise DatasetError(f"seed must be a non-negative integer, got {seed!r}")
@@ -145,7 +148,7 @@ def _load_splits(source: str | os.PathLike, *, seed: int, valid_fraction: float,
         return split(*load_idx_folder(folder, name=key, class_names=names))
     path = Path(text)
     if path.is_dir():
-        return split(*load_idx_folder(path))
+        return split(*load_idx_folder(path, n_classes=n_classes or 10))
     if path.is_file():
         lower = path.name.lower()
         if lower.endswith((".pkl", ".pkl.gz", ".pickle", ".pickle.gz")):

@@ -52,7 +52,7 @@ def test_load_dataset_from_csv(tmp_path):
 @pytest.mark.parametrize(("text", "message"), [
     ("1,2,0\n3,4\n5,6,1\n", "ragged rows: line 2 has 2 fields, expected 3"),
     ("1,2,0\n3,x,1\n", "line 2, column 2: 'x' is not a number"),
-    ("1,2,0\n3,nan,1\n", "line 2, column 2: value 'nan' is not finite"),
+    ("1,2,0\n3,nan,1\n", "line 2, column 2: value 'nan' is not finite in float32"),
     ("1,2,0\n3,4,1.5\n", "line 2: label '1.5' in column 3 is not a non-negative integer"),
     ("1,2,0\n3,4,-1\n", "line 2: label '-1' in column 3 is not a non-negative integer"),
     ("1,2,0\n3,4,5000\n", "label 5000 in column 3 implies more than 1000 classes"),

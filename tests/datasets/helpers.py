@@ -1,11 +1,10 @@
-"""Fixtures for the dataset tests: small MNIST-format folders written on the fly."""
+"""Helpers for the dataset tests: small MNIST-format folders written on the fly."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from nodestudio.data import write_idx
 
@@ -25,8 +24,3 @@ def make_mnist_folder(folder: Path, *, n_train: int = 60, n_test: int = 20, side
         arrays += [x, y]
     return tuple(arrays)
 
-
-@pytest.fixture
-def mnist_folder(tmp_path: Path) -> Path:
-    make_mnist_folder(tmp_path / "mini-mnist")
-    return tmp_path / "mini-mnist"
