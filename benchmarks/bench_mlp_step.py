@@ -124,7 +124,8 @@ def main() -> None:
         step, _ = nodestudio_step(batch)
         ns_rate = batch / time_steps(step, args.seconds)
         np_rate = batch / time_steps(numpy_step(batch), args.seconds)
-        th_rate = batch / time_steps(torch_step(batch), args.seconds) if have_torch else float("nan")
+        th_rate = (batch / time_steps(torch_step(batch), args.seconds) if have_torch
+                   else float("nan"))
         print(f"{batch:5d} {ns_rate:14,.0f} {np_rate:14,.0f} {th_rate:14,.0f} "
               f"{ns_rate / np_rate:9.2f} {ns_rate / th_rate:9.2f}")
 

@@ -140,7 +140,7 @@ def function(inputs: Sequence[Variable], outputs: Any = None, updates=None, give
     return Function(inputs, outputs, updates, givens, training)
 
 
-_eval_cache: "weakref.WeakKeyDictionary[Variable, dict]" = weakref.WeakKeyDictionary()
+_eval_cache: weakref.WeakKeyDictionary[Variable, dict] = weakref.WeakKeyDictionary()
 
 
 def eval_variable(var: Variable, inputs: Mapping[Variable, Any]) -> Any:

@@ -63,7 +63,8 @@ def build(rt: Runtime, source: str, options: str, name: str) -> cl.Program:
         return _memory.setdefault((id(rt.context), key), program)
 
 
-def build_all(rt: Runtime, requests: list[tuple[str, str, str]]) -> dict[tuple[str, str], cl.Program]:
+def build_all(rt: Runtime, requests: list[tuple[str, str, str]]
+              ) -> dict[tuple[str, str], cl.Program]:
     """Build (source, options, name) requests on all cores; keyed by (source, options)."""
     unique = {(src, opts): name for src, opts, name in requests}
     workers = min(len(unique), os.cpu_count() or 1)

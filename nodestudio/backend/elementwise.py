@@ -79,7 +79,10 @@ def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: 
         out = node.outputs[0]
         operands = []
         for var in node.inputs:
-            text = c_literal(var.owner.attrs["value"]) if is_inline_constant(var) else local[id(var)]
+            if is_inline_constant(var):
+                text = c_literal(var.owner.attrs["value"])
+            else:
+                text = local[id(var)]
             if out.dtype == FLOAT and var.dtype != FLOAT:
                 text = f"(float){text}"
             operands.append(f"({text})")

@@ -155,7 +155,8 @@ def constant(value: Any, dtype: str | None = None, name: str | None = None) -> V
     op = registry.get("constant")
     attrs = {"shape": array.shape, "dtype": dtype}
     if array.size == 1:
-        attrs["value"] = float(array.reshape(-1)[0]) if dtype == FLOAT else int(array.reshape(-1)[0])
+        first = array.reshape(-1)[0]
+        attrs["value"] = float(first) if dtype == FLOAT else int(first)
     node = Apply(op, (), attrs, name or fresh_name("const"), [TensorType(dtype, array.shape)],
                  data=array)
     return node.outputs[0]

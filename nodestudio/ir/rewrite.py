@@ -14,8 +14,9 @@ def substitute(outputs: Sequence[Variable], replacements: Mapping[Variable, obje
     mapping: dict[int, Variable] = {}
     for old, new in replacements.items():
         new_var = as_variable(new)
-        if new_var.dtype != old.dtype or new_var.ndim != old.ndim or any(
-                a is not None and b is not None and a != b for a, b in zip(old.shape, new_var.shape)):
+        clash = any(a is not None and b is not None and a != b
+                    for a, b in zip(old.shape, new_var.shape))
+        if new_var.dtype != old.dtype or new_var.ndim != old.ndim or clash:
             raise ShapeError(f"givens: {new_var.name!r} {new_var.type} cannot stand for "
                              f"{old.name!r} {old.type}", node=old.name)
         mapping[id(old)] = new_var

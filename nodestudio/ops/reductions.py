@@ -58,7 +58,8 @@ def _max_grad(F, ins, outs, gs, at):
 
 
 register(OpDef(
-    "max", "Reduce", "maximum over axes (each tied maximum receives the full gradient, as in Theano)", (PortDef("x"),),
+    "max", "Reduce", "maximum over axes (each tied maximum receives the full gradient, as in "
+    "Theano)", (PortDef("x"),),
     attrs=AXIS_ATTRS, shape=_reduce_shape,
     reference=lambda x, axis, keepdims: np.max(x, axis=_np_axis({"axis": axis}, x.ndim),
                                                keepdims=keepdims),

@@ -47,7 +47,8 @@ register(OpDef("reshape", "Tensor", "same values in a new shape (-1: inferred)",
                kernel="view", grad=_reshape_grad,
                label=lambda at: "→ " + fmt(at["shape"])))
 
-register(OpDef("reshape_like", "Tensor", "x in the shape of `like`", (PortDef("x"), PortDef("like")),
+register(OpDef("reshape_like", "Tensor", "x in the shape of `like`",
+               (PortDef("x"), PortDef("like")),
                shape=lambda types, at: [TensorType(types[0].dtype, types[1].shape)],
                reference=lambda x, like: np.reshape(x, like.shape), kernel="view",
                grad=lambda F, ins, outs, gs, at: [F.apply("reshape_like", gs[0], ins[0]), None]))
