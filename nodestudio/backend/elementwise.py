@@ -15,6 +15,7 @@ from nodestudio.backend.templates import render
 from nodestudio.ir.expr import Variable
 from nodestudio.ir.fusion import Group, is_inline_constant
 from nodestudio.ops.registry import FLOAT
+from nodestudio.ops.shapes import contiguous_strides
 
 C_TYPES = {"float32": "float", "int32": "int"}
 _OPERAND = re.compile(r"(?<![\w.])([abc])(?![\w])")
@@ -33,14 +34,6 @@ def c_literal(value: object) -> str:
     return f"{number!r}f"
 
 
-def _strides(shape: Sequence[int]) -> list[int]:
-    strides, step = [], 1
-    for dim in reversed(shape):
-        strides.append(step)
-        step *= dim
-    return strides[::-1]
-
-
 def _offset(shape: Sequence[int], out_shape: Sequence[int], index: str) -> str:
     """C expression for the flat offset into a broadcast input at output element `index`."""
     if tuple(shape) == tuple(out_shape):
@@ -48,8 +41,8 @@ def _offset(shape: Sequence[int], out_shape: Sequence[int], index: str) -> str:
     if math.prod(shape) == 1:
         return "0"
     padded = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
-    in_strides = _strides(padded)
-    out_strides = _strides(out_shape)
+    in_strides = contiguous_strides(padded)
+    out_strides = contiguous_strides(out_shape)
     terms = []
     for axis, dim in enumerate(padded):
         if dim == 1:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from nodestudio.backend.launch import Launch, Plan
 from nodestudio.backend.templates import render
-from nodestudio.ops.shapes import normalise_axes
+from nodestudio.ops.shapes import contiguous_strides, normalise_axes
 
 Shape = tuple[int, ...]
 Dims = list[tuple[int, int]]  # (size, stride in elements) per axis, outermost first
@@ -64,14 +64,6 @@ def _c_type(dtype: str) -> str:
 def _index_type(*counts: int) -> str:
     """C type for element offsets: int unless some buffer is too large for it."""
     return "int" if max(counts, default=0) < _INT_INDEX_LIMIT else "long"
-
-
-def _strides(shape: Sequence[int]) -> list[int]:
-    strides, step = [], 1
-    for dim in reversed(shape):
-        strides.append(step)
-        step *= dim
-    return strides[::-1]
 
 
 def _merge(dims: Dims) -> Dims:
@@ -124,7 +116,7 @@ def _plan_reduce(node: FamilyNode) -> Plan:
     ndim = len(shape)
     axes = (normalise_axes((attrs.get("axis", -1),), ndim) if op == "argmax"
             else normalise_axes(attrs.get("axis"), ndim))
-    strides = _strides(shape)
+    strides = contiguous_strides(shape)
     kept = _merge([(shape[i], strides[i]) for i in range(ndim) if i not in axes])
     reduced = _merge([(shape[i], strides[i]) for i in axes])
     n_out = math.prod(shape[i] for i in range(ndim) if i not in axes)
@@ -196,7 +188,7 @@ def _plan_gather(node: FamilyNode, name: str, base: int, dims: Dims) -> Plan:
 
 def _plan_transpose(node: FamilyNode) -> Plan:
     shape = node.in_shapes[0]
-    strides = _strides(shape)
+    strides = contiguous_strides(shape)
     dims = [(shape[a % len(shape)], strides[a % len(shape)]) for a in node.attrs["axes"]]
     return _plan_gather(node, "transpose_gather", 0, dims)
 
@@ -209,7 +201,7 @@ def _slice_ranges(slices: Sequence[Sequence[int | None]], shape: Shape) -> list[
 
 def _plan_slice(node: FamilyNode) -> Plan:
     shape = node.in_shapes[0]
-    strides = _strides(shape)
+    strides = contiguous_strides(shape)
     ranges = _slice_ranges(node.attrs["slices"], shape)
     base = sum(r.start * s for r, s in zip(ranges, strides, strict=True) if len(r))
     dims = [(len(r), s * r.step) for r, s in zip(ranges, strides, strict=True)]
@@ -255,7 +247,7 @@ def _plan_unslice(node: FamilyNode) -> Plan:
     # per output axis: (size, start, step, count, stride in g); whole axes next to each other merge
     axes: list[tuple[int, int, int, int, int]] = []
     for r, size, g_stride in zip(_slice_ranges(node.attrs["slices"], out_shape), out_shape,
-                                 _strides(g_shape), strict=True):
+                                 contiguous_strides(g_shape), strict=True):
         whole = r.start == 0 and r.step == 1 and len(r) == size
         if whole and size == 1:
             continue

@@ -73,3 +73,12 @@ def size(shape: Shape) -> int | None:
             return None
         total *= d
     return total
+
+
+def contiguous_strides(shape: Sequence[int]) -> list[int]:
+    """Element strides of a row-major (C-contiguous) array of this shape."""
+    strides, step = [], 1
+    for dim in reversed(shape):
+        strides.append(step)
+        step *= dim
+    return strides[::-1]
