@@ -125,3 +125,20 @@ def test_shared_values_follow_a_device_change():
     ns.set_device(0)  # a fresh context: the value must come along
     inc()
     np.testing.assert_array_equal(a.get_value(), [2, 2, 2])
+
+
+def test_undo_updates_restores_the_previous_values():
+    w = ns.shared(np.array([1.0, 2.0]), "w")
+    g = ns.vector("g")
+    step = ns.function([g], [], updates=[(w, w - g)])
+    step(np.array([0.5, 0.5], np.float32))
+    step(np.array([np.nan, 1.0], np.float32))
+    assert np.isnan(w.get_value()[0])
+    assert step.undo_updates()
+    np.testing.assert_array_equal(w.get_value(), [0.5, 1.5])
+    assert not step.undo_updates()  # only one step back
+    step(np.array([1.0, 1.0], np.float32))
+    np.testing.assert_array_equal(w.get_value(), [-0.5, 0.5])  # buffers still consistent
+    w.set_value([9.0, 9.0])
+    assert not step.undo_updates()  # replaced since: refused
+    np.testing.assert_array_equal(w.get_value(), [9.0, 9.0])

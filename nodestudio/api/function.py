@@ -124,6 +124,12 @@ class Function:
             values[id(var)] = array
         return values
 
+    def undo_updates(self) -> bool:
+        """Restore the shared values the most recent call updated (for rolling back a step
+        that produced NaN). Returns False when there is nothing to undo or a shared value has
+        been replaced since (by a later call or set_value)."""
+        return self._last.undo_updates() if self._last is not None else False
+
     def kernels(self) -> list[KernelReport]:
         """The kernels of the most recent call: nodes covered, source, and (when profiling is
         on) seconds."""

@@ -98,6 +98,7 @@ class Executable:
         self._bound: list[tuple | None] = [None] * len(lowered.steps)
         self._update_slots = self._plan_updates()
         self._keepalive: list[np.ndarray] = []
+        self._undo: list = []  # (container, version after, buffer before, slot, copied)
 
     def _plan_updates(self) -> list[tuple[SharedValue, int, bool]]:
         """(container, slot, copy?) per update; a slot not exclusively ours must be copied."""
@@ -151,8 +152,11 @@ class Executable:
         that slot must still see the value computed in this call."""
         queue, buffers = self.rt.queue, self._buffers
         swaps = []
+        self._undo = []
         for container, slot, copy in self._update_slots:
             param = device_param(self.rt, container)
+            container.version += 1
+            self._undo.append((container, container.version, param.buffer, slot, copy))
             if copy:
                 fresh = allocate(self.rt, param.buffer.size)
                 cl.enqueue_copy(queue, fresh, buffers[slot], byte_count=param.buffer.size)
@@ -162,6 +166,22 @@ class Executable:
             container.host_stale = True
         for param, slot in swaps:
             param.buffer, buffers[slot] = buffers[slot], param.buffer
+
+    def undo_updates(self) -> bool:
+        """Put back the values the last call's updates replaced (the divergence guard's
+        rollback). The old values are still in this executable's buffers, so this costs no
+        copy; it is refused (False) once any of those shared values has changed since."""
+        undo, self._undo = self._undo, []
+        if not undo or any(container.version != version for container, version, *_ in undo):
+            return False
+        for container, _, old, slot, copy in undo:
+            param = device_param(self.rt, container)
+            if not copy:
+                self._buffers[slot] = param.buffer
+            param.buffer = old
+            container.version += 1
+            container.host_stale = True
+        return True
 
     def kernels(self) -> list[KernelReport]:
         reports = []

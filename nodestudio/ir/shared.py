@@ -51,6 +51,7 @@ class SharedValue:
         self.host: np.ndarray = _as_device_dtype(value, dtype)
         self.device: DeviceCopy | None = None  # set by the backend on first use
         self.host_stale = False  # the device holds a newer value than `host`
+        self.version = 0  # bumped by every set_value and device update
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -69,6 +70,7 @@ class SharedValue:
                              node=name)
         self.host = array
         self.host_stale = False
+        self.version += 1
         if self.device is not None:
             self.device.write(array)
 
