@@ -7,7 +7,9 @@
 The device is the one nodestudio picks (`NODESTUDIO_DEVICE` overrides); the variant follows it
 ("gpu" on a GPU, else "cpu"). Times are the best of `--runs` batches after a warm-up; each batch
 enqueues the plan's launches `--batch` times and ends with queue.finish(), so per-launch queue
-overhead is included but not the Python round trip of a single finish.
+overhead is included but not the Python round trip of a single finish. nodestudio and numpy
+samples alternate so that other load on the machine hits both alike. "speed" is numpy's time
+over nodestudio's (above 1: nodestudio is faster).
 """
 
 from __future__ import annotations
@@ -40,18 +42,23 @@ def mlp_cases(batch: int) -> list[Case]:
     ]
 
 
-def best_times(steps, runs: int, batch: int) -> list[float]:
+def best_times(steps, runs: int, batch: int, rounds: int = 4) -> list[float]:
     """Best seconds per call of each `step(batch)` (which must block until done) over `runs`
-    samples. Samples of the different steps alternate, so that load from other processes on
-    the machine hits all of them alike; the minimum is the least disturbed sample."""
+    samples each. The steps take turns in `rounds` rounds so that load from other processes on
+    the machine hits all of them alike; the minimum is the least disturbed sample. Each turn
+    starts after a pause: OpenBLAS's threads keep spinning for a while after a call and would
+    otherwise steal the cores from the OpenCL driver's threads (and PoCL's from OpenBLAS)."""
     for step in steps:
         step(batch)  # warm-up: builds, first touch, thread start-up
     best = [float("inf")] * len(steps)
-    for _ in range(runs):
+    per_round = max(1, -(-runs // rounds))
+    for _ in range(rounds):
         for i, step in enumerate(steps):
-            start = time.perf_counter()
-            step(batch)
-            best[i] = min(best[i], (time.perf_counter() - start) / batch)
+            time.sleep(0.2)
+            for _ in range(per_round):
+                start = time.perf_counter()
+                step(batch)
+                best[i] = min(best[i], (time.perf_counter() - start) / batch)
     return best
 
 
@@ -112,7 +119,7 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     header = f"{'op':>2} {'m':>5} {'n':>5} {'k':>5} | {'ns ms':>8} {'GFLOP/s':>7} | " \
-             f"{'np ms':>8} {'GFLOP/s':>7} | {'ns/np':>5}"
+             f"{'np ms':>8} {'GFLOP/s':>7} | {'speed':>5}"
     print(header)
     print("-" * len(header))
     for m, n, k, ta, tb in cases:
@@ -121,15 +128,15 @@ def main() -> None:
         op_a, op_b = (a.T if ta else a), (b.T if tb else b)
         plan = plan_gemm(m, n, k, trans_a=ta, trans_b=tb, variant=variant)
         step, result = nodestudio_step(rt, plan, a, b, m, n)
-        got, want = result(), op_a.astype(np.float64) @ op_b.astype(np.float64)
-        if not np.allclose(got, want, rtol=1e-4, atol=1e-4 * np.sqrt(k)):
-            print(f"  WRONG RESULT for {m}x{n}x{k}: max error {np.abs(got - want).max():.3g}")
 
         def numpy_step(count: int) -> None:
             for _ in range(count):
                 op_a @ op_b
 
         t_ns, t_np = best_times([step, numpy_step], args.runs, args.batch)
+        got, want = result(), op_a.astype(np.float64) @ op_b.astype(np.float64)
+        if not np.allclose(got, want, rtol=1e-4, atol=1e-4 * np.sqrt(k)):
+            print(f"  WRONG RESULT for {m}x{n}x{k}: max error {np.abs(got - want).max():.3g}")
         flops = 2.0 * m * n * k
         op = ("T" if ta else "N") + ("T" if tb else "N")
         print(f"{op:>2} {m:>5} {n:>5} {k:>5} | {t_ns * 1e3:8.3f} {flops / t_ns / 1e9:7.1f} | "

@@ -31,11 +31,11 @@ __all__ = ["Launch", "GemmPlan", "plan_gemm", "gemm_variant_for", "BUILD_OPTIONS
 # it would change results.
 BUILD_OPTIONS = "-cl-mad-enable"
 
-# Accumulator budget of the CPU micro-kernel: AVX-512 has 32 vector registers; keep ~24 for C
-# and leave room for the B vectors and the broadcast A scalar.
-_CPU_ACCUMULATORS = 24
+# Vector registers a CPU block may fill with accumulators and loaded rows of Y: AVX-512 has 32;
+# the rest hold the broadcast scalar and spill-free slack. More and PoCL spills to the stack.
+_CPU_REGISTERS = 28
 _CPU_NR = 16            # columns per full CPU block: one float16 vector
-_CPU_MR = 16            # rows per full CPU block
+_CPU_MR = 24            # rows per full CPU block (at most; see _cpu_blocking)
 _CPU_UNROLL = 4         # k steps per loop iteration
 _TRANSPOSE_TILE = 8     # matches the 8 x 8 tile of the transpose kernel in gemm_cpu.cl
 _ALIASING_STRIDE = 1024  # floats: X rows this far apart (4 KiB) share an L1 set
@@ -87,9 +87,9 @@ def _ceil_div(a: int, b: int) -> int:
 # need, and makes a stored-(k, m) A directly usable as Y. When Y's operand is stored the wrong
 # way round it is first transposed into the scratch buffer.
 
-# Relative costs for choosing the form, in "vector instructions" (fitted on PoCL / Zen 4): a
-# transposed float costs about as much as an FMA instruction, a scalar (transposed) store of C
-# about the same, an extra launch ~10k.
+# Relative costs for choosing the form, in units of one vector FMA instruction (rough fit on
+# PoCL / Zen 4, where the choice only matters for thin or transposed products): a float moved
+# by the transpose kernel ~3, a scalar (transposed) store of C ~1, an extra launch ~10k.
 _COST_TRANSPOSE = 3.0
 _COST_STORE_T = 1.0
 _COST_LAUNCH = 10_000.0
@@ -121,7 +121,7 @@ def _cpu_block(rows: int, cols: int, k: int, x_steps: tuple[int, int], y_stride:
     accumulators still fit in registers. `unroll`: k steps per loop iteration.
     """
     pieces = _segments(cols)
-    chunk = max(1, min(rows, _CPU_ACCUMULATORS // len(pieces)))
+    chunk = max(1, min(rows, _rows_that_fit(len(pieces), unroll)))
     return "\n".join(_cpu_rows(r0, min(chunk, rows - r0), pieces, k, x_steps, y_stride, ldc,
                                store_transposed, unroll) for r0 in range(0, rows, chunk))
 
@@ -150,9 +150,8 @@ def _cpu_rows(r0: int, rows: int, pieces: list[tuple[int, int]], k: int, x_steps
                 load = f"yp[{at}]" if w == 1 else f"vload{w}(0, yp + {at})"
                 body.append(f"{pad}const {_vtype(w)} y{u}_{s} = {load};")
         # Visit X in memory order: with rows k-contiguous (A as stored (m, k)) go row by row,
-        # so each row's cache line is used `count` times in a row. Row strides that are
-        # multiples of 4 KiB map all rows to one L1 set; interleaving rows then misses on
-        # every load (1024^3 ran at half speed).
+        # so each row's cache line serves `count` steps back to back instead of competing with
+        # the other rows' lines for the same L1 set in between.
         order = ([(r, u) for u in range(count) for r in range(rows)] if xr == 1 and xk != 1
                  else [(r, u) for r in range(rows) for u in range(count)])
         for r, u in order:
@@ -189,12 +188,20 @@ def _cpu_rows(r0: int, rows: int, pieces: list[tuple[int, int]], k: int, x_steps
     return "\n".join(out)
 
 
+def _rows_that_fit(pieces: int, unroll: int) -> int:
+    """Rows of accumulators (`pieces` vectors each) that fit in registers next to the
+    `unroll` x `pieces` loaded vectors of Y."""
+    return max(1, (_CPU_REGISTERS - unroll * pieces) // pieces)
+
+
 def _cpu_blocking(d_rows: int, d_cols: int) -> tuple[int, int]:
-    """Rows and columns of a full block of D. Measured on PoCL 3.1 / Zen 4: 16x16, 12x32, 24x16
-    and 8x48 all run at ~215 GFLOP/s. Narrow D (fewer vectors per row) gets more rows, up to
-    the accumulator budget."""
+    """Rows and columns of a full block of D. Measured on PoCL 3.1 / Zen 4: 16x16, 12x32 and
+    24x16 all reach ~215 GFLOP/s on NN 128x800x784, but when the panels come from L3 (TN with
+    k = 600, or C^T for NT 128x784x800) the taller 24x16 block, with more FMAs per byte loaded,
+    stays near 200 where 16x16 drops to ~165. A narrow D (n = 10: float8 + float2 per row)
+    gets as many rows as fit in registers."""
     nr = min(_CPU_NR, d_cols)
-    mr = _CPU_MR if nr == _CPU_NR else _CPU_ACCUMULATORS // len(_segments(nr))
+    mr = min(_CPU_MR, _rows_that_fit(len(_segments(nr)), _CPU_UNROLL))
     return min(mr, d_rows), nr
 
 
@@ -205,6 +212,8 @@ def _form_cost(d_rows: int, d_cols: int, k: int) -> float:
 
 
 def _prefer_swapped(m: int, n: int, k: int, trans_a: bool, trans_b: bool) -> bool:
+    """Whether computing C^T is cheaper: it wins for thin n (n = 10: full float16 vectors along
+    m instead of float8 + float2) and when A is smaller than B to transpose."""
     normal = _form_cost(m, n, k)
     if trans_b:
         normal += _COST_TRANSPOSE * n * k + _COST_LAUNCH

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.opencl
 
 COMBOS = list(itertools.product((False, True), repeat=2))  # (trans_a, trans_b)
 
-# (m, n, k). The CPU kernel's full blocks are 16 x 16, so these hit full blocks, right / bottom
-# edges and corners, row and column vectors, thin products (swapped form) and k = 1.
+# (m, n, k). The CPU kernel's full blocks are 24 x 16 (fewer rows when narrow), so these hit
+# full blocks, right / bottom edges and corners, row and column vectors, thin products (the
+# swapped form), k = 1 and k not a multiple of the k unrolling.
 SHAPES = [
     (1, 1, 1),
     (2, 7, 12),
@@ -32,7 +33,7 @@ SHAPES = [
     (12, 1, 13),     # column vector
     (32, 33, 2),
 ]
-GPU_SHAPES = [(1, 1, 1), (7, 33, 13), (33, 2, 257), (65, 130, 31)]
+GPU_SHAPES = [(1, 33, 13), (33, 2, 257), (65, 130, 31)]  # tiles are 16..64 wide
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +98,10 @@ def test_cpu_variant_matches_numpy(cl_env, m, n, k, trans_a, trans_b):
 @pytest.mark.parametrize("swapped", [False, True], ids=["normal", "swapped"])
 @pytest.mark.parametrize("trans_a,trans_b", COMBOS, ids=["NN", "NT", "TN", "TT"])
 def test_cpu_both_forms(cl_env, trans_a, trans_b, swapped):
-    # Whichever form the cost model picks, the other must be right too (with and without the
-    # transpose into scratch): 20 x 18 has full 16 x 16 blocks and edges either way round.
-    m, n, k = 20, 18, 9
+    # Whichever form the cost model picks, the other must be right too: 26 x 17 has full
+    # 24 x 16 blocks and edges either way round, and k = 1024 (rows 4 KiB apart) makes the
+    # plans copy X as well as Y into scratch, at different offsets, for some combinations.
+    m, n, k = 26, 17, 1024
     plan = gemm._plan_cpu(m, n, k, trans_a, trans_b, swapped=swapped)
     check(cl_env, plan, m, n, k, trans_a, trans_b)
 
@@ -161,6 +163,7 @@ def test_rejects_bad_arguments(bad):
 @pytest.mark.parametrize("width", range(1, 70))
 def test_segments_cover_width_exactly(width):
     pieces = gemm._segments(width)
-    assert [off for off, _ in pieces] == list(itertools.accumulate([0] + [w for _, w in pieces]))[:-1]
-    assert sum(w for _, w in pieces) == width
+    ends = list(itertools.accumulate(w for _, w in pieces))
+    assert [off for off, _ in pieces] == [0, *ends[:-1]]  # contiguous, in order
+    assert ends[-1] == width
     assert all(w in (1, 2, 4, 8, 16) for _, w in pieces)
