@@ -1,10 +1,17 @@
-"""The headless command line: `nodestudio devices`, `nodestudio demo`, `nodestudio kernels`."""
+"""The headless command line: `nodestudio devices`, `demo`, `kernels`, `train`, `evaluate`."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -114,6 +121,164 @@ def _batch_shape(var, batch_size: int) -> tuple[int, ...]:
     return tuple(shape)
 
 
+# --- train / evaluate -------------------------------------------------------------------------
+
+# Used when neither the command line nor the graph file's metadata["training"] gives a value;
+# lr None means the optimizer's own documented default.
+TRAIN_DEFAULTS: dict[str, Any] = {"optimizer": "sgd", "lr": None, "batch_size": 100,
+                                  "epochs": 20, "patience": None}
+
+
+class _Progress:
+    """Training progress on stderr: a line per epoch; on a terminal also a line redrawn (at most
+    four times a second) during the epoch."""
+
+    def __init__(self, stream: TextIO, n_train: int, epochs: int):
+        self.stream, self.n_train, self.epochs = stream, n_train, epochs
+        self.live = bool(getattr(stream, "isatty", lambda: False)())
+        self.seen, self.drawn = 0, 0.0
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "batch_end":
+            self.seen += 1
+            now = time.perf_counter()
+            if self.live and now - self.drawn > 0.25:
+                self.drawn = now
+                self.stream.write(f"\repoch {event.epoch}/{self.epochs}  step {self.seen}  "
+                                  f"loss {event.loss:.4f}  "
+                                  f"{event.samples_per_second:,.0f} samples/s ")
+                self.stream.flush()
+        elif event.kind == "epoch_end":
+            r = event.record
+            line = (f"epoch {r.epoch:3d}/{self.epochs}  train loss {r.train_loss:.4f}"
+                    + _percent("error", r.train_error)
+                    + (f"  valid loss {r.valid_loss:.4f}" if r.valid_loss is not None else "")
+                    + _percent("error", r.valid_error)
+                    + f"  {self.n_train / max(r.seconds, 1e-9):,.0f} samples/s"
+                    + f"  {r.seconds:.2f} s" + ("  *" if event.best_epoch == r.epoch else ""))
+            self.stream.write(("\r\033[K" if self.live else "") + line + "\n")
+            self.stream.flush()
+            self.seen = 0
+        elif self.live and self.seen:  # finished or failed mid-epoch: clear the live line
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def _percent(label: str, value: float | None) -> str:
+    return "" if value is None else f" {label} {100 * value:.2f}%"
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt(trainer: Any) -> Iterator[None]:
+    """The first Ctrl-C ends training after the current step (results are still written);
+    a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        print("\nnodestudio: stopping after this step (Ctrl-C again to abort)", file=sys.stderr)
+        trainer.stop()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _training_settings(args: argparse.Namespace, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Command line first, then the graph file's metadata["training"], then TRAIN_DEFAULTS."""
+    from nodestudio.train.loop import TrainingError
+    stored = metadata.get("training") if isinstance(metadata, dict) else None
+    stored = stored if isinstance(stored, dict) else {}
+    settings = {}
+    for key, default in TRAIN_DEFAULTS.items():
+        given = getattr(args, key)
+        settings[key] = given if given is not None else stored.get(key, default)
+    if settings["lr"] is not None and (isinstance(settings["lr"], bool) or
+                                       not isinstance(settings["lr"], (int, float))):
+        raise TrainingError(f"learning rate must be a number, got {settings['lr']!r}")
+    return settings
+
+
+def _select_device(spec: str | None) -> None:
+    if spec is not None:
+        import nodestudio as ns
+        ns.set_device(spec)
+
+
+def _train(args: argparse.Namespace) -> int:
+    """Train a graph file on a dataset; write metrics.json and params.npz."""
+    from nodestudio.data import load_dataset
+    from nodestudio.train.loop import OPTIMIZER_NAMES, Trainer, TrainingError
+    from nodestudio.train.model import Model
+    if args.optimizer is not None and args.optimizer not in OPTIMIZER_NAMES:
+        raise TrainingError(f"unknown optimizer {args.optimizer!r} (known: "
+                            f"{', '.join(OPTIMIZER_NAMES)})")
+    _select_device(args.device)
+    model = Model.load(args.graph)
+    settings = _training_settings(args, model.metadata)
+    data = load_dataset(args.data, seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)  # before training: a bad folder fails at once
+    trainer = Trainer(model, data, settings["optimizer"], settings["lr"],
+                      batch_size=settings["batch_size"], epochs=settings["epochs"],
+                      patience=settings["patience"], seed=args.seed, balanced=args.balanced)
+    if trainer.optimizer is None and args.lr is not None:
+        print(f"nodestudio: note: {trainer.method} chooses its own steps; --lr is not used",
+              file=sys.stderr)
+    trainer.subscribe(_Progress(sys.stderr, len(data.train), settings["epochs"]))
+    with _stop_on_interrupt(trainer):
+        history = trainer.run()
+    if history.failure is not None:
+        print(f"nodestudio: {history.failure.message}", file=sys.stderr)
+        return 1
+    (out / "metrics.json").write_text(json.dumps(history.metrics(), indent=1,
+                                                 allow_nan=False) + "\n")
+    model.save_values(out / "params.npz")
+    summary = (f"best epoch {history.best_epoch} of {len(history.epochs)}"
+               f" ({history.stop_reason})"
+               + ("" if history.test_loss is None else f"  test loss {history.test_loss:.4f}")
+               + _percent(" test error", history.test_error))
+    print(f"{summary}\nwrote {out / 'metrics.json'} and {out / 'params.npz'}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    """Loss and error of a graph file with saved parameters on a dataset split."""
+    from nodestudio.data import load_dataset
+    from nodestudio.train.loop import Evaluator
+    from nodestudio.train.model import Model
+    _select_device(args.device)
+    model = Model.load(args.graph)
+    model.load_values(args.params)
+    data = load_dataset(args.data, seed=args.seed)
+    split = getattr(data, args.split)
+    model.check_data(split)
+    loss, error = Evaluator(model, args.batch_size)(split)
+    if loss is None:
+        raise NodeStudioError(f"the {args.split} split of {args.data!r} is empty")
+    print(f"{args.split} loss {loss:.6f}" + _percent(f" {args.split} error", error)
+          + f"  ({len(split)} examples)")
+    return 0
+
+
+def _with_one_line_errors(command: Any) -> Any:
+    """ValueErrors from settings (a negative learning rate, ...) become one-line errors too."""
+    def run(args: argparse.Namespace) -> int:
+        from nodestudio.train.loop import TrainingError
+        try:
+            return command(args)
+        except TrainingError:
+            raise
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from None
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nodestudio", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,7 +298,52 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the shape of an input with free dimensions besides the batch")
     kern.add_argument("--source", action="store_true", help="print each kernel's source")
     kern.set_defaults(run=_kernels)
+    _add_train_parsers(sub)
     return parser
+
+
+def _add_train_parsers(sub: Any) -> None:
+    from nodestudio.train.loop import OPTIMIZER_NAMES
+    train = sub.add_parser(
+        "train", help="train a graph file on a dataset",
+        description="Train GRAPH (inputs x, y; output loss; optional error) on a dataset and "
+        "write DIR/metrics.json and DIR/params.npz. Settings not given here come from the "
+        "graph's metadata['training'], else the defaults shown. cg and lbfgs work on the whole "
+        "training set, 10 iterations per epoch, and ignore --lr and --batch-size. Exit "
+        "status: 0 done, 1 the training diverged, 2 bad input.")
+    train.add_argument("graph")
+    train.add_argument("--data", required=True, metavar="NAME_OR_PATH",
+                       help="a built-in (mnist5k, digits, spirals, ...), 'mnist', a folder "
+                       "or a file")
+    train.add_argument("--optimizer", default=None, metavar="NAME",
+                       help=f"one of {', '.join(OPTIMIZER_NAMES)} (default sgd)")
+    train.add_argument("--lr", type=float, default=None,
+                       help="learning rate (default: the optimizer's own)")
+    train.add_argument("--batch-size", type=int, default=None,
+                       help="examples per step; the training set size gives plain gradient "
+                       "descent (default 100)")
+    train.add_argument("--epochs", type=int, default=None, help="at most this many (default 20)")
+    train.add_argument("--patience", type=int, default=None,
+                       help="stop after this many epochs without a better validation figure")
+    train.add_argument("--balanced", action="store_true",
+                       help="batches with equal numbers of each class")
+    train.add_argument("--seed", type=int, default=0,
+                       help="data split and batch order (default 0)")
+    train.add_argument("--device", default=None, help="index or part of the device name")
+    train.add_argument("--out", required=True, metavar="DIR")
+    train.set_defaults(run=_with_one_line_errors(_train))
+    evaluate = sub.add_parser(
+        "evaluate", help="loss and error of a trained graph on a dataset",
+        description="Load GRAPH with the parameters saved by `train` and print the loss and "
+        "error on a split. Use the --seed given to train: it decides the split.")
+    evaluate.add_argument("graph")
+    evaluate.add_argument("--params", required=True, metavar="FILE.npz")
+    evaluate.add_argument("--data", required=True, metavar="NAME_OR_PATH")
+    evaluate.add_argument("--split", choices=("test", "valid", "train"), default="test")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--batch-size", type=int, default=1000)
+    evaluate.add_argument("--device", default=None, help="index or part of the device name")
+    evaluate.set_defaults(run=_with_one_line_errors(_evaluate))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,140 @@
+"""What a training run reports: per-epoch records, the final history, and the events a
+`Trainer` sends to its subscribers while it runs.
+
+Subscribers are plain callables `callback(event)`, called in the thread that runs the training
+loop, in this order: any number of `BatchEnd`, an `EpochEnd` after each completed epoch, and
+exactly one terminal event, `Finished` or `Failed`. A GUI that lives in another thread should
+hand the event over to its own thread (a queue, a Qt signal) rather than draw from the callback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+StopReason = Literal["epochs", "patience", "converged", "stopped", "diverged", "error"]
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One completed epoch. `epoch` counts from 1. The train figures are the means of the
+    minibatch values seen during the epoch (weighted by batch size, computed before each
+    step's update, in training mode); the valid figures are measured after the epoch in
+    inference mode. Errors are None when the graph has no `error` output, valid figures None
+    when the validation split is empty."""
+
+    epoch: int
+    train_loss: float
+    train_error: float | None
+    valid_loss: float | None
+    valid_error: float | None
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why training stopped: a non-finite value, and the node that first produced it (or an
+    error such as a kernel build failure, with node None, which run() then re-raises)."""
+
+    message: str  # one line, for a status bar or the CLI
+    iteration: int  # the step that produced it (counted from 0 over the whole run)
+    epoch: int  # the epoch it belongs to (from 1)
+    node: str | None  # the first node that produced NaN or Inf, when it could be found
+    phase: str | None  # "forward" or "backward" (a node named "grad/...")
+    rolled_back: bool  # the parameters are those from before the failing step
+
+
+@dataclass
+class History:
+    """The outcome of `Trainer.run()`. `best_epoch` is the epoch whose parameters the model
+    holds at the end (the best validation figure; None when no epoch completed); the test
+    figures are measured with those parameters (None after a failure)."""
+
+    epochs: list[EpochRecord] = field(default_factory=list)
+    best_epoch: int | None = None
+    test_loss: float | None = None
+    test_error: float | None = None
+    stop_reason: StopReason = "epochs"
+    iterations: int = 0
+    seconds: float = 0.0
+    failure: Failure | None = None
+
+    def metrics(self) -> dict[str, Any]:
+        """The `metrics.json` document, exactly: epochs, best_epoch, test_error, test_loss.
+        A non-finite figure (a validation loss that overflowed) becomes None: JSON has no NaN."""
+        return {"epochs": [{k: _finite(v) for k, v in record.as_dict().items()}
+                           for record in self.epochs],
+                "best_epoch": self.best_epoch, "test_error": _finite(self.test_error),
+                "test_loss": _finite(self.test_loss)}
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchEnd:
+    """After each optimisation step (a minibatch, or one CG / L-BFGS iteration)."""
+
+    iteration: int  # from 0, over the whole run
+    epoch: int
+    loss: float
+    samples_per_second: float
+    kind: str = field(default="batch_end", init=False)
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    record: EpochRecord
+    best_epoch: int | None  # after this epoch
+    kind: str = field(default="epoch_end", init=False)
+
+
+@dataclass(frozen=True)
+class Finished:
+    history: History
+    kind: str = field(default="finished", init=False)
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+    node: str | None
+    failure: Failure
+    history: History
+    kind: str = field(default="failed", init=False)
+
+
+Event = BatchEnd | EpochEnd | Finished | Failed
+Callback = Callable[[Event], None]
+
+
+class Observable:
+    """A list of subscribers; `subscribe` returns the function that unsubscribes."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callback] = []
+
+    def subscribe(self, callback: Callback) -> Callable[[], None]:
+        self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+        return unsubscribe
+
+    def emit(self, event: Event) -> None:
+        for callback in list(self._callbacks):
+            callback(event)
+
+
+__all__ = ["BatchEnd", "Callback", "EpochEnd", "EpochRecord", "Event", "Failed", "Failure",
+           "Finished", "History", "Observable", "StopReason"]

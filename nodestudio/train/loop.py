@@ -1,0 +1,422 @@
+"""The training loop: epochs of minibatches (or CG / L-BFGS chunks), validation, early stopping,
+the divergence guard, and pause / resume / stop from another thread.
+
+    model = Model.load("resources/examples/logistic_regression.json")
+    trainer = Trainer(model, load_dataset("mnist5k"), "sgd", schedules.constant(0.1),
+                      batch_size=100, epochs=20, patience=5)
+    trainer.subscribe(print)
+    history = trainer.run()          # History: per-epoch records, best_epoch, test figures
+
+Two compiled functions do all the work. The training function is
+`ns.function([x, y, lr], [loss, error], updates=optimizer.updates(params, grads, lr))`: `lr` is
+an input fed from the schedule at every step, parameters and optimizer state stay on the device,
+and the one thing the host waits for per step is the loss value it must check (the error, when
+the graph has one, comes back in the same read). The evaluation function computes loss and error
+in inference mode (no dropout, batch norm on running averages) over a split in large batches.
+
+An epoch is one pass over a fresh permutation of the training set, seeded by (seed, epoch), so a
+run is deterministic given its seed; `batch_size` >= the training set size is plain gradient
+descent. With `balanced=True` the batches hold equal numbers of each class instead.
+
+Full-batch methods ("cg", "lbfgs") go through `minimize_fullbatch`: an epoch is a chunk of
+`fullbatch_iterations` iterations on the whole training set, each chunk a fresh SciPy run from
+the current parameters (L-BFGS's curvature memory and CG's direction restart at each chunk,
+which costs little with chunks of 10 or more). The learning rate and schedule are not used; the
+train figures of the epoch are measured on the whole training set in inference mode. A chunk
+that stops before its last iteration has converged, and training ends there.
+
+Early stopping watches the validation error (the validation loss when the graph has no `error`
+output, or when `monitor="valid_loss"`). The host copies of all shared values are taken after
+each improving epoch and written back exactly at the end, so the model ends with the best
+epoch's parameters, bit for bit. `patience` stops training after that many epochs without
+improvement; with `patience_doubling` (the Theano tutorials' rule) training continues until
+epoch `patience`, and every improvement by more than a factor `improvement_threshold` extends
+that horizon to twice the current epoch. Training never stops early before `min_epochs`.
+
+The divergence guard: a non-finite value in the loss, or in any gradient (0 * sum(gradient) is
+added to the loss the device returns, which keeps it bit for bit unless a gradient is NaN or
+Inf), stops training at once. The failing step's updates are undone, so the parameters are those
+from before it; the forward and backward graph is then re-evaluated on that batch to name the
+first node that produced NaN or Inf, and a `Failed` event carries the message.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from nodestudio.api.function import function
+from nodestudio.api.symbols import scalar
+from nodestudio.data.batches import balanced_batches, epoch_batches
+from nodestudio.data.dataset import Dataset, Splits
+from nodestudio.errors import NodeStudioError
+from nodestudio.ir import build as F
+from nodestudio.ir.autodiff import grad
+from nodestudio.train.events import (
+    BatchEnd,
+    Callback,
+    EpochEnd,
+    EpochRecord,
+    Failed,
+    Failure,
+    Finished,
+    History,
+    Observable,
+    StopReason,
+)
+from nodestudio.train.fullbatch import METHODS as FULLBATCH_METHODS
+from nodestudio.train.fullbatch import minimize_fullbatch
+from nodestudio.train.model import Model, locate_non_finite
+from nodestudio.train.optimizers import OPTIMIZERS, Optimizer, make_optimizer
+from nodestudio.train.schedules import Schedule, constant
+
+OPTIMIZER_NAMES = (*OPTIMIZERS, *FULLBATCH_METHODS)
+
+
+class TrainingError(NodeStudioError, ValueError):
+    """Trainer settings that cannot work (unknown optimizer, batch size 0, ...)."""
+
+
+class _Interrupted(Exception):
+    """Raised from the full-batch callback to leave SciPy's loop when stop() is called."""
+
+
+class _Diverged(Exception):
+    def __init__(self, failure: Failure):
+        self.failure = failure
+
+
+class Evaluator:
+    """Mean loss and error of a model over a dataset, in inference mode, in large batches."""
+
+    def __init__(self, model: Model, batch_size: int = 1000):
+        _count("eval_batch_size", batch_size)
+        self.model, self.batch_size = model, batch_size
+        outputs = [model.loss] + ([model.error] if model.error is not None else [])
+        self._fn = function([model.x, model.y], outputs, training=False)
+
+    def __call__(self, data: Dataset) -> tuple[float | None, float | None]:
+        """(loss, error) with the current parameters; (None, None) for an empty dataset,
+        error None when the graph has no `error` output."""
+        if len(data) == 0:
+            return None, None
+        sums = np.zeros(2)
+        for start in range(0, len(data), self.batch_size):
+            xb, yb = self.model.feed(data, slice(start, start + self.batch_size))
+            out = self._fn(xb, yb)
+            # the outputs are batch means: weight them by the batch size for the split's mean
+            sums += [float(out[0]) * len(xb), float(out[-1]) * len(xb)]
+        loss, error = (sums / len(data)).tolist()
+        return loss, (error if self.model.error is not None else None)
+
+
+class EarlyStopping:
+    """Tracks the best monitored value (lower is better) and says when to stop."""
+
+    def __init__(self, patience: int | None, min_epochs: int, doubling: bool,
+                 threshold: float):
+        self.patience, self.min_epochs = patience, min_epochs
+        self.doubling, self.threshold = doubling, threshold
+        self.best = math.inf
+        self.best_epoch: int | None = None
+        self.horizon = patience  # the doubling variant's last epoch, extended on improvement
+
+    def update(self, epoch: int, value: float) -> bool:
+        """Record an epoch's value; True when it is a new best."""
+        if not value < self.best:
+            return False
+        # "sufficient" is relative to |best| so that negative losses work the same way
+        if self.doubling and self.horizon is not None and (
+                self.best == math.inf or value < self.best - (1 - self.threshold) * abs(self.best)):
+            self.horizon = max(self.horizon, 2 * epoch)
+        self.best, self.best_epoch = value, epoch
+        return True
+
+    def should_stop(self, epoch: int) -> bool:
+        if self.patience is None or epoch < self.min_epochs:
+            return False
+        if self.doubling:
+            return epoch >= self.horizon
+        return self.best_epoch is not None and epoch - self.best_epoch >= self.patience
+
+
+class Trainer:
+    """Trains a `Model` on `data`; `run()` returns a `History`. See the module docstring."""
+
+    def __init__(self, model: Model, data: Splits, optimizer: Optimizer | str = "sgd",
+                 schedule: Schedule | float | None = None, batch_size: int = 100,
+                 epochs: int = 20, *, patience: int | None = None, min_epochs: int = 0,
+                 patience_doubling: bool = False, improvement_threshold: float = 0.995,
+                 seed: int = 0, balanced: bool = False, monitor: str | None = None,
+                 eval_batch_size: int = 1000, fullbatch_iterations: int = 10,
+                 guard_gradients: bool = True):
+        _count("batch_size", batch_size)
+        _count("epochs", epochs)
+        _count("eval_batch_size", eval_batch_size)
+        _count("fullbatch_iterations", fullbatch_iterations)
+        if patience is not None:
+            _count("patience", patience)
+        _count("min_epochs", min_epochs, low=0)
+        _count("seed", seed, low=0)
+        if not 0.0 < improvement_threshold <= 1.0:
+            raise TrainingError(f"improvement_threshold must be in (0, 1], got "
+                                f"{improvement_threshold!r}")
+        if monitor not in (None, "valid_error", "valid_loss"):
+            raise TrainingError(f"monitor must be 'valid_error' or 'valid_loss', got {monitor!r}")
+        if monitor == "valid_error" and model.error is None:
+            raise TrainingError(f"monitor='valid_error' but {model.source} has no 'error' output")
+        model.check_data(data)
+        self.model, self.data = model, data
+        self.batch_size, self.epochs, self.seed, self.balanced = batch_size, epochs, seed, balanced
+        self.eval_batch_size, self.fullbatch_iterations = eval_batch_size, fullbatch_iterations
+        self.monitor = monitor or ("valid_error" if model.error is not None else "valid_loss")
+        self.early = EarlyStopping(patience, min_epochs, patience_doubling, improvement_threshold)
+        self.method, self.optimizer = _resolve_optimizer(optimizer)
+        self.schedule: Schedule | None = None  # full-batch methods choose their own steps
+        if self.optimizer is not None:
+            try:
+                self.schedule = (schedule if isinstance(schedule, Schedule) else
+                                 constant(self.optimizer.lr if schedule is None else schedule))
+            except ValueError as exc:  # a negative or non-finite learning rate
+                raise TrainingError(f"learning rate: {exc}") from None
+        self._events = Observable()
+        self._stop, self._running = threading.Event(), threading.Event()
+        self._running.set()
+        self._started = False
+        self._best_values: dict[str, np.ndarray] | None = None
+        self.history: History | None = None  # the result, once run() returns
+        self.exception: BaseException | None = None  # what a start()ed run raised, if anything
+
+        self.evaluator = Evaluator(model, eval_batch_size)
+        self._grads = grad(model.loss, model.params)
+        self._train_fn = None
+        if self.optimizer is not None:
+            lr = scalar("lr")
+            guarded = model.loss
+            if guard_gradients:  # NaN / Inf in any gradient turns the returned loss NaN
+                total = None
+                for g in self._grads:
+                    part = F.sum(g) if g.ndim else g
+                    total = part if total is None else total + part
+                guarded = model.loss + 0.0 * total
+            updates = self.optimizer.updates(model.params, self._grads, lr)
+            extra = [model.error] if model.error is not None else []
+            self._train_fn = function([model.x, model.y, lr], [guarded, *extra],
+                                      updates=updates)
+
+    # --- control from any thread (none of these blocks) --------------------------------------
+    def subscribe(self, callback: Callback) -> Callable[[], None]:
+        """Call `callback(event)` for each event; returns the function that unsubscribes."""
+        return self._events.subscribe(callback)
+
+    def pause(self) -> None:
+        """Hold the loop before its next step until resume() or stop()."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        """End training after the current step; the run then finishes normally (best
+        parameters restored, test figures measured) with stop_reason "stopped"."""
+        self._stop.set()
+        self._running.set()  # a paused loop must wake up to see it
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def start(self) -> threading.Thread:
+        """run() in a daemon thread; `history` (or `exception`) is set when it ends."""
+        def target() -> None:
+            try:
+                self.run()
+            except BaseException as exc:  # kept for the caller: a thread cannot raise to it
+                self.exception = exc
+        thread = threading.Thread(target=target, name="nodestudio-trainer", daemon=True)
+        thread.start()
+        return thread
+
+    def _may_continue(self) -> bool:
+        """Called before every step: waits while paused; False once stop() was called."""
+        if not self._running.is_set():
+            self._running.wait()
+        return not self._stop.is_set()
+
+    # --- the run -------------------------------------------------------------------------------
+    def run(self) -> History:
+        if self._started:
+            raise TrainingError("this Trainer has already run; create a new one")
+        self._started = True
+        history = History()
+        self.history = history
+        start = time.perf_counter()
+        try:
+            if self.optimizer is not None:
+                history.stop_reason = self._minibatch_epochs(history)
+            else:
+                history.stop_reason = self._fullbatch_epochs(history)
+        except _Diverged as diverged:
+            self._fail(history, diverged.failure, "diverged", start)
+            return history
+        except NodeStudioError as exc:  # a kernel build failure, out of device memory, ...
+            # subscribers still get their one terminal event before the error propagates
+            self._fail(history, Failure(str(exc).splitlines()[0], history.iterations,
+                                        len(history.epochs) + 1, None, None, False),
+                       "error", start)
+            raise
+        if self._best_values is not None:
+            self.model.set_values(self._best_values)  # exact: float32 copies written back
+        history.best_epoch = self.early.best_epoch
+        history.test_loss, history.test_error = self.evaluate(self.data.test)
+        history.seconds = time.perf_counter() - start
+        self._events.emit(Finished(history))
+        return history
+
+    def _fail(self, history: History, failure: Failure, reason: StopReason,
+              start: float) -> None:
+        history.failure, history.stop_reason = failure, reason
+        history.best_epoch = self.early.best_epoch
+        history.seconds = time.perf_counter() - start
+        self._events.emit(Failed(failure.message, failure.node, failure, history))
+
+    def _minibatch_epochs(self, history: History) -> StopReason:
+        train, model = self.data.train, self.model
+        assert self._train_fn is not None and self.schedule is not None
+        for epoch in range(1, self.epochs + 1):
+            began = last = time.perf_counter()
+            loss_sum, error_sum, seen = 0.0, 0.0, 0
+            for index in self._batches(epoch):
+                if not self._may_continue():
+                    return "stopped"
+                xb, yb = model.feed(train, index)
+                out = self._train_fn(xb, yb, self.schedule.lr_at(history.iterations))
+                loss = float(out[0])  # the one wait of the step
+                if not math.isfinite(loss):
+                    raise _Diverged(self._diagnose(history.iterations, epoch, loss, xb, yb))
+                n = len(index)
+                loss_sum += loss * n
+                error_sum += float(out[1]) * n if len(out) > 1 else 0.0
+                seen += n
+                now = time.perf_counter()
+                self._events.emit(BatchEnd(history.iterations, epoch, loss,
+                                           n / max(now - last, 1e-9)))
+                last = now
+                history.iterations += 1
+            train_error = error_sum / seen if model.error is not None else None
+            if self._end_epoch(history, epoch, loss_sum / seen, train_error, began):
+                return "patience"
+        return "epochs"
+
+    def _batches(self, epoch: int) -> Iterator[np.ndarray]:
+        n = len(self.data.train)
+        if self.balanced:
+            return balanced_batches(self.data.train.y, self.batch_size, seed=self.seed,
+                                    epoch=epoch - 1)
+        return epoch_batches(n, self.batch_size, seed=self.seed, epoch=epoch - 1)
+
+    def _fullbatch_epochs(self, history: History) -> StopReason:
+        model, train = self.model, self.data.train
+        xs, ys = model.feed(train)
+        for epoch in range(1, self.epochs + 1):
+            if not self._may_continue():
+                return "stopped"
+            began = last = time.perf_counter()
+            before = model.values()
+
+            def after_iteration(_: int, cost: float, epoch: int = epoch) -> None:
+                nonlocal last
+                now = time.perf_counter()
+                self._events.emit(BatchEnd(history.iterations, epoch, cost,
+                                           len(train) / max(now - last, 1e-9)))
+                last = now
+                history.iterations += 1
+                if not self._may_continue():
+                    raise _Interrupted
+
+            try:
+                result = minimize_fullbatch(model.loss, model.params, [model.x, model.y],
+                                            [xs, ys], method=self.method,
+                                            max_iter=self.fullbatch_iterations,
+                                            callback=after_iteration)
+            except _Interrupted:
+                model.set_values(before)  # SciPy may have left a line-search trial point
+                return "stopped"
+            if not math.isfinite(result.fun):
+                model.set_values(before)
+                raise _Diverged(self._diagnose(history.iterations, epoch, result.fun, xs, ys,
+                                               rolled_back=True))
+            train_loss, train_error = self.evaluate(train)
+            if self._end_epoch(history, epoch, train_loss, train_error, began):
+                return "patience"
+            if result.nit < self.fullbatch_iterations:
+                return "converged"
+        return "epochs"
+
+    def _end_epoch(self, history: History, epoch: int, train_loss: float,
+                   train_error: float | None, began: float) -> bool:
+        """Validate, record, remember the best parameters; True when it is time to stop."""
+        valid_loss, valid_error = self.evaluate(self.data.valid)
+        watched = {"valid_loss": valid_loss, "valid_error": valid_error}[self.monitor]
+        if watched is None:  # no validation data: the training loss decides
+            watched = train_loss
+        if self.early.update(epoch, watched):
+            self._best_values = self.model.values()
+        record = EpochRecord(epoch, train_loss, train_error, valid_loss, valid_error,
+                             time.perf_counter() - began)
+        history.epochs.append(record)
+        self._events.emit(EpochEnd(record, self.early.best_epoch))
+        return self.early.should_stop(epoch)
+
+    # --- measuring -----------------------------------------------------------------------------
+    def evaluate(self, data: Dataset) -> tuple[float | None, float | None]:
+        """Mean loss and error over a dataset in inference mode, with the current parameters."""
+        return self.evaluator(data)
+
+    def _diagnose(self, iteration: int, epoch: int, loss: float, xb: np.ndarray,
+                  yb: np.ndarray, rolled_back: bool | None = None) -> Failure:
+        """Undo the failing step and find the first node that produced NaN or Inf."""
+        if rolled_back is None:
+            rolled_back = self._train_fn.undo_updates()
+        feeds = {self.model.x: xb, self.model.y: yb}
+        calls = self._train_fn.calls - 1 if self._train_fn is not None else 0
+        try:
+            found = locate_non_finite([self.model.loss, *self._grads], feeds, calls)
+        except NodeStudioError:  # the diagnosis must not hide the divergence itself
+            found = None
+        message = (f"training diverged at iteration {iteration} (epoch {epoch}): a "
+                   f"non-finite value ({loss}) in the loss or the gradients")
+        if found is not None:
+            message += (f"; first produced by node {found.node!r} ({found.op}, "
+                        f"{found.phase} pass: {found.summary}"
+                        + (", in float32 on the device" if found.on_device else "") + ")")
+        else:
+            message += "; no single node could be blamed on re-evaluation"
+        message += ("; parameters restored to before that step" if rolled_back
+                    else "; the parameters could not be rolled back")
+        return Failure(message, iteration, epoch, found.node if found else None,
+                       found.phase if found else None, rolled_back)
+
+
+def _resolve_optimizer(optimizer: Optimizer | str) -> tuple[str, Optimizer | None]:
+    if isinstance(optimizer, Optimizer):
+        return optimizer.name, optimizer
+    if optimizer in FULLBATCH_METHODS:
+        return optimizer, None
+    if optimizer not in OPTIMIZERS:
+        raise TrainingError(f"unknown optimizer {optimizer!r} (known: "
+                            f"{', '.join(OPTIMIZER_NAMES)})")
+    return optimizer, make_optimizer(optimizer)
+
+
+def _count(name: str, value: Any, low: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise TrainingError(f"{name} must be a whole number >= {low}, got {value!r}")
+
+
+__all__ = ["EarlyStopping", "Evaluator", "OPTIMIZER_NAMES", "Trainer", "TrainingError"]

@@ -1,0 +1,255 @@
+"""A trainable model read from a graph file, by convention.
+
+A graph file is trainable when it has
+
+* an input `x`: float features, shape (None, D) (or (None, *dims) with prod(dims) = D: each
+  row is reshaped), one example per row;
+* an input `y`: int32 labels (None,), or float targets: (None,) gets the labels as numbers
+  (binary 0/1 targets), (None, K) gets them one-hot;
+* an output `loss`: a float scalar, minimised;
+* optionally outputs `error` (a float scalar such as classification_error) and `prediction`;
+* parameters (shared variables) whose `trainable` attribute is true: what optimizers update.
+  Other shared variables (batch-norm running averages) are saved and restored with them.
+
+Anything else is a `ModelError` naming the file and what is missing; a dataset whose feature
+size or number of classes does not fit the graph is a `DataMismatchError`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nodestudio.data.dataset import Dataset, Splits
+from nodestudio.errors import GraphError, NodeStudioError
+from nodestudio.ir.convert import Loaded, from_document
+from nodestudio.ir.expand import expand
+from nodestudio.ir.expr import Variable, toposort
+from nodestudio.ir.reference import evaluate
+from nodestudio.ir.shared import SharedVariable
+from nodestudio.ops.registry import FLOAT, INT
+
+
+class ModelError(NodeStudioError):
+    """A graph that does not follow the training convention; the message starts with the file."""
+
+    def __init__(self, source: str, message: str):
+        self.source = source
+        self.detail = message
+        super().__init__(f"{source}: {message}")
+
+
+class DataMismatchError(ModelError):
+    """A dataset that does not fit the graph (feature size, number of classes)."""
+
+
+@dataclass
+class Model:
+    """The variables a trainer needs, found by name in a loaded graph."""
+
+    source: str  # the file (or a description) for error messages
+    x: Variable
+    y: Variable
+    loss: Variable
+    error: Variable | None
+    prediction: Variable | None
+    params: list[SharedVariable]  # trainable, in document order
+    shared: dict[str, SharedVariable]  # every shared variable, by node name (what is saved)
+    n_classes: int | None  # classes the graph's output distinguishes, when it can tell
+    metadata: dict[str, Any] = field(default_factory=dict)  # the file's free metadata
+
+    # --- construction -----------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Model:
+        """Read a graph file: FileFormatError when it cannot be read, ModelError (naming the
+        file and the node) when it cannot be built or does not follow the convention."""
+        from nodestudio.graph import fileformat
+        document = fileformat.load(path)
+        try:
+            loaded = from_document(document)
+        except GraphError as exc:  # the node is named; say which file it is in
+            raise ModelError(str(path), str(exc)) from exc
+        return cls.from_loaded(loaded, str(path), dict(document.metadata))
+
+    @classmethod
+    def from_loaded(cls, loaded: Loaded | Any, source: str = "<graph>",
+                    metadata: Mapping[str, Any] | None = None) -> Model:
+        """From `ns.load(...)` or `from_document(...)`: anything with .inputs/.shared/.outputs."""
+        inputs, outputs = dict(loaded.inputs), dict(loaded.outputs)
+        if "loss" not in outputs:
+            raise ModelError(source, "the graph has no output named 'loss' (its outputs: "
+                             f"{_listing(outputs)}); a trainable graph needs a scalar 'loss'")
+        loss = outputs["loss"]
+        _check_scalar(source, "loss", loss)
+        error = outputs.get("error")
+        if error is not None:
+            _check_scalar(source, "error", error)
+        for name in ("x", "y"):
+            if name not in inputs:
+                raise ModelError(source, f"the graph has no input named {name!r} (its inputs: "
+                                 f"{_listing(inputs)}); a trainable graph reads features from "
+                                 "'x' and labels from 'y'")
+        extra = sorted(set(inputs) - {"x", "y"})
+        if extra:
+            raise ModelError(source, f"input(s) {', '.join(map(repr, extra))} cannot be fed "
+                             "by the trainer; only 'x' (features) and 'y' (labels) can")
+        x, y = inputs["x"], inputs["y"]
+        if x.dtype != FLOAT or x.ndim < 2 or x.shape[0] is not None:
+            raise ModelError(source, f"input 'x' must be float with a free batch dimension "
+                             f"first, like (None, 784); it is {x.type}")
+        if x.ndim > 2 and None in x.shape[1:]:
+            raise ModelError(source, f"input 'x' is {x.type}: with more than two dimensions "
+                             "only the batch dimension may be free")
+        if not (y.ndim == 1 and y.shape[0] is None) and not (
+                y.dtype == FLOAT and y.ndim == 2 and y.shape[0] is None):
+            raise ModelError(source, "input 'y' must be int32 labels (None,), float targets "
+                             f"(None,) or one-hot float targets (None, K); it is {y.type}")
+        shared = dict(loaded.shared)
+        params = [v for v in shared.values()
+                  if v.dtype == FLOAT and v.owner.attrs.get("trainable", True)]
+        if not params:
+            raise ModelError(source, "the graph has no trainable parameters (parameter nodes "
+                             "with trainable=True): there is nothing to train")
+        model = cls(source, x, y, loss, error, outputs.get("prediction"), params, shared,
+                    None, dict(metadata or {}))
+        model.n_classes = model._classes()
+        return model
+
+    def _classes(self) -> int | None:
+        """K when the graph treats `y` as labels of K classes: the width of one-hot targets,
+        or the depth of a one_hot node applied to `y` (inside softmax_cross_entropy)."""
+        if self.y.dtype == FLOAT:
+            return self.y.shape[1] if self.y.ndim == 2 else None
+        outs = [v for v in (self.loss, self.error, self.prediction) if v is not None]
+        depths = {int(node.attrs["depth"]) for node in toposort(expand(outs, "infer"))
+                  if node.op.name == "one_hot" and node.inputs[0] is self.y}
+        return min(depths) if depths else None
+
+    # --- data ----------------------------------------------------------------------------------
+    def check_data(self, data: Splits | Dataset) -> None:
+        """DataMismatchError when a split's feature size or class count does not fit."""
+        for split in (data if isinstance(data, Splits) else [data]):
+            dims = self.x.shape[1:]
+            if None not in dims and math.prod(dims) != split.n_features:
+                want = f"{math.prod(dims)} features per example (input 'x' is {self.x.type})"
+                raise DataMismatchError(self.source, f"the graph expects {want}, but dataset "
+                                        f"{split.name!r} has {split.n_features}")
+            if self.n_classes is not None and split.n_classes > self.n_classes:
+                raise DataMismatchError(self.source, f"dataset {split.name!r} has "
+                                        f"{split.n_classes} classes, but the graph's output "
+                                        f"distinguishes {self.n_classes}")
+
+    def feed(self, data: Dataset, index: np.ndarray | slice | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """The (x, y) values for rows `index` of `data`, shaped and typed as the inputs want."""
+        rows = slice(None) if index is None else index
+        features, labels = data.x[rows], data.y[rows]
+        dims = tuple(features.shape[1] if d is None else d for d in self.x.shape[1:])
+        xv = features.reshape((len(features), *dims))
+        if self.y.dtype == INT:
+            return xv, labels
+        if self.y.ndim == 1:
+            return xv, labels.astype(np.float32)
+        return xv, np.eye(self.y.shape[1], dtype=np.float32)[labels]
+
+    # --- parameter values ----------------------------------------------------------------------
+    def values(self) -> dict[str, np.ndarray]:
+        """Host copies of every shared variable (one blocking read each)."""
+        return {name: var.get_value() for name, var in self.shared.items()}
+
+    def set_values(self, values: Mapping[str, np.ndarray], source: str = "<values>") -> None:
+        """Write values by node name; all of them must be given, with the right shapes."""
+        missing = [n for n in self.shared if n not in values]
+        unknown = [n for n in values if n not in self.shared]
+        if missing or unknown:
+            parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
+                [f"unknown {', '.join(map(repr, unknown))}"] if unknown else [])
+            raise ModelError(source, f"parameters do not match the graph {self.source}: "
+                             + "; ".join(parts))
+        for name, var in self.shared.items():
+            value = np.asarray(values[name])
+            if value.shape != var.container.shape:
+                raise ModelError(source, f"parameter {name!r} has shape {value.shape}, the "
+                                 f"graph wants {var.container.shape}")
+            var.set_value(value)
+
+    def save_values(self, path: str | os.PathLike[str]) -> None:
+        """np.savez of every shared variable by node name (no pickled objects)."""
+        with open(path, "wb") as handle:  # a file object: savez would otherwise append .npz
+            np.savez(handle, **self.values())
+
+    def load_values(self, path: str | os.PathLike[str]) -> None:
+        try:
+            with np.load(Path(path), allow_pickle=False) as archive:
+                values = {name: archive[name] for name in archive.files}
+        except (OSError, ValueError) as exc:  # missing file, not an npz, pickled content
+            raise ModelError(str(path), f"cannot read parameters: {exc}") from None
+        self.set_values(values, str(path))
+
+
+@dataclass(frozen=True)
+class NonFinite:
+    """The first node (in evaluation order) whose value holds NaN or Inf."""
+
+    node: str
+    op: str
+    phase: str  # "forward" or "backward"
+    summary: str  # e.g. "-inf in 1 of 1 elements"
+    on_device: bool  # found by re-running on the device (float32) rather than the reference
+
+
+def locate_non_finite(outputs: Sequence[Variable], feeds: Mapping[Variable, Any],
+                      call_index: int = 0) -> NonFinite | None:
+    """Walk the primitive graph of `outputs` (the loss and the gradients) in topological order
+    with the current parameter values, and name the first node that produces NaN or Inf.
+
+    The float64 reference interpreter goes first: it is quick and needs no compilation. A value
+    that overflows only in float32 (exp(100)) stays finite there, so when it finds nothing the
+    graph is re-run on the device with every intermediate value as an output."""
+    prim = expand(list(outputs), "train")
+    order = toposort(prim)
+    variables = [v for node in order for v in node.outputs]
+    values = evaluate(variables, feeds, mode="train", call_index=call_index)
+    found = _first_bad(variables, values, on_device=False)
+    if found is not None:
+        return found
+    from nodestudio.api.function import function  # the device path, only when needed
+    computed = [v for node in order if node.inputs for v in node.outputs]
+    inputs = [v for node in order if node.op.name == "input" for v in node.outputs]
+    fn = function(inputs, computed, training=True)
+    fn.calls = call_index  # the same dropout masks as the failing step
+    results = fn(*[feeds[v] for v in inputs])
+    return _first_bad(computed, results, on_device=True)
+
+
+def _first_bad(variables: Sequence[Variable], values: Sequence[np.ndarray],
+               on_device: bool) -> NonFinite | None:
+    for var, value in zip(variables, values):
+        value = np.asarray(value)
+        if value.dtype.kind != "f" or np.isfinite(value).all():
+            continue
+        counts = [(int(np.isnan(value).sum()), "nan"), (int(np.isposinf(value).sum()), "inf"),
+                  (int(np.isneginf(value).sum()), "-inf")]
+        kinds = ", ".join(f"{label} in {n}" for n, label in counts if n)
+        phase = "backward" if var.owner.name.startswith("grad/") else "forward"
+        return NonFinite(var.owner.name, var.owner.op.name, phase,
+                         f"{kinds} of {value.size} element(s)", on_device)
+    return None
+
+
+def _check_scalar(source: str, name: str, var: Variable) -> None:
+    if var.dtype != FLOAT or var.ndim != 0:
+        raise ModelError(source, f"output {name!r} must be a float scalar; it is {var.type}")
+
+
+def _listing(table: Mapping[str, Any]) -> str:
+    return ", ".join(map(repr, table)) or "none"
+
+
+__all__ = ["DataMismatchError", "Model", "ModelError", "NonFinite", "locate_non_finite"]
