@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-command set-up on a fresh machine.
-#   ./bootstrap.sh run    install, then train the demo network on the built-in data
+#   ./bootstrap.sh run    install, then train the example MLP on the built-in MNIST subset
 #   ./bootstrap.sh test   install with the test tools, then run the test suite
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -36,7 +36,7 @@ case "${1:-}" in
     run)
         install ""
         shift
-        "$PYTHON" -m nodestudio demo "$@"
+        "$PYTHON" -m nodestudio train resources/examples/mlp.json --data mnist5k --out runs/mlp "$@"
         ;;
     test)
         install "[test]"
