@@ -224,9 +224,15 @@ def _train(args: argparse.Namespace) -> int:
     data = load_dataset(args.data, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)  # before training: a bad folder fails at once
+    from nodestudio.train.regularise import Regularisation
+    regularisation = Regularisation(l1=args.l1, l2=args.l2, input_noise=args.input_noise,
+                                    label_smoothing=args.label_smoothing,
+                                    max_norm=args.max_norm, drop_connect=args.drop_connect,
+                                    shift=args.shift)
     trainer = Trainer(model, data, settings["optimizer"], settings["lr"],
                       batch_size=settings["batch_size"], epochs=settings["epochs"],
-                      patience=settings["patience"], seed=args.seed, balanced=args.balanced)
+                      patience=settings["patience"], seed=args.seed, balanced=args.balanced,
+                      regularisation=regularisation)
     if trainer.optimizer is None and args.lr is not None:
         print(f"nodestudio: note: {trainer.method} chooses its own steps; --lr is not used",
               file=sys.stderr)
@@ -325,6 +331,22 @@ def _add_train_parsers(sub: Any) -> None:
     train.add_argument("--epochs", type=int, default=None, help="at most this many (default 20)")
     train.add_argument("--patience", type=int, default=None,
                        help="stop after this many epochs without a better validation figure")
+    regular = train.add_argument_group("regularisation (training loss and updates only)")
+    regular.add_argument("--l1", type=float, default=0.0, metavar="W",
+                         help="add W * sum |w| over the weight matrices (ndim >= 2)")
+    regular.add_argument("--l2", type=float, default=0.0, metavar="W",
+                         help="add W * sum w² over the weight matrices (ndim >= 2)")
+    regular.add_argument("--input-noise", type=float, default=0.0, metavar="STD",
+                         help="add Gaussian noise of this standard deviation to x")
+    regular.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
+                         help="smooth the labels of softmax cross-entropy losses by EPS")
+    regular.add_argument("--max-norm", type=float, default=None, metavar="C",
+                         help="rescale each weight matrix column to a norm of at most C")
+    regular.add_argument("--drop-connect", type=float, default=0.0, metavar="P",
+                         help="drop each weight with probability P per minibatch")
+    regular.add_argument("--shift", type=int, default=0, metavar="PIXELS",
+                         help="move each 28 x 28 training image by up to PIXELS (0-4) pixels "
+                         "along each axis, at random per example and step")
     train.add_argument("--balanced", action="store_true",
                        help="batches with equal numbers of each class")
     train.add_argument("--seed", type=int, default=0,

@@ -25,6 +25,12 @@ which costs little with chunks of 10 or more). The learning rate and schedule ar
 train figures of the epoch are measured on the whole training set in inference mode. A chunk
 that stops before its last iteration has converged, and training ends there.
 
+`regularisation=Regularisation(...)` (nodestudio/train/regularise.py: L1 / L2 penalties, input
+noise, label smoothing, DropConnect, max-norm, random image shifts) changes the training loss and
+updates only; evaluation uses the graph's plain loss. A graph's batch-norm running averages are
+made default updates of their shared variables, so training steps update them even when the
+graph was read from a file.
+
 Early stopping watches the validation error (the validation loss when the graph has no `error`
 output, or when `monitor="valid_loss"`). The host copies of all shared values are taken after
 each improving epoch and written back exactly at the end, so the model ends with the best
@@ -73,6 +79,7 @@ from nodestudio.train.fullbatch import METHODS as FULLBATCH_METHODS
 from nodestudio.train.fullbatch import minimize_fullbatch
 from nodestudio.train.model import Model, locate_non_finite
 from nodestudio.train.optimizers import OPTIMIZERS, Optimizer, make_optimizer
+from nodestudio.train.regularise import Regularisation, attach_running_averages
 from nodestudio.train.schedules import Schedule, constant
 
 OPTIMIZER_NAMES = (*OPTIMIZERS, *FULLBATCH_METHODS)
@@ -154,7 +161,7 @@ class Trainer:
                  patience_doubling: bool = False, improvement_threshold: float = 0.995,
                  seed: int = 0, balanced: bool = False, monitor: str | None = None,
                  eval_batch_size: int = 1000, fullbatch_iterations: int = 10,
-                 guard_gradients: bool = True):
+                 guard_gradients: bool = True, regularisation: Regularisation | None = None):
         _count("batch_size", batch_size)
         _count("epochs", epochs)
         _count("eval_batch_size", eval_batch_size)
@@ -192,19 +199,31 @@ class Trainer:
         self.history: History | None = None  # the result, once run() returns
         self.exception: BaseException | None = None  # what a start()ed run raised, if anything
 
+        self.regularisation = regularisation or Regularisation()
+        if self.optimizer is None and self.regularisation.active:
+            raise TrainingError(f"regularisation options need a minibatch optimizer; "
+                                f"{self.method} works on the plain loss")
+        # a graph read from a file has no default updates: its batch-norm running averages
+        # get them here, so that training functions update them (see regularise.py)
+        attach_running_averages([v for v in (model.loss, model.error, model.prediction)
+                                 if v is not None])
         self.evaluator = Evaluator(model, eval_batch_size)
-        self._grads = grad(model.loss, model.params)
+        self.training_loss = (self.regularisation.training_loss(model.loss, model.x,
+                                                                 model.params)
+                              if self.regularisation.active else model.loss)
+        self._grads = grad(self.training_loss, model.params)
         self._train_fn = None
         if self.optimizer is not None:
             lr = scalar("lr")
-            guarded = model.loss
+            guarded = self.training_loss
             if guard_gradients:  # NaN / Inf in any gradient turns the returned loss NaN
                 total = None
                 for g in self._grads:
                     part = F.sum(g) if g.ndim else g
                     total = part if total is None else total + part
-                guarded = model.loss + 0.0 * total
-            updates = self.optimizer.updates(model.params, self._grads, lr)
+                guarded = self.training_loss + 0.0 * total
+            updates = self.regularisation.constrain(
+                self.optimizer.updates(model.params, self._grads, lr), model.params)
             extra = [model.error] if model.error is not None else []
             self._train_fn = function([model.x, model.y, lr], [guarded, *extra],
                                       updates=updates)
@@ -386,7 +405,7 @@ class Trainer:
         feeds = {self.model.x: xb, self.model.y: yb}
         calls = self._train_fn.calls - 1 if self._train_fn is not None else 0
         try:
-            found = locate_non_finite([self.model.loss, *self._grads], feeds, calls)
+            found = locate_non_finite([self.training_loss, *self._grads], feeds, calls)
         except NodeStudioError:  # the diagnosis must not hide the divergence itself
             found = None
         message = (f"training diverged at iteration {iteration} (epoch {epoch}): a "

@@ -5,7 +5,9 @@ A graph file is trainable when it has
 * an input `x`: float features, shape (None, D) (or (None, *dims) with prod(dims) = D: each
   row is reshaped), one example per row;
 * an input `y`: int32 labels (None,), or float targets: (None,) gets the labels as numbers
-  (binary 0/1 targets), (None, K) gets them one-hot;
+  (binary 0/1 targets), (None, K) gets them one-hot; a graph without `y` (an autoencoder,
+  whose loss compares its output with `x`) is trained unsupervised: the labels are not fed
+  (`Model.y` is then a placeholder input that no output reads, so `unsupervised` is true);
 * an output `loss`: a float scalar, minimised;
 * optionally outputs `error` (a float scalar such as classification_error) and `prediction`;
 * parameters (shared variables) whose `trainable` attribute is true: what optimizers update.
@@ -64,6 +66,12 @@ class Model:
     n_classes: int | None  # classes the graph's output distinguishes, when it can tell
     metadata: dict[str, Any] = field(default_factory=dict)  # the file's free metadata
 
+    @property
+    def unsupervised(self) -> bool:
+        """True when no output reads `y` (a graph without a `y` input, an autoencoder)."""
+        outs = [v for v in (self.loss, self.error, self.prediction) if v is not None]
+        return not any(v is self.y for node in toposort(outs) for v in node.inputs)
+
     # --- construction -----------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Model:
@@ -90,7 +98,8 @@ class Model:
         error = outputs.get("error")
         if error is not None:
             _check_scalar(source, "error", error)
-        for name in ("x", "y"):
+        # `y` may be left out (unsupervised) only when `x` is the graph's one input
+        for name in ("x",) if set(inputs) <= {"x"} else ("x", "y"):
             if name not in inputs:
                 raise ModelError(source, f"the graph has no input named {name!r} (its inputs: "
                                  f"{_listing(inputs)}); a trainable graph reads features from "
@@ -99,7 +108,10 @@ class Model:
         if extra:
             raise ModelError(source, f"input(s) {', '.join(map(repr, extra))} cannot be fed "
                              "by the trainer; only 'x' (features) and 'y' (labels) can")
-        x, y = inputs["x"], inputs["y"]
+        x, y = inputs["x"], inputs.get("y")
+        if y is None:  # unsupervised: a placeholder for the labels that nothing reads
+            from nodestudio.api.symbols import ivector
+            y = ivector("y")
         if x.dtype != FLOAT or x.ndim < 2 or x.shape[0] is not None:
             raise ModelError(source, f"input 'x' must be float with a free batch dimension "
                              f"first, like (None, 784); it is {x.type}")

@@ -1,7 +1,8 @@
 """Write the example graphs of this folder: `python resources/examples/make_examples.py`.
 
 Each graph follows the training convention (nodestudio/train/model.py): inputs `x` and `y`,
-outputs `loss`, `error` and `prediction`. The files hold no parameter values: every parameter
+outputs `loss`, `error` and `prediction` (the autoencoder has no `y` and no `error`: its loss
+compares the reconstruction with `x`). The files hold no parameter values: every parameter
 node carries its initialiser in its attributes (`init`, `seed`), and is initialised from them
 when the graph is loaded, so the JSON stays small and diffs well. Default training settings are
 kept in the file's metadata, where `nodestudio train` reads them (see README.md here).
@@ -21,10 +22,13 @@ from nodestudio.ops.init import initial_value
 HERE = Path(__file__).resolve().parent
 
 
-def parameter(name: str, shape: tuple[int, ...], init: str, seed: int = 0) -> ns.SharedVariable:
-    """A shared variable whose attributes say how to draw it again on load."""
-    value = initial_value(init, shape, seed=seed)
-    return ns.shared(value, name, init=init, attrs={"seed": seed})
+def parameter(name: str, shape: tuple[int, ...], init: str, seed: int = 0,
+              **attrs: Any) -> ns.SharedVariable:
+    """A shared variable whose attributes say how to draw it again on load (`value` for a
+    constant; `trainable=False` for state such as batch-norm running averages)."""
+    value = initial_value(init, shape, seed=seed,
+                          **{k: v for k, v in attrs.items() if k != "trainable"})
+    return ns.shared(value, name, init=init, attrs={"seed": seed, **attrs})
 
 
 def named(var: ns.Variable, name: str) -> ns.Variable:
@@ -58,6 +62,41 @@ def mlp() -> dict[str, ns.Variable]:
     return classifier(named(ns.dense(hidden, W2, b2), "logits"), y)
 
 
+def deep_mlp() -> dict[str, ns.Variable]:
+    """784 -> 512 -> 256 -> 10: each hidden layer dense, batch norm, relu, dropout 0.5; He-normal
+    hidden weights, zero output layer. The running averages are parameters with
+    trainable=False: the trainer updates them, inference uses them."""
+    x, y = ns.tensor("x", (None, 784)), ns.ivector("y")
+    h = x
+    for i, (n_in, n_out) in enumerate([(784, 512), (512, 256)], start=1):
+        W = parameter(f"W{i}", (n_in, n_out), "he_normal", seed=i)
+        b = parameter(f"b{i}", (n_out,), "zeros")
+        gamma = parameter(f"bn{i}_gamma", (n_out,), "constant", value=1.0)
+        beta = parameter(f"bn{i}_beta", (n_out,), "zeros")
+        mean = parameter(f"bn{i}_mean", (n_out,), "zeros", trainable=False)
+        var = parameter(f"bn{i}_var", (n_out,), "constant", value=1.0, trainable=False)
+        h = named(ns.dense(h, W, b), f"hidden{i}")
+        h = named(ns.batch_norm(h, gamma, beta, mean, var), f"hidden{i}_bn")
+        h = named(ns.relu(h), f"hidden{i}_relu")
+        h = named(ns.dropout(h, p=0.5, seed=i), f"hidden{i}_dropout")
+    W3 = parameter("W3", (256, 10), "zeros")
+    b3 = parameter("b3", (10,), "zeros")
+    return classifier(named(ns.dense(h, W3, b3), "logits"), y)
+
+
+def autoencoder() -> dict[str, ns.Variable]:
+    """784 -> 256 sigmoid -> 784 sigmoid, trained to reconstruct its input (squared error
+    against `x`); Glorot-uniform (sigmoid) weights, zero biases. No `y`: unsupervised."""
+    x = ns.tensor("x", (None, 784))
+    W1 = parameter("W1", (784, 256), "glorot_sigmoid", seed=1)
+    b1 = parameter("b1", (256,), "zeros")
+    W2 = parameter("W2", (256, 784), "glorot_sigmoid", seed=2)
+    b2 = parameter("b2", (784,), "zeros")
+    code = named(ns.sigmoid(named(ns.dense(x, W1, b1), "encoder")), "code")
+    recon = named(ns.sigmoid(named(ns.dense(code, W2, b2), "decoder")), "reconstruction")
+    return {"loss": named(ns.squared_error(recon, x), "loss"), "prediction": recon}
+
+
 EXAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
     "logistic_regression": (logistic_regression, {
         "title": "Logistic regression (784 -> 10)",
@@ -66,6 +105,14 @@ EXAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
         "title": "Multilayer perceptron (784 -> 800 tanh -> 10)",
         "training": {"optimizer": "sgd", "lr": 0.1, "batch_size": 20, "epochs": 30,
                      "patience": 10}}),
+    "deep_mlp": (deep_mlp, {
+        "title": "Deep MLP with batch norm and dropout (784 -> 512 -> 256 -> 10, relu)",
+        "training": {"optimizer": "adam", "lr": 0.001, "batch_size": 100, "epochs": 20,
+                     "patience": 5}}),
+    "autoencoder": (autoencoder, {
+        "title": "Autoencoder (784 -> 256 sigmoid -> 784 sigmoid, squared error)",
+        "training": {"optimizer": "adam", "lr": 0.001, "batch_size": 100, "epochs": 20,
+                     "patience": 5}}),
 }
 
 
