@@ -142,3 +142,15 @@ def test_undo_updates_restores_the_previous_values():
     w.set_value([9.0, 9.0])
     assert not step.undo_updates()  # replaced since: refused
     np.testing.assert_array_equal(w.get_value(), [9.0, 9.0])
+
+
+def test_batch_norm_read_from_a_file_updates_its_running_averages(tmp_path):
+    x = ns.tensor("x", (None, 2))
+    out = ns.batch_norm(x, ns.shared(np.ones(2), "g"), ns.shared(np.zeros(2), "b"),
+                        ns.shared(np.zeros(2), "rm"), ns.shared(np.ones(2), "rv"), momentum=1.0)
+    ns.save({"out": out}, tmp_path / "bn.json")
+    loaded = ns.load(tmp_path / "bn.json")
+    xv = np.array([[1.0, 2.0], [3.0, 6.0]], np.float32)
+    ns.function([loaded["x"]], loaded["out"], training=True)(xv)
+    np.testing.assert_allclose(loaded.shared["rm"].get_value(), [2.0, 4.0])
+    np.testing.assert_allclose(loaded.shared["rv"].get_value(), [1.0, 4.0])

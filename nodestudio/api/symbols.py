@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nodestudio.ir.expr import Apply, Variable, apply, fresh_name
-from nodestudio.ir.shared import SharedVariable
+from nodestudio.ir.shared import SharedVariable, bind_running_averages
 from nodestudio.ops import registry
 from nodestudio.ops.registry import FLOAT, INT, TensorType
 
@@ -46,11 +46,9 @@ def batch_norm(x: Any, gamma: Any, beta: Any, running_mean: SharedVariable,
                momentum: float = 0.1, mode: str = "auto") -> Variable:
     """Batch normalisation. Training functions update the running averages automatically
     (they become the shared variables' default updates)."""
-    out, mean_next, var_next = apply("batch_norm", x, gamma, beta, running_mean, running_var,
-                                     axis=axis, eps=eps, momentum=momentum, mode=mode)
-    for shared, nxt in ((running_mean, mean_next), (running_var, var_next)):
-        if isinstance(shared, SharedVariable):
-            shared.default_update = nxt
+    out, _, _ = apply("batch_norm", x, gamma, beta, running_mean, running_var,
+                      axis=axis, eps=eps, momentum=momentum, mode=mode)
+    bind_running_averages(out.owner)
     return out
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from nodestudio.errors import GraphError
 from nodestudio.graph.model import Edge, Graph, Node, PortRef
 from nodestudio.ir.expr import Apply, Variable, make_apply, toposort
-from nodestudio.ir.shared import SharedVariable, shared
+from nodestudio.ir.shared import SharedVariable, bind_running_averages, shared
 from nodestudio.ops import registry
 from nodestudio.ops.init import initial_value
 from nodestudio.ops.registry import FLOAT, INT, OpDef
@@ -205,6 +205,8 @@ def _build_node(graph: Graph, node: Node, op: OpDef, incoming: dict[str, PortRef
         const_attrs, data = _constant(node, attrs, graph.values.get(node_id))
         return make_apply(op, [], const_attrs, node_id, data).outputs
     apply = make_apply(op, inputs, dict(node.attrs), node_id)  # shape errors name node, port
+    if op.name == "batch_norm":
+        bind_running_averages(apply)
     if op.name == "input":
         loaded.inputs[node_id] = apply.outputs[0]
     return apply.outputs
