@@ -8,8 +8,9 @@ The device is the one nodestudio picks (`NODESTUDIO_DEVICE` overrides); the vari
 ("gpu" on a GPU, else "cpu"). Times are the best of `--runs` batches after a warm-up; each batch
 enqueues the plan's launches `--batch` times and ends with queue.finish(), so per-launch queue
 overhead is included but not the Python round trip of a single finish. nodestudio and numpy
-samples alternate so that other load on the machine hits both alike. "speed" is numpy's time
-over nodestudio's (above 1: nodestudio is faster).
+take turns (see best_times) so that other load on the machine hits both alike; on a shared
+machine run it twice and believe the faster numbers. "speed" is numpy's time over
+nodestudio's (above 1: nodestudio is faster).
 """
 
 from __future__ import annotations

@@ -183,6 +183,13 @@ class Executable:
             container.host_stale = True
         return True
 
+    def device_bytes(self) -> int:
+        """Bytes of the device buffers this executable holds (inputs, intermediates, results,
+        constants); parameter slots, which point at the shared values' own buffers, are not
+        counted."""
+        return sum(buffer.size for slot, buffer in zip(self.lowered.slots, self._buffers)
+                   if slot.kind != "parameter" and buffer is not None)
+
     def kernels(self) -> list[KernelReport]:
         reports = []
         for i, step in enumerate(self.lowered.steps):
