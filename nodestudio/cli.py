@@ -210,6 +210,45 @@ def _select_device(spec: str | None) -> None:
         ns.set_device(spec)
 
 
+def _key_values(text: str, what: str) -> dict[str, int | float | str]:
+    """"a=1,b=0.5,variant=smoothed" -> {"a": 1, "b": 0.5, "variant": "smoothed"}."""
+    values: dict[str, int | float | str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"nodestudio: bad {what} {part!r}; write NAME=VALUE")
+        for convert in (int, float, str):
+            try:
+                values[key] = convert(value)
+                break
+            except ValueError:
+                continue
+    return values
+
+
+def _optimizer_and_schedule(name: str, lr: float | None, hyper: list[str],
+                            schedule: str | None):
+    """The optimizer (by name, or built with --hyper values) and the learning-rate schedule."""
+    from nodestudio.train import make_optimizer, make_schedule
+    from nodestudio.train.loop import FULLBATCH_METHODS, TrainingError
+    settings: dict[str, int | float | str] = {}
+    for text in hyper:
+        settings.update(_key_values(text, "--hyper"))
+    if name in FULLBATCH_METHODS:
+        if settings or schedule:
+            raise TrainingError(f"{name} takes no --hyper or --schedule")
+        return name, lr
+    try:
+        optimizer = make_optimizer(name, **settings)
+        if schedule is None:
+            return optimizer, lr
+        kind, _, params = schedule.partition(":")
+        lr0 = optimizer.lr if lr is None else lr
+        return optimizer, make_schedule(kind, lr0=lr0, **_key_values(params, "--schedule"))
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
+
+
 def _train(args: argparse.Namespace) -> int:
     """Train a graph file on a dataset; write metrics.json and params.npz."""
     from nodestudio.data import load_dataset
@@ -229,10 +268,13 @@ def _train(args: argparse.Namespace) -> int:
                                     label_smoothing=args.label_smoothing,
                                     max_norm=args.max_norm, drop_connect=args.drop_connect,
                                     shift=args.shift)
-    trainer = Trainer(model, data, settings["optimizer"], settings["lr"],
+    optimizer, schedule = _optimizer_and_schedule(settings["optimizer"], settings["lr"],
+                                                  args.hyper, args.schedule)
+    trainer = Trainer(model, data, optimizer, schedule,
                       batch_size=settings["batch_size"], epochs=settings["epochs"],
-                      patience=settings["patience"], seed=args.seed, balanced=args.balanced,
-                      regularisation=regularisation)
+                      patience=settings["patience"], min_epochs=args.min_epochs,
+                      patience_doubling=args.patience_doubling, seed=args.seed,
+                      balanced=args.balanced, regularisation=regularisation)
     if trainer.optimizer is None and args.lr is not None:
         print(f"nodestudio: note: {trainer.method} chooses its own steps; --lr is not used",
               file=sys.stderr)
@@ -331,6 +373,17 @@ def _add_train_parsers(sub: Any) -> None:
     train.add_argument("--epochs", type=int, default=None, help="at most this many (default 20)")
     train.add_argument("--patience", type=int, default=None,
                        help="stop after this many epochs without a better validation figure")
+    train.add_argument("--min-epochs", type=int, default=0, metavar="N",
+                       help="never stop early before this many epochs")
+    train.add_argument("--patience-doubling", action="store_true",
+                       help="the patience budget doubles on each sufficient improvement")
+    train.add_argument("--hyper", action="append", default=[], metavar="NAME=VALUE,...",
+                       help="optimizer hyperparameters, e.g. momentum=0.9 or "
+                            "beta1=0.8,eps=1e-6 (see docs/OPTIMIZERS.md)")
+    train.add_argument("--schedule", default=None, metavar="KIND[:NAME=VALUE,...]",
+                       help="learning-rate schedule from --lr: constant, "
+                            "linear:lr_tau=0.01,tau=2000, step:factor=0.5,every=1000, "
+                            "exponential:gamma=0.999")
     regular = train.add_argument_group("regularisation (training loss and updates only)")
     regular.add_argument("--l1", type=float, default=0.0, metavar="W",
                          help="add W * sum |w| over the weight matrices (ndim >= 2)")

@@ -1,0 +1,56 @@
+"""`nodestudio train` reaches optimizer hyperparameters, schedules and early-stopping options."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nodestudio.cli import _key_values, _optimizer_and_schedule, main
+from nodestudio.train import Momentum
+from nodestudio.train.loop import TrainingError
+
+pytestmark = pytest.mark.opencl
+
+
+def test_key_values_parse_numbers_and_words():
+    assert _key_values("momentum=0.9,variant=smoothed,tau=20", "--hyper") == {
+        "momentum": 0.9, "variant": "smoothed", "tau": 20}
+    with pytest.raises(SystemExit, match="NAME=VALUE"):
+        _key_values("momentum", "--hyper")
+
+
+def test_hyperparameters_and_schedule_are_built():
+    optimizer, schedule = _optimizer_and_schedule(
+        "momentum", 0.2, ["momentum=0.5,variant=smoothed"], "linear:lr_tau=0.02,tau=10")
+    assert isinstance(optimizer, Momentum) and optimizer.momentum == 0.5
+    assert optimizer.variant == "smoothed"
+    assert schedule.lr_at(0) == pytest.approx(0.2)
+    assert schedule.lr_at(5) == pytest.approx(0.11)
+    assert schedule.lr_at(50) == pytest.approx(0.02)
+    with pytest.raises(TrainingError, match="nonsense"):
+        _optimizer_and_schedule("adam", None, ["nonsense=1"], None)
+    with pytest.raises(TrainingError, match="takes no"):
+        _optimizer_and_schedule("lbfgs", None, [], "exponential:gamma=0.9")
+
+
+def test_train_with_a_schedule_and_hyperparameters(tmp_path, capsys):
+    import numpy as np
+
+    import nodestudio as ns
+    from nodestudio.api.io import save
+    x, y = ns.tensor("x", (None, 64)), ns.ivector("y")
+    W = ns.shared(np.zeros((64, 10)), "W")
+    b = ns.shared(np.zeros(10), "b")
+    logits = ns.dense(x, W, b)
+    save({"loss": ns.softmax_cross_entropy(logits, y),
+          "error": ns.classification_error(logits, y)}, tmp_path / "lr.json")
+    code = main(["train", str(tmp_path / "lr.json"), "--data", "digits", "--epochs", "3",
+                 "--optimizer", "momentum", "--lr", "0.05", "--hyper", "momentum=0.8",
+                 "--schedule", "exponential:gamma=0.99", "--min-epochs", "2",
+                 "--patience-doubling", "--patience", "2", "--out", str(tmp_path / "run")])
+    assert code == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    losses = [e["train_loss"] for e in metrics["epochs"]]
+    assert len(losses) >= 2 and losses[-1] < losses[0]
+    assert metrics["test_error"] < 0.2
