@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,10 +17,10 @@ from nodestudio.data import load_dataset
 from nodestudio.graph import fileformat
 from nodestudio.train.loop import Trainer
 from nodestudio.train.model import Model
+from tests.train.examples import EXAMPLES, make_examples
 
 pytestmark = pytest.mark.opencl
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
 EPOCH_KEYS = ["epoch", "train_loss", "train_error", "valid_loss", "valid_error", "seconds"]
 TRAIN = ["--data", "digits", "--optimizer", "momentum", "--lr", "0.5", "--batch-size", "647",
          "--epochs", "6", "--patience", "2", "--seed", "1"]
@@ -146,17 +144,9 @@ def test_settings_come_from_the_command_line_then_the_file_then_the_defaults():
 
 # --- the example graphs ------------------------------------------------------------------------
 
-def _make_examples():
-    spec = importlib.util.spec_from_file_location("make_examples",
-                                                  EXAMPLES / "make_examples.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("name", ["logistic_regression", "mlp"])
 def test_the_example_files_are_what_the_script_writes_without_values(name, tmp_path):
-    written = _make_examples().write(name, tmp_path)
+    written = make_examples().write(name, tmp_path)
     assert written.read_bytes() == (EXAMPLES / f"{name}.json").read_bytes()
     document = json.loads(written.read_text())
     assert document["values"] == {}

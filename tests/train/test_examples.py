@@ -4,9 +4,7 @@ averages updated by training and used by inference."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,21 +12,12 @@ import pytest
 from nodestudio.cli import main
 from nodestudio.data import load_dataset
 from nodestudio.train.model import Model
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
-
-
-def _make_examples():
-    spec = importlib.util.spec_from_file_location("make_examples",
-                                                  EXAMPLES / "make_examples.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.train.examples import EXAMPLES, make_examples
 
 
 @pytest.mark.parametrize("name", ["deep_mlp", "autoencoder"])
 def test_the_files_are_what_the_script_writes(name, tmp_path):
-    written = _make_examples().write(name, tmp_path)
+    written = make_examples().write(name, tmp_path)
     assert written.read_bytes() == (EXAMPLES / f"{name}.json").read_bytes()
     assert json.loads(written.read_text())["values"] == {}
     model = Model.load(EXAMPLES / f"{name}.json")
