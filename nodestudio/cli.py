@@ -267,7 +267,8 @@ def _train(args: argparse.Namespace) -> int:
     regularisation = Regularisation(l1=args.l1, l2=args.l2, input_noise=args.input_noise,
                                     label_smoothing=args.label_smoothing,
                                     max_norm=args.max_norm, drop_connect=args.drop_connect,
-                                    shift=args.shift)
+                                    shift=args.shift, rotate_degrees=args.rotate,
+                                    scale=args.scale)
     optimizer, schedule = _optimizer_and_schedule(settings["optimizer"], settings["lr"],
                                                   args.hyper, args.schedule)
     trainer = Trainer(model, data, optimizer, schedule,
@@ -400,6 +401,12 @@ def _add_train_parsers(sub: Any) -> None:
     regular.add_argument("--shift", type=int, default=0, metavar="PIXELS",
                          help="move each 28 x 28 training image by up to PIXELS (0-4) pixels "
                          "along each axis, at random per example and step")
+    regular.add_argument("--rotate", type=float, default=0.0, metavar="DEGREES",
+                         help="rotate each 28 x 28 training image by up to DEGREES (0-180) "
+                         "about its centre, at random per example and step")
+    regular.add_argument("--scale", type=float, default=0.0, metavar="FRACTION",
+                         help="zoom each 28 x 28 training image by a factor in "
+                         "[1 - FRACTION, 1 + FRACTION] (0-0.9), at random per example and step")
     train.add_argument("--balanced", action="store_true",
                        help="batches with equal numbers of each class")
     train.add_argument("--seed", type=int, default=0,

@@ -1,5 +1,6 @@
 """Code generators for the kernel families that are neither elementwise nor matmul: reductions,
-softmax, layout (transpose, concatenate, slice, unslice), one-hot and random numbers.
+softmax, layout (transpose, concatenate, slice, unslice), one-hot, random numbers and random
+affine image augmentation.
 
 `plan_family` returns a `Plan` for one node with concrete shapes. Shapes, strides and attributes
 are baked into the OpenCL source as constants (plans are cached per shape by the caller), and the
@@ -306,12 +307,30 @@ def _plan_random(node: FamilyNode) -> Plan:
                          random_options()),))
 
 
+def _plan_affine(node: FamilyNode) -> Plan:
+    """random_affine: one work-item per output pixel; angle and scale drawn in the kernel."""
+    n_out = math.prod(node.out_shapes[0])
+    if n_out == 0:
+        return Plan(())
+    at = node.attrs
+    seed = int(at.get("seed", 0))
+    name = "random_affine_bilinear"
+    source = render("augment.cl", idx=_index_type(n_out), n_out=n_out,
+                    height=int(at["height"]), width=int(at["width"]),
+                    seed=f"{seed & 0xFFFFFFFF}u", seed1=f"{(seed + 1) & 0xFFFFFFFF}u",
+                    max_rad=f"{float(at['max_degrees']) * math.pi / 180.0!r}f",
+                    max_scale=f"{float(at['max_scale'])!r}f", name=name)
+    return Plan((_launch(name, source, n_out, ("in0", "out0", "call_index"), node.gpu,
+                         random_options()),))
+
+
 # --- entry point --------------------------------------------------------------------------------
 _PLANNERS: dict[str, Callable[..., Plan]] = {
     "sum": _plan_reduce, "mean": _plan_reduce, "max": _plan_reduce, "argmax": _plan_reduce,
     "softmax": _plan_softmax, "log_softmax": _plan_softmax,
     "transpose": _plan_transpose, "slice": _plan_slice, "concatenate": _plan_concatenate,
     "unslice": _plan_unslice, "one_hot": _plan_one_hot, "random_uniform_like": _plan_random,
+    "random_affine": _plan_affine,
 }
 
 FAMILY_OPS = frozenset(_PLANNERS)

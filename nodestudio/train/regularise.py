@@ -13,6 +13,9 @@
   the weights, W * mask / (1 - p); inference uses W itself.
 * `random_shift`: image augmentation, each example of a minibatch moved by a random whole
   number of pixels in [-s, s] along each image axis (zeros shifted in), on the device.
+* `random_affine`: image augmentation, each example of a minibatch rotated by a random angle in
+  [-degrees, degrees] and scaled by a random factor in [1 - scale, 1 + scale] about the image
+  centre (bilinear, zeros outside), per example and per call, by the `random_affine` op.
 * `max_norm`: the update of each weight matrix is rescaled, column by column (the
   incoming weights of one unit of `x @ W`), to a norm of at most C, inside the update
   expression of the training function (no extra step or host round trip).
@@ -36,6 +39,7 @@ from nodestudio.ir.shared import SharedVariable
 NOISE_SEEDS = (0x5EED1, 0x5EED2)  # the two uniform streams of the input noise
 DROP_CONNECT_SEED = 0xDC00  # + the index of the weight matrix
 SHIFT_SEEDS = (0x5F1, 0x5F2)  # the row and column shift streams
+AFFINE_SEED = 0xAFF0  # the angle stream; the scale stream is AFFINE_SEED + 1
 
 
 def running_average_updates(outputs: Sequence[Variable]) -> list[tuple[SharedVariable, Variable]]:
@@ -172,6 +176,17 @@ def random_shift(x: Variable, max_shift: int, image_shape: tuple[int, int] = (28
     return F.reshape(out, tuple(-1 if d is None else d for d in x.shape))
 
 
+def random_affine(x: Variable, max_degrees: float, max_scale: float = 0.0,
+                  image_shape: tuple[int, int] = (28, 28), seed: int = AFFINE_SEED) -> Variable:
+    """Each image of x (N, H*W) or (N, H, W) rotated by up to max_degrees and scaled by up to
+    1 ± max_scale about its centre, drawn per example and per call (see ops/augment.py)."""
+    if not max_degrees and not max_scale:
+        return x
+    height, width = image_shape
+    return apply("random_affine", x, height=height, width=width,
+                 max_degrees=float(max_degrees), max_scale=float(max_scale), seed=seed)
+
+
 @dataclass(frozen=True)
 class Regularisation:
     l1: float = 0.0
@@ -181,6 +196,8 @@ class Regularisation:
     max_norm: float | None = None
     drop_connect: float = 0.0
     shift: int = 0  # random image shifts of up to this many pixels (28 x 28 inputs)
+    rotate_degrees: float = 0.0  # random rotations of up to this many degrees (28 x 28 inputs)
+    scale: float = 0.0  # random zooms by a factor in [1 - scale, 1 + scale] (28 x 28 inputs)
 
     def __post_init__(self) -> None:
         for name in ("l1", "l2", "input_noise"):
@@ -195,6 +212,13 @@ class Regularisation:
                 0 <= self.shift <= 4):
             raise ValueError(f"shift must be a whole number of pixels in [0, 4], got "
                              f"{self.shift!r}")
+        if not (isinstance(self.rotate_degrees, (int, float)) and not isinstance(
+                self.rotate_degrees, bool) and 0.0 <= self.rotate_degrees <= 180.0):
+            raise ValueError(f"rotate must be a number of degrees in [0, 180], got "
+                             f"{self.rotate_degrees!r}")
+        if not (isinstance(self.scale, (int, float)) and not isinstance(self.scale, bool)
+                and 0.0 <= self.scale <= 0.9):
+            raise ValueError(f"scale must be a fraction in [0, 0.9], got {self.scale!r}")
         if self.max_norm is not None and not (math.isfinite(self.max_norm)
                                               and self.max_norm > 0):
             raise ValueError(f"max-norm must be a number > 0, got {self.max_norm!r}")
@@ -202,7 +226,8 @@ class Regularisation:
     @property
     def active(self) -> bool:
         return bool(self.l1 or self.l2 or self.input_noise or self.label_smoothing
-                    or self.max_norm or self.drop_connect or self.shift)
+                    or self.max_norm or self.drop_connect or self.shift
+                    or self.rotate_degrees or self.scale)
 
     def training_loss(self, loss: Variable, x: Variable,
                       params: Sequence[SharedVariable]) -> Variable:
@@ -212,9 +237,13 @@ class Regularisation:
         if self.drop_connect:
             loss = drop_connect(loss, params, self.drop_connect)
         seen = x
-        if self.shift:
+        if self.shift or self.rotate_degrees or self.scale:
             if None in x.shape[1:] or math.prod(x.shape[1:]) != 784:
-                raise ValueError(f"random shifts need 28 x 28 images as input 'x'; it is {x.type}")
+                what = "random shifts" if self.shift else "random rotations and scalings"
+                raise ValueError(f"{what} need 28 x 28 images as input 'x'; it is {x.type}")
+        if self.rotate_degrees or self.scale:
+            seen = random_affine(seen, self.rotate_degrees, self.scale)
+        if self.shift:
             seen = random_shift(seen, self.shift)
         if self.input_noise:
             seen = gaussian_noise(seen, self.input_noise)
@@ -234,5 +263,5 @@ class Regularisation:
 
 
 __all__ = ["Regularisation", "attach_running_averages", "drop_connect", "gaussian_noise",
-           "label_smoothing", "max_norm", "random_shift", "running_average_updates",
-           "standard_normal_like", "weight_penalty"]
+           "label_smoothing", "max_norm", "random_affine", "random_shift",
+           "running_average_updates", "standard_normal_like", "weight_penalty"]

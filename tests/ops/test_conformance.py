@@ -195,6 +195,11 @@ CASES: dict[str, Any] = {
     # random
     "random_uniform_like": [Case("seed0", (F(3, 4),)), Case("seed7", (F(257,),), {"seed": 7}),
                             Case("scalar", (F(),), {"seed": 1})],
+    # augmentation (no gradient: forward and OpenCL checks only)
+    "random_affine": [
+        Case("flat", (F(3, 35),), {"height": 5, "width": 7, "max_degrees": 30.0,
+                                   "max_scale": 0.2, "seed": 4}, fd=False),
+        Case("images", (F(2, 6, 6),), {"height": 6, "width": 6, "seed": 9}, fd=False)],
     # composites
     "dense": [Case("small", (F(3, 4), F(4, 5), F(5))), Case("odd", (F(7, 33), F(33, 1), F(1)))],
     "dropout": [Case("infer", (F(3, 4),), {"p": 0.5, "mode": "infer"}),
@@ -354,6 +359,9 @@ def _params(kind: str):
             for case in entry:
                 if kind == "opencl" and not case.opencl:
                     continue
+                float_args = [a for a in case.args if a.dtype == FLOAT]
+                if kind == "fd" and (not case.fd or not (case.wrt or float_args)):
+                    continue  # kinks, ties and integer-only cases: forward checks only
                 marks = ()
                 if kind == "fd" and case.xfail_fd:
                     marks = (pytest.mark.xfail(strict=True, reason=case.xfail_fd),)
