@@ -133,10 +133,22 @@ class _Progress:
     """Training progress on stderr: a line per epoch; on a terminal also a line redrawn (at most
     four times a second) during the epoch."""
 
-    def __init__(self, stream: TextIO, n_train: int, epochs: int):
+    WIDTH = 24
+
+    def __init__(self, stream: TextIO, n_train: int, epochs: int, batch_size: int = 0):
         self.stream, self.n_train, self.epochs = stream, n_train, epochs
+        self.steps = -(-n_train // batch_size) if batch_size else 0  # steps per epoch
         self.live = bool(getattr(stream, "isatty", lambda: False)())
         self.seen, self.drawn = 0, 0.0
+
+    def bar(self) -> str:
+        """`[=======>        ]  45%` for the current epoch (empty when the length is unknown)."""
+        if not self.steps:
+            return f"step {self.seen}"
+        done = min(self.seen / self.steps, 1.0)
+        filled = int(done * self.WIDTH)
+        arrow = ">" if filled < self.WIDTH else ""
+        return f"[{'=' * filled}{arrow}{' ' * (self.WIDTH - filled - len(arrow))}] {done:4.0%}"
 
     def __call__(self, event: Any) -> None:
         if event.kind == "batch_end":
@@ -144,7 +156,7 @@ class _Progress:
             now = time.perf_counter()
             if self.live and now - self.drawn > 0.25:
                 self.drawn = now
-                self.stream.write(f"\repoch {event.epoch}/{self.epochs}  step {self.seen}  "
+                self.stream.write(f"\repoch {event.epoch}/{self.epochs} {self.bar()}  "
                                   f"loss {event.loss:.4f}  "
                                   f"{event.samples_per_second:,.0f} samples/s ")
                 self.stream.flush()
@@ -279,7 +291,8 @@ def _train(args: argparse.Namespace) -> int:
     if trainer.optimizer is None and args.lr is not None:
         print(f"nodestudio: note: {trainer.method} chooses its own steps; --lr is not used",
               file=sys.stderr)
-    trainer.subscribe(_Progress(sys.stderr, len(data.train), settings["epochs"]))
+    batch = settings["batch_size"] if trainer.optimizer is not None else len(data.train)
+    trainer.subscribe(_Progress(sys.stderr, len(data.train), settings["epochs"], batch))
     with _stop_on_interrupt(trainer):
         history = trainer.run()
     if history.failure is not None:

@@ -54,3 +54,23 @@ def test_train_with_a_schedule_and_hyperparameters(tmp_path, capsys):
     losses = [e["train_loss"] for e in metrics["epochs"]]
     assert len(losses) >= 2 and losses[-1] < losses[0]
     assert metrics["test_error"] < 0.2
+
+
+def test_progress_bar_on_a_terminal():
+    import io
+    from types import SimpleNamespace
+
+    from nodestudio.cli import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    progress = _Progress(stream, n_train=100, epochs=2, batch_size=25)
+    progress.drawn = -1e9
+    progress(SimpleNamespace(kind="batch_end", epoch=1, loss=0.5, samples_per_second=1000.0))
+    assert progress.bar() == "[======>                 ]  25%"
+    assert "epoch 1/2 [======>" in stream.getvalue()
+    progress.seen = 4
+    assert progress.bar() == "[========================] 100%"
