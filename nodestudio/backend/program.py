@@ -97,7 +97,10 @@ class Executable:
                          for s in lowered.steps]
         self._bound: list[tuple | None] = [None] * len(lowered.steps)
         self._update_slots = self._plan_updates()
-        self._keepalive: list[np.ndarray] = []
+        # Host arrays being uploaded and device buffers dropped by updates: pyopencl kernel
+        # arguments do not keep buffers alive, and PoCL crashes if one is freed while a queued
+        # launch still uses it, so both are held until the queue has drained.
+        self._keepalive: list = []
         self._undo: list = []  # (container, version after, buffer before, slot, copied)
 
     def _plan_updates(self) -> list[tuple[SharedValue, int, bool]]:
@@ -152,6 +155,7 @@ class Executable:
         that slot must still see the value computed in this call."""
         queue, buffers = self.rt.queue, self._buffers
         swaps = []
+        self._keepalive.extend(entry[2] for entry in self._undo)  # may still be in use
         self._undo = []
         for container, slot, copy in self._update_slots:
             param = device_param(self.rt, container)
