@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 
 from nodestudio.backend.launch import Launch, Plan
 from nodestudio.backend.templates import render
-from nodestudio.ir.expr import Variable
 from nodestudio.ir.fusion import Group, is_inline_constant
 from nodestudio.ops.registry import FLOAT
 from nodestudio.ops.shapes import contiguous_strides
@@ -98,7 +97,3 @@ def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: 
                     total=total, body="\n".join(body))
     launch = Launch(name, source, "-cl-mad-enable", (max(total, 1),), None, tuple(args))
     return Plan((launch,))
-
-
-def outputs_of(group: Group) -> list[Variable]:
-    return group.outputs

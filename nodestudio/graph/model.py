@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from nodestudio.errors import CycleError, GraphError
+from nodestudio.observer import Observable
 
 Position = tuple[float, float]
 Listener = Callable[[str, Any], None]
@@ -136,21 +137,15 @@ class Graph:
         self.values: dict[str, np.ndarray] = {}
         self.groups: dict[str, dict[str, Any]] = {}
         self.metadata: dict[str, Any] = {}
-        self._listeners: list[Listener] = []
+        self._observers = Observable()
 
     # --- observers ------------------------------------------------------------------------------
     def subscribe(self, callback: Listener) -> Callable[[], None]:
         """Call `callback(event, payload)` after every change; returns an unsubscribe function."""
-        self._listeners.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._listeners:
-                self._listeners.remove(callback)
-        return unsubscribe
+        return self._observers.subscribe(callback)
 
     def _emit(self, event: str, payload: Any) -> None:
-        for callback in list(self._listeners):
-            callback(event, payload)
+        self._observers.emit(event, payload)
 
     # --- nodes -------------------------------------------------------------------------------
     def node(self, node_id: str) -> Node:

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nodestudio.errors import ShapeError
-from nodestudio.ir.expr import Variable, apply, as_variable, constant
-from nodestudio.ops.registry import FLOAT
+from nodestudio.ir.expr import Variable, apply, as_variable
 
 # --- elementwise ----------------------------------------------------------------------------
 
@@ -167,8 +166,6 @@ def sum_to(g: Variable, shape: Sequence[int | None]) -> Variable:
     return g
 
 
-def scalar_const(value: float) -> Variable:
-    return constant(value, dtype=FLOAT)
 
 
 # --- losses and penalties (composites) ---------------------------------------------------------

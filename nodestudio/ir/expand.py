@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from nodestudio.ir import build
-from nodestudio.ir.expr import Apply, Variable, make_apply, name_scope, toposort
+from nodestudio.ir.expr import Variable, make_apply, name_scope, toposort
 
 MODES = ("train", "infer")
 
@@ -42,12 +42,3 @@ def expand(outputs: Sequence[Variable], mode: str = "train") -> list[Variable]:
 
 def _mapped(var: Variable, mode: str) -> Variable:
     return var.owner.expansion[mode][var.index]
-
-
-def is_primitive_graph(outputs: Sequence[Variable]) -> bool:
-    return not any(node.op.is_composite for node in toposort(outputs))
-
-
-def clear(nodes: Sequence[Apply]) -> None:
-    for node in nodes:
-        node.expansion.clear()

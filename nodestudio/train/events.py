@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from nodestudio.observer import Observable  # re-exported for the trainer
+
 StopReason = Literal["epochs", "patience", "converged", "stopped", "diverged", "error"]
 
 
@@ -115,25 +117,6 @@ class Failed:
 
 Event = BatchEnd | EpochEnd | Finished | Failed
 Callback = Callable[[Event], None]
-
-
-class Observable:
-    """A list of subscribers; `subscribe` returns the function that unsubscribes."""
-
-    def __init__(self) -> None:
-        self._callbacks: list[Callback] = []
-
-    def subscribe(self, callback: Callback) -> Callable[[], None]:
-        self._callbacks.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._callbacks:
-                self._callbacks.remove(callback)
-        return unsubscribe
-
-    def emit(self, event: Event) -> None:
-        for callback in list(self._callbacks):
-            callback(event)
 
 
 __all__ = ["BatchEnd", "Callback", "EpochEnd", "EpochRecord", "Event", "Failed", "Failure",
