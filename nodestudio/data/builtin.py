@@ -19,6 +19,7 @@ from nodestudio.data.csvfile import read_csv
 from nodestudio.data.dataset import Dataset
 from nodestudio.data.errors import DatasetError
 from nodestudio.data.toy import TOY_GENERATORS
+from nodestudio.paths import resource_dir
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,10 +27,9 @@ _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 @functools.cache
 def datasets_dir() -> Path:
     """The folder holding the embedded dataset files."""
-    for candidate in (_PACKAGE_DIR / "resources" / "datasets",
-                      _PACKAGE_DIR.parent / "resources" / "datasets"):
-        if candidate.is_dir():
-            return candidate
+    found = resource_dir("datasets")
+    if found is not None:
+        return found
     raise DatasetError(f"embedded datasets not found next to {_PACKAGE_DIR} "
                        "(looked for resources/datasets/)")
 

@@ -34,7 +34,9 @@ Listener = Callable[[str, Any], None]
 #   "edge_removed"  Edge
 #   "attrs_changed" (node_id, old_attrs, new_attrs)
 #   "moved"         (node_id, old_position, new_position)
-EVENTS = ("node_added", "node_removed", "edge_added", "edge_removed", "attrs_changed", "moved")
+#   "document_changed" None   (outputs, values, groups or metadata replaced whole; see notify)
+EVENTS = ("node_added", "node_removed", "edge_added", "edge_removed", "attrs_changed", "moved",
+          "document_changed")
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,10 @@ class Graph:
     def _emit(self, event: str, payload: Any) -> None:
         self._observers.emit(event, payload)
 
+    def notify(self, event: str, payload: Any = None) -> None:
+        """Tell subscribers of a change made by filling the attributes directly."""
+        self._emit(event, payload)
+
     # --- nodes -------------------------------------------------------------------------------
     def node(self, node_id: str) -> Node:
         try:
@@ -222,7 +228,10 @@ class Graph:
         path = self._path(dst.node, src.node)
         if path is not None:
             raise CycleError([src.node, *path])
-        edge = Edge(src, dst)
+        return self.restore_edge(Edge(src, dst))
+
+    def restore_edge(self, edge: Edge) -> Edge:
+        """Put back an edge known to be valid (undo): no cycle or port check."""
         self.edges.append(edge)
         self._emit("edge_added", edge)
         return edge

@@ -120,6 +120,7 @@ class Loaded:
     outputs: dict[str, Variable] = field(default_factory=dict)
     variables: dict[str, tuple[Variable, ...]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # "node 'x': reason", one per node left out
+    errors: dict[str, GraphError] = field(default_factory=dict)  # node id -> why it was skipped
 
 
 def from_document(graph: Graph, strict: bool = True) -> Loaded:
@@ -145,6 +146,7 @@ def from_document(graph: Graph, strict: bool = True) -> Loaded:
                 raise
             skipped.add(node_id)
             loaded.skipped.append(str(exc))
+            loaded.errors[node_id] = exc
             continue
         ops[node_id] = op
         loaded.variables[node_id] = outs

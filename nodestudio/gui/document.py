@@ -1,0 +1,263 @@
+"""The controller of one open graph: the document, its file, its undo stack and its annotation.
+
+Every change a user makes goes through `Document.edit`: the edit runs on a scratch copy, and
+an undo command holding the states before and after makes the live graph equal to the new state
+(`nodestudio.graph.history`). Views never change the graph themselves; they call the methods
+here and listen to the graph's events (the canvas) or to this object's signals (panels).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from nodestudio.errors import GraphError
+from nodestudio.graph import fileformat
+from nodestudio.graph.history import State, capture, restore
+from nodestudio.graph.model import Edge, Graph, PortLike, Position, as_port
+from nodestudio.ir.annotate import Annotation, annotate, check_connection
+from nodestudio.ir.composites import collapse_group, expand_node
+from nodestudio.ops import registry
+
+T = TypeVar("T")
+CLIPBOARD_MIME = "application/x-nodestudio-nodes"
+
+
+class StateCommand(QUndoCommand):
+    """Undo / redo = bring the graph back to the state before / after the edit."""
+
+    def __init__(self, text: str, graph: Graph, before: State, after: State):
+        super().__init__(text)
+        self.graph, self.before, self.after = graph, before, after
+
+    def redo(self) -> None:
+        restore(self.graph, self.after)
+
+    def undo(self) -> None:
+        restore(self.graph, self.before)
+
+
+class Document(QObject):
+    """One graph being edited. Signals: `annotated` after the types are recomputed (coalesced:
+    once per burst of changes), `path_changed`, and the undo stack's `cleanChanged`."""
+
+    annotated = Signal()
+    path_changed = Signal()
+    replaced = Signal()  # a different graph was loaded: views rebuild from `graph`
+
+    def __init__(self, graph: Graph | None = None, path: str | Path | None = None,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.graph = graph if graph is not None else Graph()
+        self.path: Path | None = Path(path) if path is not None else None
+        self.undo_stack = QUndoStack(self)
+        self._annotation: Annotation | None = None
+        self._reannotate = QTimer(self, singleShot=True, interval=0)
+        self._reannotate.timeout.connect(self._annotate_now)
+        self._unsubscribe = self.graph.subscribe(self._graph_changed)
+
+    # --- the graph and what is known about it ----------------------------------------------
+    @property
+    def annotation(self) -> Annotation:
+        if self._annotation is None:
+            self._annotation = annotate(self.graph)
+        return self._annotation
+
+    def _graph_changed(self, event: str, payload: Any) -> None:
+        if event != "moved":  # positions do not change types
+            self._annotation = None
+            self._reannotate.start()
+
+    def _annotate_now(self) -> None:
+        self.annotation  # noqa: B018  (computes and caches)
+        self.annotated.emit()
+
+    @property
+    def modified(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    @property
+    def title(self) -> str:
+        return self.path.name if self.path is not None else "Untitled"
+
+    # --- the one way to change the graph ---------------------------------------------------
+    def edit(self, text: str, change: Callable[[Graph], T]) -> T:
+        """Run `change` on a scratch copy; if it succeeds and changed something, push one undo
+        step that applies the result. GraphError from `change` leaves everything untouched."""
+        before = capture(self.graph)
+        scratch = before.to_graph()
+        result = change(scratch)
+        after = capture(scratch)
+        if after != before:
+            self.undo_stack.push(StateCommand(text, self.graph, before, after))
+        return result
+
+    def add_node(self, op: str, attrs: Mapping[str, Any] | None = None,
+                 position: Position | None = None) -> str:
+        opdef = registry.get(op)
+        full = {a.name: copy.deepcopy(a.default) for a in opdef.attrs}
+        full.update(attrs or {})
+        return self.edit(f"Add {opdef.name}",
+                         lambda g: g.add_node(opdef.name, full, position=position).id)
+
+    def remove_nodes(self, node_ids: Iterable[str]) -> None:
+        ids = [n for n in node_ids if n in self.graph.nodes]
+        if ids:
+            self.edit("Delete " + _names(ids), lambda g: [g.remove_node(n) for n in ids])
+
+    def connection_problem(self, src: PortLike, dst: PortLike) -> str | None:
+        return check_connection(self.graph, src, dst, self.annotation)
+
+    def connect(self, src: PortLike, dst: PortLike) -> Edge:
+        """Wire an output to an input; GraphError with the reason when it is not valid."""
+        src, dst = as_port(src), as_port(dst)
+        problem = self.connection_problem(src, dst)
+        if problem is not None:
+            raise GraphError(problem, node=dst.node, port=dst.port)
+        return self.edit(f"Connect {src} to {dst}", lambda g: g.connect(src, dst))
+
+    def disconnect(self, edges: Iterable[Edge]) -> None:
+        edges = [e for e in edges if e in self.graph.edges]
+        if edges:
+            self.edit("Delete wire" + ("s" if len(edges) > 1 else ""),
+                      lambda g: [g.disconnect(e) for e in edges])
+
+    def set_attrs(self, node_id: str, attrs: Mapping[str, Any]) -> None:
+        """Change attributes; GraphError (naming node and attribute) when a value is invalid."""
+        node = self.graph.node(node_id)
+        opdef = registry.get(node.op, node=node_id)
+        merged = {**node.attrs, **attrs}
+        opdef.normalise_attrs(merged, node_id)  # validates; the stored values stay as typed
+        names = ", ".join(attrs)
+        self.edit(f"Set {node_id}.{names}", lambda g: g.set_attrs(node_id, dict(attrs)))
+
+    def move_nodes(self, positions: Mapping[str, Position]) -> None:
+        """Record where nodes were dragged to (one undo step for the whole drag)."""
+        moves = {k: p for k, p in positions.items()
+                 if k in self.graph.nodes and self.graph.nodes[k].position != tuple(p)}
+        if moves:
+            self.edit("Move " + _names(list(moves)),
+                      lambda g: [g.move(k, p) for k, p in moves.items()])
+
+    def auto_layout(self, node_ids: Iterable[str] | None = None) -> None:
+        from nodestudio.graph.layout import layered_positions
+        self.edit("Auto-layout", lambda g: [g.move(k, p) for k, p in
+                                            layered_positions(g, node_ids).items()])
+
+    def expand(self, node_id: str) -> list[str]:
+        """Open a composite op into its primitive ops in place (one undo step)."""
+        return self.edit(f"Expand {node_id}", lambda g: expand_node(g, node_id))
+
+    def collapse(self, group_id: str) -> str:
+        return self.edit(f"Collapse {group_id}", lambda g: collapse_group(g, group_id).id)
+
+    def set_values(self, values: Mapping[str, np.ndarray], text: str = "Set parameters") -> None:
+        """Replace parameter arrays (trained values, a loaded .npz) as one undo step."""
+        def change(g: Graph) -> None:
+            g.values = {**g.values, **{k: np.asarray(v) for k, v in values.items()}}
+        self.edit(text, change)
+
+    # --- clipboard ------------------------------------------------------------------------
+    def copy_nodes(self, node_ids: Iterable[str]) -> str:
+        """The selected nodes, the wires between them and their values, as graph-file JSON."""
+        ids = set(node_ids)
+        part = Graph()
+        for node_id in self.graph.nodes:
+            if node_id in ids:
+                n = self.graph.nodes[node_id]
+                part.add_node(n.op, copy.deepcopy(n.attrs), id=n.id, position=n.position)
+                if node_id in self.graph.values:
+                    part.values[node_id] = self.graph.values[node_id]
+        for e in self.graph.edges:
+            if e.src.node in ids and e.dst.node in ids:
+                part.restore_edge(e)
+        return fileformat.dumps(part)
+
+    def paste(self, text: str, offset: Position = (40.0, 40.0)) -> list[str]:
+        """Add the nodes of copied JSON with fresh ids, moved by `offset`; returns the new ids."""
+        part = fileformat.loads(text, "<clipboard>")
+
+        def change(g: Graph) -> list[str]:
+            renamed: dict[str, str] = {}
+            for n in part.nodes.values():
+                pos = None if n.position is None else (n.position[0] + offset[0],
+                                                       n.position[1] + offset[1])
+                renamed[n.id] = g.add_node(n.op, n.attrs, id=g.new_id(n.id.rstrip("_0123456789")
+                                                                      or n.op),
+                                           position=pos).id
+                if n.id in part.values:
+                    g.values[renamed[n.id]] = part.values[n.id]
+            for e in part.edges:
+                g.connect(f"{renamed[e.src.node]}:{e.src.port}",
+                          f"{renamed[e.dst.node]}:{e.dst.port}")
+            return list(renamed.values())
+        return self.edit("Paste" if len(part.nodes) != 1 else f"Paste {next(iter(part.nodes))}",
+                         change)
+
+    def duplicate(self, node_ids: Iterable[str]) -> list[str]:
+        return self.paste(self.copy_nodes(node_ids))
+
+    # --- files ------------------------------------------------------------------------------
+    def save(self, path: str | Path | None = None) -> None:
+        """Atomic save (temporary file, then rename); marks the document clean."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise ValueError("no file name: use save(path)")
+        fileformat.save(self.graph, target)
+        if target != self.path:
+            self.path = target
+            self.path_changed.emit()
+        self.undo_stack.setClean()
+
+    def replace(self, graph: Graph, path: str | Path | None) -> None:
+        """Show another graph (New, Open): a fresh undo history."""
+        self._unsubscribe()
+        self.graph = graph
+        self._unsubscribe = graph.subscribe(self._graph_changed)
+        self.path = Path(path) if path is not None else None
+        self.undo_stack.clear()
+        self._annotation = None
+        self.replaced.emit()
+        self.path_changed.emit()
+        self._reannotate.start()
+
+    def parameter_values(self) -> dict[str, np.ndarray]:
+        return {k: v for k, v in self.graph.values.items()
+                if self.graph.nodes.get(k) is not None and self.graph.nodes[k].op == "parameter"}
+
+    def save_parameters(self, path: str | Path) -> None:
+        """Parameter arrays as .npz (never a pickle), keyed by node id."""
+        values = self.parameter_values()
+        if not values:
+            raise GraphError("the graph holds no parameter values yet: train it first")
+        with open(path, "wb") as handle:
+            np.savez(handle, **values)
+
+    def load_parameters(self, path: str | Path) -> list[str]:
+        """Read a .npz written by save_parameters or `nodestudio train`; shapes must match."""
+        note = self.annotation
+        loaded: dict[str, np.ndarray] = {}
+        with np.load(path, allow_pickle=False) as archive:
+            for key in archive.files:
+                node = self.graph.nodes.get(key)
+                if node is None or node.op != "parameter":
+                    raise GraphError(f"{path}: array {key!r} matches no parameter node")
+                array = archive[key]
+                expected = note.types.get(as_port(f"{key}:out"))
+                if expected is not None and tuple(expected.shape) != array.shape:
+                    raise GraphError(f"{path}: array {key!r} has shape {array.shape}, the node "
+                                     f"expects {tuple(expected.shape)}", node=key)
+                loaded[key] = array.astype(np.float32)
+        self.set_values(loaded, f"Load parameters from {Path(path).name}")
+        return sorted(loaded)
+
+
+def _names(ids: list[str]) -> str:
+    return ids[0] if len(ids) == 1 else f"{len(ids)} nodes"
+

@@ -1,0 +1,26 @@
+"""GUI tests: real widgets on Qt's offscreen platform, settings kept out of the user's home."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.add_marker(pytest.mark.gui)
+
+
+@pytest.fixture(autouse=True)
+def _private_settings(tmp_path, monkeypatch):
+    """QSettings (window layout, recent files, theme) and the autosave folder go to tmp_path."""
+    QSettings.setDefaultFormat(QSettings.IniFormat)
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
+    QCoreApplication.setOrganizationName("NodeStudioTests")
+    QCoreApplication.setApplicationName("NodeStudioTests")
+    monkeypatch.setenv("NODESTUDIO_DATA_DIR", str(tmp_path / "data"))
+    yield
