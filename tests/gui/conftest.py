@@ -10,9 +10,13 @@ import pytest  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
 
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        item.add_marker(pytest.mark.gui)
+    for item in items:  # the hook sees every test of the session: mark only ours
+        if str(item.path).startswith(_HERE):
+            item.add_marker(pytest.mark.gui)
 
 
 @pytest.fixture(autouse=True)
