@@ -96,6 +96,9 @@ register(OpDef("batch_norm", "Layers",
 
 def _softmax_xent(F, ins, at, mode):
     logits, labels = ins
+    if logits.ndim == 0:
+        raise ShapeError("softmax cross-entropy needs logits with a class axis, got a scalar",
+                         port="logits")
     classes = logits.shape[-1]
     if classes is None:
         raise ShapeError("softmax cross-entropy needs a known number of classes", port="logits")

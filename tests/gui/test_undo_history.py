@@ -1,0 +1,122 @@
+"""Every edit the studio can make is one undo step: 1,000 random edit sequences, undone fully,
+give back the original document; redone, the final one."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from nodestudio.errors import GraphError
+from nodestudio.graph import fileformat
+from nodestudio.graph.history import capture
+from nodestudio.graph.model import PortRef
+from nodestudio.gui.document import Document
+from nodestudio.ops import registry
+
+from tests.train.examples import EXAMPLES
+
+OPS = ["tanh", "relu", "add", "mul", "dense", "sum", "softmax", "parameter", "constant",
+       "dropout", "batch_norm", "matmul", "exp", "concatenate"]
+
+
+def _small_graph():
+    graph = fileformat.load(EXAMPLES / "logistic_regression.json")
+    graph.set_attrs("x", {"shape": [None, 6]})  # small arrays keep 1,000 sequences quick
+    graph.set_attrs("W", {"shape": [6, 10]})
+    return graph
+
+
+def _random_attr_value(rng: random.Random, attr):
+    if attr.kind == "bool":
+        return rng.random() < 0.5
+    if attr.kind == "choice" and attr.choices:
+        return rng.choice(attr.choices)
+    if attr.kind == "int":
+        low = int(attr.low) if attr.low is not None else -3
+        high = int(attr.high) if attr.high is not None else 5
+        return rng.randint(low, min(high, low + 8))
+    if attr.kind == "float":
+        low = attr.low if attr.low is not None else -2.0
+        high = attr.high if attr.high is not None else 2.0
+        return rng.uniform(low, min(high, low + 4.0))
+    return None
+
+
+def _one_edit(doc: Document, rng: random.Random) -> None:
+    g = doc.graph
+    nodes = list(g.nodes)
+    kind = rng.choice(["add", "add", "remove", "connect", "connect", "disconnect", "attrs",
+                       "move", "expand", "collapse", "duplicate", "layout", "values"])
+    if kind == "add":
+        doc.add_node(rng.choice(OPS), position=(rng.uniform(-500, 500), rng.uniform(-500, 500)))
+    elif kind == "remove" and nodes:
+        doc.remove_nodes(rng.sample(nodes, k=min(len(nodes), rng.randint(1, 3))))
+    elif kind == "connect" and len(nodes) > 1:
+        src, dst = rng.sample(nodes, 2)
+        src_op, dst_op = registry.get(g.nodes[src].op), registry.get(g.nodes[dst].op)
+        ins = dst_op.input_names(g.nodes[dst].attrs)
+        if ins:
+            try:  # the document refuses invalid wires; a refusal must change nothing
+                doc.connect(f"{src}:{rng.choice(src_op.output_names())}",
+                            f"{dst}:{rng.choice(ins)}")
+            except GraphError:
+                pass
+    elif kind == "disconnect" and g.edges:
+        doc.disconnect(rng.sample(g.edges, k=min(len(g.edges), rng.randint(1, 2))))
+    elif kind == "attrs" and nodes:
+        node = g.nodes[rng.choice(nodes)]
+        attrs = [a for a in registry.get(node.op).attrs if a.kind in
+                 ("bool", "choice", "int", "float")]
+        if attrs:
+            attr = rng.choice(attrs)
+            try:
+                doc.set_attrs(node.id, {attr.name: _random_attr_value(rng, attr)})
+            except GraphError:
+                pass
+    elif kind == "move" and nodes:
+        doc.move_nodes({n: (rng.uniform(-900, 900), rng.uniform(-900, 900))
+                        for n in rng.sample(nodes, k=min(len(nodes), 3))})
+    elif kind == "expand":
+        composites = [n for n in nodes if registry.get(g.nodes[n].op).is_composite]
+        if composites:
+            try:  # a composite whose inputs are not all wired cannot be expanded
+                doc.expand(rng.choice(composites))
+            except GraphError:
+                pass
+    elif kind == "collapse" and g.groups:
+        doc.collapse(rng.choice(sorted(g.groups)))
+    elif kind == "duplicate" and nodes:
+        doc.duplicate(rng.sample(nodes, k=min(len(nodes), rng.randint(1, 3))))
+    elif kind == "layout":
+        doc.auto_layout()
+    elif kind == "values":
+        params = [n for n in nodes if g.nodes[n].op == "parameter"]
+        if params:
+            node = rng.choice(params)
+            known = doc.annotation.types.get(PortRef(node, "out"))
+            shape = tuple(known.shape) if known is not None else (2,)
+            doc.set_values({node: np.full(shape, rng.random(), np.float32)})
+
+
+@pytest.mark.slow
+def test_a_thousand_random_edit_sequences_undo_and_redo_exactly(qapp):
+    rng = random.Random(20261123)
+    steps_seen = 0
+    for sequence in range(1000):
+        doc = Document(_small_graph())
+        original = capture(doc.graph)
+        for _ in range(rng.randint(1, 10)):
+            _one_edit(doc, rng)
+        final = capture(doc.graph)
+        stack = doc.undo_stack
+        steps_seen += stack.count()
+        while stack.canUndo():
+            stack.undo()
+        assert capture(doc.graph) == original, f"sequence {sequence}: undo differs"
+        while stack.canRedo():
+            stack.redo()
+        assert capture(doc.graph) == final, f"sequence {sequence}: redo differs"
+        doc.deleteLater()
+    assert steps_seen > 3000  # most random edits were real changes, not refusals
