@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from nodestudio.graph.model import Graph, Position
 
-COLUMN = 240.0  # canvas units between columns
+COLUMN = 280.0  # canvas units between columns: room for a wire label between nodes
 ROW = 120.0  # between rows
 
 
@@ -27,14 +27,15 @@ def layered_positions(graph: Graph, node_ids: Iterable[str] | None = None,
     column: dict[str, int] = {}
     for n in order:
         column[n] = 1 + max((column[f] for f in feeders[n]), default=-1)
-    # sources with a single consumer sit one column before it (parameters beside their layer)
+    # sources (inputs, parameters) sit one column before their first consumer, beside the
+    # layer they feed, instead of all in column 0 with long wires across the graph
     consumers: dict[str, list[str]] = {n: [] for n in order}
     for n, fs in feeders.items():
         for f in fs:
             consumers[f].append(n)
     for n in order:
-        if not feeders[n] and len(consumers[n]) == 1:
-            column[n] = max(column[consumers[n][0]] - 1, 0)
+        if not feeders[n] and consumers[n]:
+            column[n] = max(min(column[c] for c in consumers[n]) - 1, 0)
     columns: dict[int, list[str]] = {}
     for n in order:
         columns.setdefault(column[n], []).append(n)

@@ -35,9 +35,9 @@ from nodestudio.ir.expr import Apply, Variable, name_scope, toposort
 from nodestudio.ops import registry
 from nodestudio.ops.registry import TensorType
 
-# Inner-node spacing relative to the composite's position (tighter than a full layout).
-DX = 160.0
-DY = 80.0
+# Inner-node spacing relative to the composite's position.
+DX = 240.0  # a node is about 170 wide on the canvas: keep a clear gap between columns
+DY = 110.0
 
 
 def expand_node(graph: Graph, node_id: str, mode: str = "train") -> list[str]:
@@ -109,6 +109,7 @@ def expand_node(graph: Graph, node_id: str, mode: str = "train") -> list[str]:
                        group=node_id, index=index + k)
         if nid in sub.values:
             graph.values[nid] = sub.values[nid]
+    _make_room(graph, record, inner, ox)
     for e in sub.edges:
         if e.src.node in holder_ids:
             port = holder_ids[e.src.node]
@@ -175,6 +176,8 @@ def collapse_group(graph: Graph, group_id: str) -> Node:
         graph.disconnect(edge)
     for nid in members:
         graph.remove_node(nid)
+    for nid, dx in record.get("shifted", {}).items():  # close the room expanding made
+        _shift(graph, nid, -dx)
     position = record.get("position")
     node = graph.add_node(record["op"], copy.deepcopy(record["attrs"]), id=group_id,
                           position=None if position is None else tuple(position),
@@ -188,6 +191,39 @@ def collapse_group(graph: Graph, group_id: str) -> Node:
         graph.outputs[name] = PortRef(group_id, port)
     del graph.groups[group_id]
     return node
+
+
+def _make_room(graph: Graph, record: dict[str, Any], inner: list[str], ox: float) -> None:
+    """Move the nodes right of an expanded composite further right by the width its primitive
+    nodes take, so they do not land on top of each other; collapsing moves them back."""
+    xs = [graph.nodes[n].position[0] for n in inner if graph.nodes[n].position is not None]
+    width = max(xs, default=ox) - ox
+    record["shifted"] = {}
+    if width <= 0:
+        return
+    for nid, n in graph.nodes.items():
+        if nid not in inner and n.position is not None and n.position[0] > ox:
+            record["shifted"][nid] = width
+    for nid in record["shifted"]:
+        x, y = graph.nodes[nid].position
+        graph.move(nid, (x + width, y))
+
+
+def _shift(graph: Graph, nid: str, dx: float) -> None:
+    """Move a node sideways; a node expanded since then moves as its group (its recorded
+    position and every member)."""
+    node = graph.nodes.get(nid)
+    if node is not None:
+        if node.position is not None:
+            graph.move(nid, (node.position[0] + dx, node.position[1]))
+        return
+    record = graph.groups.get(nid)
+    if record is None:
+        return  # deleted since
+    if record.get("position") is not None:
+        record["position"][0] += dx
+    for member in record["nodes"]:
+        _shift(graph, member, dx)
 
 
 def expand_all(graph: Graph, mode: str = "train") -> list[str]:

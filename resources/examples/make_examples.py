@@ -16,6 +16,7 @@ from typing import Any
 
 import nodestudio as ns
 from nodestudio.graph import fileformat
+from nodestudio.graph.layout import layered_positions
 from nodestudio.ir.convert import to_document
 from nodestudio.ops.init import initial_value
 
@@ -123,6 +124,8 @@ def write(name: str, folder: Path = HERE) -> Path:
         if node.op == "parameter":
             graph.values.pop(node_id, None)
     graph.metadata = metadata
+    for node_id, position in layered_positions(graph).items():
+        graph.nodes[node_id].position = position
     path = folder / f"{name}.json"
     fileformat.save(graph, path)
     return path

@@ -9,7 +9,6 @@ from nodestudio.graph import fileformat
 from nodestudio.graph.history import capture, restore
 from nodestudio.graph.layout import layered_positions
 from nodestudio.graph.model import Graph
-
 from tests.train.examples import EXAMPLES
 
 

@@ -14,7 +14,6 @@ from nodestudio.graph.history import capture
 from nodestudio.graph.model import PortRef
 from nodestudio.gui.document import Document
 from nodestudio.ops import registry
-
 from tests.train.examples import EXAMPLES
 
 OPS = ["tanh", "relu", "add", "mul", "dense", "sum", "softmax", "parameter", "constant",

@@ -7,7 +7,6 @@ import pytest
 from nodestudio.graph import fileformat
 from nodestudio.graph.model import Graph, PortRef
 from nodestudio.ir.annotate import annotate, check_connection
-
 from tests.train.examples import EXAMPLES
 
 
