@@ -1,4 +1,5 @@
-"""The headless command line: `nodestudio devices`, `demo`, `kernels`, `train`, `evaluate`."""
+"""The command line: `nodestudio` alone opens the studio; `devices`, `demo`, `kernels`, `train`
+and `evaluate` work headless."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from nodestudio.errors import NodeStudioError
+from nodestudio.train.settings import TRAIN_DEFAULTS
 
 
 def _devices(args: argparse.Namespace) -> int:
@@ -122,11 +124,8 @@ def _batch_shape(var, batch_size: int) -> tuple[int, ...]:
 
 
 # --- train / evaluate -------------------------------------------------------------------------
-
-# Used when neither the command line nor the graph file's metadata["training"] gives a value;
-# lr None means the optimizer's own documented default.
-TRAIN_DEFAULTS: dict[str, Any] = {"optimizer": "sgd", "lr": None, "batch_size": 100,
-                                  "epochs": 20, "patience": None}
+# TRAIN_DEFAULTS (imported from nodestudio/train/settings.py, shared with the studio's Training
+# panel) fill in what neither the command line nor the graph's metadata["training"] gives.
 
 
 class _Progress:
@@ -204,8 +203,8 @@ def _stop_on_interrupt(trainer: Any) -> Iterator[None]:
 def _training_settings(args: argparse.Namespace, metadata: dict[str, Any]) -> dict[str, Any]:
     """Command line first, then the graph file's metadata["training"], then TRAIN_DEFAULTS."""
     from nodestudio.train.loop import TrainingError
-    stored = metadata.get("training") if isinstance(metadata, dict) else None
-    stored = stored if isinstance(stored, dict) else {}
+    from nodestudio.train.settings import stored_training
+    stored = stored_training(metadata)
     settings = {}
     for key, default in TRAIN_DEFAULTS.items():
         given = getattr(args, key)
@@ -241,24 +240,13 @@ def _key_values(text: str, what: str) -> dict[str, int | float | str]:
 def _optimizer_and_schedule(name: str, lr: float | None, hyper: list[str],
                             schedule: str | None):
     """The optimizer (by name, or built with --hyper values) and the learning-rate schedule."""
-    from nodestudio.train import make_optimizer, make_schedule
-    from nodestudio.train.loop import FULLBATCH_METHODS, TrainingError
+    from nodestudio.train.settings import optimizer_and_schedule
     settings: dict[str, int | float | str] = {}
     for text in hyper:
         settings.update(_key_values(text, "--hyper"))
-    if name in FULLBATCH_METHODS:
-        if settings or schedule:
-            raise TrainingError(f"{name} takes no --hyper or --schedule")
-        return name, lr
-    try:
-        optimizer = make_optimizer(name, **settings)
-        if schedule is None:
-            return optimizer, lr
-        kind, _, params = schedule.partition(":")
-        lr0 = optimizer.lr if lr is None else lr
-        return optimizer, make_schedule(kind, lr0=lr0, **_key_values(params, "--schedule"))
-    except ValueError as exc:
-        raise TrainingError(str(exc)) from None
+    kind, _, params = (schedule or "").partition(":")
+    return optimizer_and_schedule(name, lr, settings, kind or None,
+                                  _key_values(params, "--schedule"))
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -361,7 +349,25 @@ def build_parser() -> argparse.ArgumentParser:
     kern.add_argument("--source", action="store_true", help="print each kernel's source")
     kern.set_defaults(run=_kernels)
     _add_train_parsers(sub)
+    studio = sub.add_parser(
+        "studio", help="open the desktop studio (the default with no command)",
+        description="Open the main window on GRAPH (default: the MLP example). With "
+        "--screenshot, render the window offscreen to a PNG (after --train-epochs N epochs of "
+        "training, if given) and exit.")
+    studio.add_argument("graph", nargs="?", default=None)
+    studio.add_argument("--screenshot", metavar="OUT.png", default=None)
+    studio.add_argument("--train-epochs", type=int, default=0, metavar="N")
+    studio.add_argument("--theme", choices=("dark", "light"), default=None)
+    studio.set_defaults(run=_studio)
     return parser
+
+
+def _studio(args: argparse.Namespace) -> int:
+    from nodestudio.gui.app import run_studio
+    return run_studio(args.graph, args.screenshot, args.train_epochs, args.theme)
+
+
+COMMANDS = ("devices", "demo", "kernels", "train", "evaluate", "studio")
 
 
 def _add_train_parsers(sub: Any) -> None:
@@ -442,6 +448,9 @@ def _add_train_parsers(sub: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv = ["studio", *argv]  # `nodestudio`, `nodestudio g.json`, `nodestudio --screenshot`
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
