@@ -1,0 +1,352 @@
+"""The node item: a rounded card with a category-coloured header, key attributes, typed ports,
+a parameter count and a status badge. Plus the frame drawn behind the nodes of an expanded group.
+
+Everything a paint needs (elided strings, baselines, port positions) is computed when the node or
+its annotation changes (`sync_node`, `sync_annotation`), never while painting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QPainterPath
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
+
+from nodestudio.errors import GraphError
+from nodestudio.graph.model import Node, PortRef
+from nodestudio.gui.canvas.style import (
+    CORNER,
+    FOOTER,
+    HEADER,
+    LABEL_ROW,
+    NODE_WIDTH,
+    PADDING,
+    PORT_HIT,
+    PORT_LOD,
+    PORT_RADIUS,
+    ROW,
+    TEXT_LOD,
+    style,
+)
+from nodestudio.ir.annotate import Annotation
+from nodestudio.ops import registry
+from nodestudio.ops.registry import OpDef
+
+if TYPE_CHECKING:
+    from nodestudio.gui.canvas.edges import EdgeItem
+
+INPUT, OUTPUT = "in", "out"
+
+
+@dataclass
+class Port:
+    name: str
+    declared: str | None  # the op's dtype for the port; None: float or int
+    y: float = 0.0  # centre, in node coordinates
+    dtype: str | None = None  # what flows: the declared dtype until the annotation knows
+
+    def __post_init__(self) -> None:
+        self.dtype = self.declared
+
+
+def face_text(opdef: OpDef | None, attrs: dict[str, Any]) -> str:
+    """The body line: the op's own label, else up to two attributes changed from default."""
+    if opdef is None:
+        return ""
+    if opdef.label is not None:
+        try:
+            return opdef.label({**{a.name: a.default for a in opdef.attrs}, **attrs})
+        except (KeyError, TypeError, ValueError):  # a half-typed attribute: show nothing
+            return ""
+    changed = [f"{a.name}={_short(attrs[a.name])}" for a in opdef.attrs
+               if a.name in attrs and attrs[a.name] != a.default]
+    return "  ".join(changed[:2])
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join("B" if v is None else str(v) for v in value) + ")"
+    return str(value)
+
+
+class StatusBadge(QGraphicsItem):
+    """The dot in a node's header: green ok, red error (detail as tooltip), amber blocked."""
+
+    RADIUS = 4.5
+
+    def __init__(self, parent: NodeItem):
+        super().__init__(parent)
+        self.status = "ok"
+        self.setAcceptHoverEvents(True)  # so the tooltip shows on a small target
+
+    def set_status(self, status: str, detail: str) -> None:
+        if status != self.status:
+            self.status = status
+            self.update()
+        self.setToolTip({"ok": "OK", "error": detail,
+                         "blocked": "blocked: an upstream node has a problem"}[status])
+
+    def boundingRect(self) -> QRectF:
+        r = self.RADIUS + 2.0
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def paint(self, painter, option, widget=None) -> None:
+        s = style()
+        painter.setPen(s.badge_pen)
+        painter.setBrush(s.badge[self.status])
+        painter.drawEllipse(QPointF(0, 0), self.RADIUS, self.RADIUS)
+
+
+class NodeItem(QGraphicsItem):
+    """One document node. Moves live while dragged; the scene records the move on release."""
+
+    def __init__(self, node: Node, note: Annotation | None):
+        super().__init__()
+        self.node_id = node.id
+        self.group: str | None = None
+        self.op: OpDef | None = None
+        self.edges: set[EdgeItem] = set()
+        self.inputs: list[Port] = []
+        self.outputs: list[Port] = []
+        self.status = "ok"
+        self.error = ""
+        self.params = 0
+        self._label = ""
+        self._highlight: tuple[str, str, bool] | None = None  # kind, port, valid
+        self._rect = QRectF()
+        self._header = QPainterPath()
+        self._texts: list[tuple[int, QPointF, str]] = []  # (font slot, baseline, text)
+        self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
+                      | QGraphicsItem.ItemSendsGeometryChanges)
+        self.setZValue(1)
+        self.badge = StatusBadge(self)
+        self.sync_node(node, note)
+
+    # --- state from the document ---------------------------------------------------------
+    def sync_node(self, node: Node, note: Annotation | None) -> None:
+        """Ports, title and body line from the node (after add or an attribute change)."""
+        self.group = node.group
+        try:
+            self.op = registry.get(node.op, node=node.id)
+            names = self.op.input_names(node.attrs)
+        except (GraphError, TypeError, ValueError):
+            self.op, names = None, []
+        dtypes = {p.name: p.dtype for p in self.op.inputs} if self.op else {}
+        first = self.op.inputs[0].dtype if self.op and self.op.inputs else None
+        self.inputs = [Port(n, dtypes.get(n, first)) for n in names]
+        self.outputs = [Port(p.name, p.dtype) for p in self.op.outputs] if self.op else []
+        self._op_name = node.op
+        self._label = face_text(self.op, node.attrs)
+        if note is not None:
+            self.sync_annotation(note)
+        else:
+            self._relayout()
+
+    def sync_annotation(self, note: Annotation) -> None:
+        """Status, parameter count and output dtypes from a fresh annotation."""
+        self.status = note.status(self.node_id)
+        error = note.errors.get(self.node_id)
+        self.error = "" if error is None else (
+            error.detail if error.port is None else f"{error.port}: {error.detail}")
+        if self.op is None and not self.error:
+            self.status, self.error = "error", f"unknown op {self._op_name!r}"
+        self.params = note.params.get(self.node_id, 0)
+        for port in self.outputs:
+            known = note.types.get(PortRef(self.node_id, port.name))
+            port.dtype = port.declared if known is None else known.dtype
+        for port in self.inputs:  # the scene colours fed inputs from their wires after this
+            port.dtype = port.declared
+        self.badge.set_status(self.status, self.error)
+        self._relayout()
+
+    def set_input_dtype(self, name: str, dtype: str) -> None:
+        """Colour an input port by the dtype its wire brings."""
+        for port in self.inputs:
+            if port.name == name and port.dtype != dtype:
+                port.dtype = dtype
+                self.update()
+
+    def set_port_highlight(self, kind: str | None, name: str = "", valid: bool = True) -> None:
+        """Ring a port while a wire is dragged over it (green valid, red refused)."""
+        value = None if kind is None else (kind, name, valid)
+        if value != self._highlight:
+            self._highlight = value
+            self.update()
+
+    # --- geometry ------------------------------------------------------------------------
+    def _relayout(self) -> None:
+        s = style()
+        rows = max(len(self.inputs), len(self.outputs))
+        top = HEADER + (LABEL_ROW if self._label else 0.0) + (PADDING / 2 if rows else 0.0)
+        for ports in (self.inputs, self.outputs):
+            for i, port in enumerate(ports):
+                port.y = top + (i + 0.5) * ROW
+        height = top + rows * ROW + (FOOTER if self.params else 0.0) + PADDING
+        rect = QRectF(0, 0, NODE_WIDTH, max(height, HEADER + 14.0))
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = rect
+            self._header = _top_rounded(QRectF(0, 0, NODE_WIDTH, HEADER), CORNER)
+        self.badge.setPos(NODE_WIDTH - 13.0, HEADER / 2)
+
+        texts: list[tuple[int, QPointF, str]] = []
+        title_room = NODE_WIDTH - 34.0
+        title = s.title_metrics.elidedText(self.node_id, Qt.ElideMiddle, title_room)
+        title_w = s.title_metrics.horizontalAdvance(title)
+        texts.append((0, QPointF(10.0, HEADER / 2 + s.title_metrics.capHeight() / 2), title))
+        sub_room = title_room - title_w - 8.0
+        if self._op_name != self.node_id and sub_room > 24.0:
+            sub = s.sub_metrics.elidedText(self._op_name, Qt.ElideRight, sub_room)
+            x = NODE_WIDTH - 24.0 - s.sub_metrics.horizontalAdvance(sub)
+            texts.append((1, QPointF(x, HEADER / 2 + s.sub_metrics.capHeight() / 2), sub))
+        if self._label:
+            label = s.body_metrics.elidedText(self._label, Qt.ElideRight, NODE_WIDTH - 20.0)
+            texts.append((3, QPointF(10.0, HEADER + LABEL_ROW / 2 + 4.0), label))
+        half = NODE_WIDTH / 2 - 14.0
+        for port in self.inputs:
+            name = s.body_metrics.elidedText(port.name, Qt.ElideRight, half)
+            texts.append((2, QPointF(11.0, port.y + 4.0), name))
+        for port in self.outputs:
+            name = s.body_metrics.elidedText(port.name, Qt.ElideRight, half)
+            x = NODE_WIDTH - 11.0 - s.body_metrics.horizontalAdvance(name)
+            texts.append((2, QPointF(x, port.y + 4.0), name))
+        if self.params:
+            text = f"{self.params:,} params"
+            texts.append((4, QPointF(10.0, rect.height() - PADDING - 4.0), text))
+        self._texts = texts
+        for edge in self.edges:
+            edge.adjust()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        # ports stick out by their radius; the selection outline by a pixel or two
+        return self._rect.adjusted(-PORT_RADIUS - 2, -2, PORT_RADIUS + 2, 2)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRect(self._rect.adjusted(-PORT_HIT, 0, PORT_HIT, 0))
+        return path
+
+    def port_pos(self, kind: str, name: str) -> QPointF:
+        """A port's centre in scene coordinates (the header's edge for a port not shown)."""
+        ports = self.inputs if kind == INPUT else self.outputs
+        x = 0.0 if kind == INPUT else NODE_WIDTH
+        y = next((p.y for p in ports if p.name == name), HEADER / 2)
+        return self.mapToScene(QPointF(x, y))
+
+    def port_at(self, local: QPointF) -> tuple[str, str] | None:
+        """The port under a point in node coordinates: its dot or its name near the edge."""
+        for kind, ports, x, inner in ((INPUT, self.inputs, 0.0, 18.0),
+                                      (OUTPUT, self.outputs, NODE_WIDTH, -18.0)):
+            low, high = sorted((x - PORT_HIT * (1 if inner > 0 else -1), x + inner))
+            if low <= local.x() <= high:
+                for port in ports:
+                    if abs(local.y() - port.y) <= ROW / 2:
+                        return kind, port.name
+        return None
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.ItemPositionHasChanged:
+            for edge in self.edges:
+                edge.adjust()
+            scene = self.scene()
+            if scene is not None and self.group is not None:
+                scene.group_moved(self.group)
+        elif change == QGraphicsItem.ItemSelectedHasChanged:
+            self.setZValue(2 if value else 1)
+        return super().itemChange(change, value)
+
+    # --- painting ------------------------------------------------------------------------
+    def paint(self, painter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        s = style()
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        rect = self._rect
+        header = s.category(self.op.category) if self.op else s.category("default")
+        if lod < PORT_LOD:  # far out: flat blocks, no antialiased curves (hundreds on screen)
+            painter.fillRect(rect, s.group_body if self.group else s.body)
+            painter.fillRect(QRectF(0, 0, NODE_WIDTH, HEADER), header)
+            if self.isSelected() or self.status == "error":
+                painter.setPen(s.selected if self.isSelected() else s.error_border)
+                painter.setBrush(Qt.NoBrush)
+                painter.drawRect(rect)
+            return
+        painter.setPen(s.no_pen)
+        painter.setBrush(s.group_body if self.group else s.body)
+        painter.drawRoundedRect(rect, CORNER, CORNER)
+        painter.setBrush(header)
+        painter.drawPath(self._header)
+        painter.setBrush(Qt.NoBrush)
+        painter.setPen(s.selected if self.isSelected()
+                       else s.error_border if self.status == "error" else s.border)
+        painter.drawRoundedRect(rect, CORNER, CORNER)
+        painter.setPen(s.port_border)
+        for ports, x in ((self.inputs, 0.0), (self.outputs, NODE_WIDTH)):
+            for port in ports:
+                painter.setBrush(s.port(port.dtype))
+                painter.drawEllipse(QPointF(x, port.y), PORT_RADIUS, PORT_RADIUS)
+        if self._highlight is not None:
+            kind, name, valid = self._highlight
+            ports = self.inputs if kind == INPUT else self.outputs
+            for port in ports:
+                if port.name == name:
+                    painter.setBrush(Qt.NoBrush)
+                    painter.setPen(s.port_ok if valid else s.port_bad)
+                    x = 0.0 if kind == INPUT else NODE_WIDTH
+                    painter.drawEllipse(QPointF(x, port.y), PORT_RADIUS + 3, PORT_RADIUS + 3)
+        if lod < TEXT_LOD:
+            return
+        fonts = (s.title_font, s.sub_font, s.body_font, s.body_font, s.small_font)
+        colours = (s.header_text, s.header_sub, s.text, s.muted, s.muted)
+        slot = -1
+        for font_slot, at, text in self._texts:
+            if font_slot != slot:
+                slot = font_slot
+                painter.setFont(fonts[slot])
+                painter.setPen(colours[slot])
+            painter.drawText(at, text)
+
+
+def _top_rounded(rect: QRectF, radius: float) -> QPainterPath:
+    """A rectangle with only its top corners rounded (the header)."""
+    path = QPainterPath()
+    path.setFillRule(Qt.WindingFill)
+    path.addRoundedRect(rect, radius, radius)
+    path.addRect(rect.adjusted(0, radius, 0, 0))
+    return path.simplified()
+
+
+class GroupFrame(QGraphicsItem):
+    """A tinted, labelled frame behind the nodes expanded from one composite."""
+
+    def __init__(self, group_id: str, title: str):
+        super().__init__()
+        self.group_id = group_id
+        self.title = title
+        self._rect = QRectF()
+        self.setZValue(-2)
+
+    def fit(self, members: list[NodeItem]) -> None:
+        rect = QRectF()
+        for item in members:
+            rect = rect.united(item.sceneBoundingRect())
+        rect = rect.adjusted(-14, -26, 14, 14)
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = rect
+
+    def boundingRect(self) -> QRectF:
+        return self._rect.adjusted(-1, -1, 1, 1)
+
+    def paint(self, painter, option, widget=None) -> None:
+        s = style()
+        painter.setPen(s.group_frame_pen)
+        painter.setBrush(s.group_frame)
+        painter.drawRoundedRect(self._rect, 10, 10)
+        if option.levelOfDetailFromTransform(painter.worldTransform()) >= TEXT_LOD:
+            painter.setFont(s.body_font)
+            painter.setPen(s.muted)
+            painter.drawText(self._rect.topLeft() + QPointF(12, 17), self.title)
