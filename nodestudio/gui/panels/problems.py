@@ -1,0 +1,232 @@
+"""The problems and log panel: what is wrong with the graph now, then what happened.
+
+The first rows mirror the document's annotation (one per node with a problem; a port left
+unconnected is a warning, everything else an error) and are rebuilt on `Document.annotated`.
+After them come log messages (training, file loading) appended with `log()`; they stay until
+"Clear log". An entry naming a node emits `node_activated` on click or Enter.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QIcon, QKeyEvent, QPainter, QPainterPath, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nodestudio.errors import GraphError
+from nodestudio.gui.document import Document
+from nodestudio.gui.theme import Theme, signals, theme
+
+LEVELS = ("error", "warning", "info")
+MAX_LOG = 1000  # oldest log lines go first: a long training run must not grow the list forever
+NODE_ROLE = Qt.UserRole
+LEVEL_ROLE = Qt.UserRole + 1
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    level: str
+    message: str
+    node: str | None
+    time: datetime.datetime
+
+
+def severity(error: GraphError) -> str:
+    """A port left unconnected is normal while building a graph: a warning. The rest: errors."""
+    return "warning" if error.detail.startswith("missing input") else "error"
+
+
+def problem_text(error: GraphError) -> str:
+    return f"{error.port}: {error.detail}" if error.port else error.detail
+
+
+def severity_icon(level: str, t: Theme, size: int = 14) -> QIcon:
+    """Error: red disc with '!'; warning: amber triangle with '!'; info: accent disc with 'i'."""
+    scale = 2
+    pixmap = QPixmap(size * scale, size * scale)
+    pixmap.fill(Qt.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.Antialiasing)
+    painter.scale(scale, scale)
+    colour = QColor({"error": t.error, "warning": t.warning}.get(level, t.accent))
+    box = QRectF(1, 1, size - 2, size - 2)
+    painter.setPen(Qt.NoPen)
+    painter.setBrush(colour)
+    if level == "warning":
+        path = QPainterPath()
+        path.moveTo(box.center().x(), box.top())
+        path.lineTo(box.right(), box.bottom())
+        path.lineTo(box.left(), box.bottom())
+        path.closeSubpath()
+        painter.drawPath(path)
+    else:
+        painter.drawEllipse(box)
+    painter.setPen(QColor("#1d2127" if level == "warning" else "#ffffff"))
+    font = QFont()
+    font.setBold(True)
+    font.setPixelSize(size - 5)
+    painter.setFont(font)
+    glyph_box = box.adjusted(0, 2, 0, 0) if level == "warning" else box
+    painter.drawText(glyph_box, Qt.AlignCenter, "i" if level == "info" else "!")
+    painter.end()
+    pixmap.setDevicePixelRatio(scale)
+    return QIcon(pixmap)
+
+
+def count_summary(errors: int, warnings: int) -> str:
+    if not errors and not warnings:
+        return "No problems"
+    parts = []
+    if errors:
+        parts.append(f"{errors} error" + ("s" if errors != 1 else ""))
+    if warnings:
+        parts.append(f"{warnings} warning" + ("s" if warnings != 1 else ""))
+    return " · ".join(parts)
+
+
+class _ProblemTree(QTreeWidget):
+    """Enter on an entry activates it like a click does (itemActivated would also fire on a
+    double-click, after the click already did)."""
+
+    entry_chosen = Signal(QTreeWidgetItem)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key_Return, Qt.Key_Enter) and self.currentItem() is not None:
+            self.entry_chosen.emit(self.currentItem())
+            return
+        super().keyPressEvent(event)
+
+
+class ProblemsWidget(QWidget):
+    """Signals: `node_activated(str)` (an entry naming a node was clicked or entered),
+    `counts_changed(int errors, int warnings)` (graph problems and log entries together)."""
+
+    node_activated = Signal(str)
+    counts_changed = Signal(int, int)
+
+    def __init__(self, document: Document, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.document = document
+        self._log: list[LogEntry] = []
+        self._counts: tuple[int, int] | None = None
+
+        self.summary = QLabel(objectName="muted")
+        self.clear_button = QPushButton("Clear log")
+        self.clear_button.setToolTip("Remove the log messages; graph problems stay while they last")
+        self.clear_button.clicked.connect(self.clear_log)
+        self.tree = _ProblemTree(self)
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["Message", "Node", "Time"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(False)
+        self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.tree.setTextElideMode(Qt.ElideRight)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeToContents)
+        self.tree.itemClicked.connect(lambda item, _column: self._chosen(item))
+        self.tree.entry_chosen.connect(self._chosen)
+
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.summary)
+        top.addStretch(1)
+        top.addWidget(self.clear_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(6)
+        layout.addLayout(top)
+        layout.addWidget(self.tree, 1)
+
+        document.annotated.connect(self.refresh)
+        document.replaced.connect(self.refresh)
+        signals.theme_changed.connect(self._theme_changed)  # a method: disconnects with us
+        self.refresh()
+
+    # --- public ---------------------------------------------------------------------------------
+    def log(self, level: str, message: str, node: str | None = None) -> None:
+        """Append a timestamped message; level is "error", "warning" or "info"."""
+        if level not in LEVELS:
+            raise ValueError(f"log level must be one of {LEVELS}, got {level!r}")
+        self._log.append(LogEntry(level, message, node, datetime.datetime.now()))
+        if len(self._log) > MAX_LOG:
+            del self._log[: len(self._log) - MAX_LOG]
+        self.refresh()
+        self.tree.scrollToBottom()
+
+    def clear_log(self) -> None:
+        self._log.clear()
+        self.refresh()
+
+    def entries(self) -> list[tuple[str, str, str | None]]:
+        """(level, message, node) of every row, top to bottom: graph problems, then the log."""
+        return [(self.tree.topLevelItem(i).data(0, LEVEL_ROLE),
+                 self.tree.topLevelItem(i).text(0),
+                 self.tree.topLevelItem(i).data(0, NODE_ROLE))
+                for i in range(self.tree.topLevelItemCount())]
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        return self._counts or (0, 0)
+
+    # --- contents -------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        t = theme()
+        icons = {level: severity_icon(level, t) for level in LEVELS}
+        muted = QColor(t.muted)
+        chosen = self.tree.currentItem()
+        chosen_key = None if chosen is None else (chosen.text(0), chosen.data(0, NODE_ROLE))
+        self.tree.clear()
+        rows: list[tuple[str, str, str | None, str]] = []
+        note = self.document.annotation
+        order = {node_id: i for i, node_id in enumerate(self.document.graph.nodes)}
+        for node_id, error in sorted(note.errors.items(),
+                                     key=lambda kv: order.get(kv[0], len(order))):
+            rows.append((severity(error), problem_text(error), node_id, ""))
+        for entry in self._log:
+            rows.append((entry.level, entry.message, entry.node, entry.time.strftime("%H:%M:%S")))
+        for level, message, node, stamp in rows:
+            item = QTreeWidgetItem(self.tree, [message, node or "", stamp])
+            item.setIcon(0, icons[level])
+            item.setData(0, LEVEL_ROLE, level)
+            item.setData(0, NODE_ROLE, node)
+            item.setToolTip(0, message)
+            item.setForeground(2, muted)
+            if node:
+                item.setToolTip(1, f"Click to show {node} on the canvas")
+            if chosen_key == (message, node):
+                self.tree.setCurrentItem(item)
+        if self.tree.currentItem() is not None and chosen_key is None:
+            self.tree.setCurrentItem(None)  # the view picks a first row itself: undo that
+        errors = sum(1 for r in rows if r[0] == "error")
+        warnings = sum(1 for r in rows if r[0] == "warning")
+        self.summary.setText(count_summary(errors, warnings))
+        colour = t.error if errors else t.warning if warnings else t.muted
+        self.summary.setStyleSheet(f"color: {colour};")
+        self.clear_button.setEnabled(bool(self._log))
+        if self._counts != (errors, warnings):
+            self._counts = (errors, warnings)
+            self.counts_changed.emit(errors, warnings)
+
+    def _theme_changed(self, _theme: Theme) -> None:
+        self.refresh()
+
+    def _chosen(self, item: QTreeWidgetItem) -> None:
+        node = item.data(0, NODE_ROLE)
+        if node:
+            self.node_activated.emit(node)
