@@ -26,7 +26,7 @@ from nodestudio.ir.composites import collapse_group, expand_node
 from nodestudio.ops import registry
 
 T = TypeVar("T")
-CLIPBOARD_MIME = "application/x-nodestudio-nodes"
+OP_MIME = "application/x-nodestudio-op"  # a drag from the palette: the op name, utf-8
 
 
 class StateCommand(QUndoCommand):

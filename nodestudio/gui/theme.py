@@ -7,6 +7,8 @@ plots all read, so that switching theme repaints everything consistently.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,12 +98,34 @@ def theme() -> Theme:
 
 
 def style_sheet(t: Theme) -> str:
-    """The application style sheet: resources/styles/studio.qss with the theme's colours."""
+    """The application style sheet: resources/styles/studio.qss with the theme's colours and
+    arrow images (@arrow_up, @arrow_down) drawn in its text colour."""
     text = _styles_dir().joinpath("studio.qss").read_text(encoding="utf-8")
-    for key, value in vars(t).items():
+    for name, path in _arrow_images(t).items():
+        text = text.replace("@" + name, path.as_posix())
+    for key, value in sorted(vars(t).items(), key=lambda kv: -len(kv[0])):  # longest first
         if isinstance(value, str):
             text = text.replace("@" + key, value)
     return text
+
+
+_ARROWS = {"arrow_up": "M2 7 L6 3 L10 7", "arrow_down": "M2 4 L6 8 L10 4"}
+
+
+def _arrow_images(t: Theme) -> dict[str, Path]:
+    """Small chevrons as SVG files (style sheets take images by file name only)."""
+    folder = Path(tempfile.gettempdir()) / f"nodestudio-style-{os.getuid()}" / t.name
+    folder.mkdir(parents=True, exist_ok=True)
+    images = {}
+    for name, path in _ARROWS.items():
+        file = folder / f"{name}.svg"
+        svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="12" height="12" '
+               f'viewBox="0 0 12 12"><path d="{path}" fill="none" stroke="{t.muted}" '
+               f'stroke-width="1.6" stroke-linecap="round" stroke-linejoin="round"/></svg>')
+        if not file.is_file() or file.read_text(encoding="utf-8") != svg:
+            file.write_text(svg, encoding="utf-8")
+        images[name] = file
+    return images
 
 
 def _styles_dir() -> Path:

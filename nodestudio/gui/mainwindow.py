@@ -1,0 +1,405 @@
+"""The main window: the canvas in the centre, docks around it, menus, files and training.
+
+The window owns one `Document` for the whole session; New and Open swap the graph inside it
+(`Document.replace`), so every view keeps its connection. Docks and toolbars have object names,
+so their layout is saved in QSettings on close and restored on the next start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QGuiApplication
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QUndoView,
+    QWidget,
+)
+
+from nodestudio.errors import NodeStudioError
+from nodestudio.graph.model import Graph
+from nodestudio.gui import files
+from nodestudio.gui.canvas import GraphScene, GraphView
+from nodestudio.gui.dialogs import about_text, shortcuts_dialog
+from nodestudio.gui.document import Document
+from nodestudio.gui.menus import Actions, build_menus, build_toolbar
+from nodestudio.gui.panels import InspectorWidget, PaletteWidget, ProblemsWidget
+from nodestudio.gui.theme import apply_theme, theme
+from nodestudio.gui.training import CurvesPanel, TrainingPanel
+
+GRAPH_FILTER = "NodeStudio graphs (*.json);;All files (*)"
+PARAMS_FILTER = "Parameter arrays (*.npz)"
+LAYOUT_VERSION = 1  # bump when the docks change, so an old saved layout is not restored
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, autosave: bool = True, remember_layout: bool = True,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.remember_layout = remember_layout
+        self.setObjectName("main_window")
+        self.document = Document(parent=self)
+        self.recovery = files.Recovery()
+        self.scene = GraphScene(self.document)
+        self.view = GraphView(self.scene)
+        self.setCentralWidget(self.view)
+
+        self.palette = PaletteWidget()
+        self.inspector = InspectorWidget(self.document)
+        self.problems = ProblemsWidget(self.document)
+        self.history = QUndoView(self.document.undo_stack)
+        self.history.setEmptyLabel("Opened graph")
+        self.training = TrainingPanel(self.document)
+        self.curves = CurvesPanel()
+        self.training.attach_curves(self.curves)
+        self.docks: dict[str, QDockWidget] = {}
+        self._build_docks()
+        self.actions = Actions(self)
+        self.menus = build_menus(self, self.actions)
+        self.addToolBar(build_toolbar(self, self.actions))
+        for dock in self.docks.values():
+            self.menus["panels"].addAction(dock.toggleViewAction())
+        self._build_status_bar()
+        self._connect()
+        self._default_state = self.saveState(LAYOUT_VERSION)
+        self.resize(1600, 1000)
+        self._layout_settled = remember_layout and self._restore_layout()
+        self.set_theme(str(QSettings().value("ui/theme", "dark")), remember=False)
+        self._autosave = QTimer(self, interval=files.AUTOSAVE_SECONDS * 1000)
+        self._autosave.timeout.connect(self.autosave_now)
+        if autosave:
+            self._autosave.start()
+        self._refresh_title()
+        self._refresh_recent_menu()
+        self._refresh_examples_menu()
+
+    # --- construction ------------------------------------------------------------------------
+    def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{key}")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable
+                         | QDockWidget.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        self.docks[key] = dock
+        return dock
+
+    def _build_docks(self) -> None:
+        self.setDockNestingEnabled(True)
+        self.setCorner(Qt.BottomLeftCorner, Qt.LeftDockWidgetArea)
+        self.setCorner(Qt.BottomRightCorner, Qt.RightDockWidgetArea)
+        left, right, bottom = (Qt.LeftDockWidgetArea, Qt.RightDockWidgetArea,
+                               Qt.BottomDockWidgetArea)
+        palette = self._dock("palette", "Palette", self.palette, left)
+        history = self._dock("history", "History", self.history, left)
+        self.tabifyDockWidget(palette, history)
+        palette.raise_()
+        inspector = self._dock("inspector", "Inspector", self.inspector, right)
+        training = self._dock("training", "Training", self.training, right)
+        self.tabifyDockWidget(inspector, training)
+        training.raise_()
+        curves = self._dock("curves", "Curves", self.curves, bottom)
+        problems = self._dock("problems", "Problems", self.problems, bottom)
+        self.splitDockWidget(curves, problems, Qt.Horizontal)
+
+    def _default_dock_sizes(self) -> None:
+        """Dock sizes only take once the window has its size: called when first shown."""
+        d = self.docks
+        self.resizeDocks([d["palette"], d["training"]], [210, 340], Qt.Horizontal)
+        self.resizeDocks([d["curves"], d["problems"]], [600, 450], Qt.Horizontal)
+        self.resizeDocks([d["curves"]], [300], Qt.Vertical)
+
+    def showEvent(self, event) -> None:  # noqa: N802  (Qt's name)
+        super().showEvent(event)
+        if not self._layout_settled:
+            self._layout_settled = True
+            QTimer.singleShot(0, self._default_dock_sizes)
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.graph_summary = QLabel()
+        self.graph_summary.setObjectName("muted")
+        bar.addPermanentWidget(self.graph_summary)
+
+    def _connect(self) -> None:
+        doc, a = self.document, self.actions
+        doc.undo_stack.cleanChanged.connect(self._refresh_title)
+        doc.path_changed.connect(self._refresh_title)
+        doc.annotated.connect(self._refresh_summary)
+        doc.undo_stack.canUndoChanged.connect(a.undo.setEnabled)
+        doc.undo_stack.canRedoChanged.connect(a.redo.setEnabled)
+        # the toolbar keeps short labels; what would be undone shows in the tooltip
+        doc.undo_stack.undoTextChanged.connect(lambda t: a.undo.setToolTip(f"Undo {t}".strip()))
+        doc.undo_stack.redoTextChanged.connect(lambda t: a.redo.setToolTip(f"Redo {t}".strip()))
+        a.undo.setEnabled(False)
+        a.redo.setEnabled(False)
+        self.scene.node_selection_changed.connect(self.inspector.show_nodes)
+        self.scene.connection_refused.connect(
+            lambda reason: self.statusBar().showMessage(f"Wire refused: {reason}", 8000))
+        self.palette.op_activated.connect(self._add_op_at_centre)
+        self.problems.node_activated.connect(self.reveal_node)
+        self.inspector.selection_requested.connect(self.reveal_nodes)
+        self.training.log.connect(self.problems.log)
+        self.training.node_failed.connect(self.reveal_node)
+        self.training.running_changed.connect(self._training_running)
+        self._training_running(False)
+
+    # --- documents and files -----------------------------------------------------------------
+    def _refresh_title(self) -> None:
+        self.setWindowTitle(f"{self.document.title}[*] — NodeStudio")
+        self.setWindowModified(self.document.modified)
+
+    def _refresh_summary(self) -> None:
+        note = self.document.annotation
+        problems = len(note.errors)
+        text = (f"{len(self.document.graph.nodes)} nodes · {note.total_params:,} parameters"
+                + (f" · {problems} problem{'s' if problems != 1 else ''}" if problems else ""))
+        self.graph_summary.setText(text)
+
+    def show_graph(self, graph: Graph, path: Path | None) -> None:
+        self.document.replace(graph, path)
+        self.training.set_graph_metadata(graph.metadata)
+        self.inspector.show_nodes([])
+        QTimer.singleShot(0, self.view.fit_all)
+
+    def new_document(self) -> None:
+        if self._may_discard_changes():
+            self.show_graph(Graph(), None)
+
+    def open_dialog(self) -> None:
+        start = str(self.document.path.parent) if self.document.path else str(Path.cwd())
+        path, _ = QFileDialog.getOpenFileName(self, "Open graph", start, GRAPH_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path, ask: bool = True) -> bool:
+        """Open a graph file; on error show what is wrong and keep the current graph."""
+        if ask and not self._may_discard_changes():
+            return False
+        try:
+            opened = files.open_graph(path)
+        except (NodeStudioError, OSError) as exc:
+            self.problems.log("error", f"Could not open {path}: {exc}")
+            QMessageBox.warning(self, "Could not open the graph", str(exc))
+            return False
+        self.show_graph(opened.graph, opened.path)
+        self._refresh_recent_menu(files.add_recent_file(opened.path))
+        self.problems.log("info", f"Opened {opened.path}")
+        if opened.left_out:
+            listing = "\n".join(f"• {item}" for item in opened.left_out)
+            message = (f"{opened.path.name} uses ops this version of NodeStudio does not know. "
+                       f"They were left out (the file itself is unchanged):\n{listing}")
+            for item in opened.left_out:
+                self.problems.log("warning", f"Left out {item}: unknown op")
+            QMessageBox.information(self, "Some nodes were left out", message)
+        return True
+
+    def save(self) -> bool:
+        if self.document.path is None:
+            return self.save_as()
+        return self._save_to(self.document.path)
+
+    def save_as(self) -> bool:
+        start = str(self.document.path or Path.cwd() / "graph.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save graph as", start, GRAPH_FILTER)
+        return self._save_to(Path(path)) if path else False
+
+    def _save_to(self, path: Path) -> bool:
+        if path.suffix == "":
+            path = path.with_suffix(".json")
+        try:
+            self.document.save(path)
+        except (NodeStudioError, OSError) as exc:
+            QMessageBox.warning(self, "Could not save", f"{path}: {exc}")
+            return False
+        self.recovery.discard()
+        self._refresh_recent_menu(files.add_recent_file(path))
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+        return True
+
+    def save_parameters_dialog(self) -> None:
+        base = self.document.path.with_suffix(".npz") if self.document.path else \
+            Path.cwd() / "parameters.npz"
+        path, _ = QFileDialog.getSaveFileName(self, "Save parameters", str(base), PARAMS_FILTER)
+        if path:
+            try:
+                self.document.save_parameters(path)
+                self.statusBar().showMessage(f"Saved parameters to {path}", 4000)
+            except (NodeStudioError, OSError) as exc:
+                QMessageBox.warning(self, "Could not save parameters", str(exc))
+
+    def load_parameters_dialog(self) -> None:
+        base = self.document.path.with_suffix(".npz") if self.document.path else Path.cwd()
+        path, _ = QFileDialog.getOpenFileName(self, "Load parameters", str(base), PARAMS_FILTER)
+        if path:
+            try:
+                names = self.document.load_parameters(path)
+                self.problems.log("info", f"Loaded {len(names)} parameter arrays from {path}")
+            except (NodeStudioError, OSError, ValueError) as exc:
+                QMessageBox.warning(self, "Could not load parameters", str(exc))
+
+    def export_window_image(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export window image",
+                                              str(Path.cwd() / "nodestudio.png"), "PNG (*.png)")
+        if path:
+            self.grab().save(path)
+
+    def _may_discard_changes(self) -> bool:
+        if not self.document.modified:
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to {self.document.title}?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+        if answer == QMessageBox.Save:
+            return self.save()
+        return answer == QMessageBox.Discard
+
+    def _refresh_recent_menu(self, entries: list[Path] | None = None) -> None:
+        menu = self.menus["recent"]
+        menu.clear()
+        for path in entries if entries is not None else files.recent_files():
+            menu.addAction(path.name, lambda p=path: self.open_path(p)).setStatusTip(str(path))
+        if menu.isEmpty():
+            menu.addAction("No recent files").setEnabled(False)
+        else:
+            menu.addSeparator()
+            menu.addAction("Clear Recent Files",
+                           lambda: (files.clear_recent_files(), self._refresh_recent_menu([])))
+
+    def _refresh_examples_menu(self) -> None:
+        menu = self.menus["examples"]
+        for path in files.example_files():
+            menu.addAction(path.stem.replace("_", " ").title(),
+                           lambda p=path: self.open_path(p)).setStatusTip(str(path))
+
+    # --- autosave and recovery ---------------------------------------------------------------
+    def autosave_now(self) -> None:
+        if self.document.modified:
+            try:
+                self.recovery.write(self.document.graph, self.document.path)
+            except (NodeStudioError, OSError) as exc:
+                self.statusBar().showMessage(f"Autosave failed: {exc}", 8000)
+
+    def offer_recovery(self) -> bool:
+        """After a crash: offer the autosaved graph. True when it was restored."""
+        if not self.recovery.pending():
+            return False
+        answer = QMessageBox.question(
+            self, "Recover unsaved work?",
+            f"NodeStudio did not close normally. Restore {self.recovery.describe()}?",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+        restored = False
+        if answer == QMessageBox.Yes:
+            restored = self.restore_recovery()
+        else:
+            self.recovery.discard()
+        return restored
+
+    def restore_recovery(self) -> bool:
+        try:
+            opened = self.recovery.load()
+        except (NodeStudioError, OSError) as exc:
+            QMessageBox.warning(self, "Could not recover", str(exc))
+            return False
+        origin = self.recovery.origin()
+        self.show_graph(opened.graph, origin)
+        self.document.undo_stack.resetClean()  # it differs from the file on disk: unsaved
+        self.problems.log("info", f"Recovered autosaved work ({origin or 'unsaved graph'})")
+        return True
+
+    # --- editing -----------------------------------------------------------------------------
+    def _add_op_at_centre(self, op: str) -> None:
+        centre = self.view.mapToScene(self.view.viewport().rect().center())
+        node_id = self.document.add_node(op, position=(centre.x(), centre.y()))
+        self.scene.select_nodes([node_id])
+
+    def copy(self) -> None:
+        text = self.view.copy_selection()
+        if text:
+            QGuiApplication.clipboard().setText(text)
+
+    def cut(self) -> None:
+        self.copy()
+        self.view.delete_selection()
+
+    def paste(self) -> None:
+        text = QGuiApplication.clipboard().text()
+        if text:
+            try:
+                self.view.paste(text)
+            except NodeStudioError as exc:
+                self.statusBar().showMessage(f"Nothing to paste: {exc}", 5000)
+
+    def select_all(self) -> None:
+        self.scene.select_nodes(list(self.document.graph.nodes))
+
+    def reveal_node(self, node_id: object) -> None:
+        if isinstance(node_id, str) and node_id in self.document.graph.nodes:
+            self.reveal_nodes([node_id])
+
+    def reveal_nodes(self, node_ids: list[str]) -> None:
+        self.scene.select_nodes(node_ids)
+        self.view.center_on_nodes(node_ids)
+
+    # --- training ----------------------------------------------------------------------------
+    def train(self) -> None:
+        self.docks["training"].raise_()
+        self.training.train()
+
+    def pause_or_resume(self) -> None:
+        self.training.pause_or_resume()
+
+    def stop_training(self) -> None:
+        self.training.stop()
+
+    def _training_running(self, running: bool) -> None:
+        self.actions.train.setEnabled(not running)
+        self.actions.pause.setEnabled(running)
+        self.actions.stop.setEnabled(running)
+
+    # --- look and layout ---------------------------------------------------------------------
+    def set_theme(self, name: str, remember: bool = True) -> None:
+        app = QApplication.instance()
+        current = apply_theme(app, name)
+        self.actions.themes[current.name].setChecked(True)
+        if remember:
+            QSettings().setValue("ui/theme", current.name)
+
+    def _restore_layout(self) -> bool:
+        """The layout of the last session; False when there is none to restore."""
+        settings = QSettings()
+        geometry, state = settings.value("ui/geometry"), settings.value("ui/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        return isinstance(state, QByteArray) and self.restoreState(state, LAYOUT_VERSION)
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        for dock in self.docks.values():
+            dock.show()
+        self._default_dock_sizes()
+
+    def show_shortcuts(self) -> None:
+        shortcuts_dialog(self, self.actions.shortcut_rows()).exec()
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About NodeStudio", about_text(theme()))
+
+    # --- closing -----------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802  (Qt's name)
+        if not self._may_discard_changes():
+            event.ignore()
+            return
+        self.training.shutdown()
+        if self.remember_layout:
+            settings = QSettings()
+            settings.setValue("ui/geometry", self.saveGeometry())
+            settings.setValue("ui/state", self.saveState(LAYOUT_VERSION))
+        self._autosave.stop()
+        self.recovery.discard()
+        event.accept()

@@ -1,0 +1,270 @@
+"""The main window: files (open, save, errors, unknown ops, recent, examples), unsaved-change
+prompts, autosave and crash recovery, themes, shortcuts, and the layout remembered between runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QDockWidget, QMessageBox
+
+from nodestudio.graph import fileformat
+from nodestudio.graph.history import capture
+from nodestudio.gui import files
+from nodestudio.gui.mainwindow import MainWindow
+from nodestudio.gui.theme import theme
+from tests.train.examples import EXAMPLES
+
+
+class Dialogs:
+    """Stands in for the modal message boxes: records them and answers as told."""
+
+    def __init__(self, monkeypatch):
+        self.shown: list[tuple[str, str, str]] = []
+        self.answer = QMessageBox.Discard
+        for kind in ("warning", "information", "critical"):
+            monkeypatch.setattr(QMessageBox, kind, self._record(kind))
+        monkeypatch.setattr(QMessageBox, "question", self._question)
+
+    def _record(self, kind):
+        def show(parent, title, text, *args, **kwargs):
+            self.shown.append((kind, title, text))
+            return QMessageBox.Ok
+        return staticmethod(show)
+
+    def _question(self, parent, title, text, *args, **kwargs):
+        self.shown.append(("question", title, text))
+        return self.answer
+
+
+@pytest.fixture
+def dialogs(monkeypatch):
+    return Dialogs(monkeypatch)
+
+
+@pytest.fixture
+def window(qtbot, dialogs):
+    w = MainWindow(autosave=False)
+    qtbot.addWidget(w)
+    assert w.open_path(EXAMPLES / "mlp.json", ask=False)
+    return w
+
+
+def test_the_window_opens_with_every_dock_and_the_graph(window):
+    titles = {d.windowTitle() for d in window.findChildren(QDockWidget)}
+    assert titles >= {"Palette", "Inspector", "Training", "Curves", "Problems", "History"}
+    assert set(window.scene.nodes) == set(window.document.graph.nodes)
+    assert window.windowTitle() == "mlp.json[*] — NodeStudio"
+    window._refresh_summary()
+    assert window.graph_summary.text() == "12 nodes · 636,010 parameters"
+
+
+def test_save_and_reopen_gives_an_equal_graph(window, tmp_path):
+    window.document.add_node("relu", position=(10.0, 20.0))
+    assert window.isWindowModified()
+    target = tmp_path / "edited.json"
+    assert window._save_to(target)
+    assert not window.isWindowModified() and window.document.path == target
+    saved = capture(window.document.graph)
+    assert window.open_path(target)
+    assert capture(window.document.graph) == saved
+    assert files.recent_files()[0] == target.resolve()
+
+
+def test_a_broken_file_leaves_the_current_graph_untouched(window, dialogs, tmp_path):
+    before = capture(window.document.graph)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "nodestudio-graph", "version": 1, "nodes": [{"id": 3}]}')
+    assert not window.open_path(broken)
+    assert capture(window.document.graph) == before
+    kind, _, text = dialogs.shown[-1]
+    assert kind == "warning" and "broken.json" in text and "nodes" in text
+
+
+def test_a_newer_version_file_is_refused_with_its_version(window, dialogs, tmp_path):
+    data = json.loads((EXAMPLES / "mlp.json").read_text())
+    data["version"] = 99
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps(data))
+    assert not window.open_path(newer)
+    assert "99" in dialogs.shown[-1][2] and window.document.path.name == "mlp.json"
+
+
+def test_unknown_ops_load_what_can_be_loaded_and_list_the_rest(window, dialogs, tmp_path):
+    graph = fileformat.load(EXAMPLES / "mlp.json")
+    graph.add_node("quantum_fourier", id="qft", position=(0.0, 0.0))
+    graph.connect("hidden_tanh:out", "qft:x")
+    odd = tmp_path / "odd.json"
+    fileformat.save(graph, odd)
+    assert window.open_path(odd)
+    assert "qft" not in window.document.graph.nodes and "hidden" in window.document.graph.nodes
+    kind, _, text = dialogs.shown[-1]
+    assert kind == "information" and "qft" in text and "quantum_fourier" in text
+    assert any("qft" in message for _, message, _ in window.problems.entries())
+
+
+def test_a_graph_without_positions_is_laid_out_left_to_right(window, tmp_path):
+    data = json.loads((EXAMPLES / "mlp.json").read_text())
+    for node in data["nodes"]:
+        node.pop("position", None)
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps(data))
+    assert window.open_path(bare)
+    graph = window.document.graph
+    assert all(n.position is not None for n in graph.nodes.values())
+    assert all(graph.nodes[e.src.node].position[0] < graph.nodes[e.dst.node].position[0]
+               for e in graph.edges)
+
+
+def test_closing_with_unsaved_changes_asks_and_cancel_keeps_the_window(window, dialogs):
+    window.document.add_node("tanh")
+    dialogs.answer = QMessageBox.Cancel
+    assert not window.close()
+    assert dialogs.shown[-1][0] == "question"
+    dialogs.answer = QMessageBox.Discard
+    assert window.close()
+
+
+def test_autosave_writes_a_recovery_file_that_the_next_start_restores(qtbot, window,
+                                                                     dialogs):
+    node = window.document.add_node("softplus", position=(1.0, 2.0))
+    window.autosave_now()
+    assert window.recovery.pending()
+    edited = capture(window.document.graph)
+    # a crash: the window never closes normally; a new one starts
+    dialogs.answer = QMessageBox.Yes
+    second = MainWindow(autosave=False)
+    qtbot.addWidget(second)
+    assert second.offer_recovery()
+    assert capture(second.document.graph) == edited and node in second.document.graph.nodes
+    assert second.document.modified and second.document.path.name == "mlp.json"
+    dialogs.answer = QMessageBox.Discard
+    assert second.close()
+    assert not second.recovery.pending()
+
+
+def test_saving_removes_the_recovery_file(window, tmp_path):
+    window.document.add_node("tanh")
+    window.autosave_now()
+    assert window.recovery.pending()
+    window._save_to(tmp_path / "g.json")
+    assert not window.recovery.pending()
+
+
+def test_examples_and_recent_menus_list_files(window):
+    examples = [a.text() for a in window.menus["examples"].actions()]
+    assert "Mlp" in examples and "Logistic Regression" in examples
+    window._refresh_recent_menu()
+    assert window.menus["recent"].actions()[0].text() == "mlp.json"
+
+
+def test_the_theme_switches_and_is_remembered(qtbot, window):
+    window.actions.themes["light"].trigger()
+    assert theme().name == "light"
+    second = MainWindow(autosave=False)
+    qtbot.addWidget(second)
+    assert theme().name == "light" and second.actions.themes["light"].isChecked()
+    window.set_theme("dark")
+
+
+def test_the_layout_is_remembered_between_runs(qtbot, window, dialogs):
+    window.docks["curves"].hide()
+    window.document.undo_stack.setClean()
+    assert window.close()
+    second = MainWindow(autosave=False)
+    qtbot.addWidget(second)
+    second.show()
+    assert second.docks["curves"].isHidden()
+    second.reset_layout()
+    assert not second.docks["curves"].isHidden()
+
+
+def test_help_lists_menu_and_canvas_shortcuts(window):
+    rows = dict((action, keys) for keys, action in window.actions.shortcut_rows())
+    assert rows["Undo"] and rows["Train"] == "F5"
+    assert "Quick-add an op at the cursor" in rows
+
+
+def test_parameters_save_beside_the_graph_and_load_back(window, tmp_path):
+    import numpy as np
+    doc = window.document
+    trained = {"W2": np.full((800, 10), 0.5, np.float32), "b2": np.arange(10, dtype=np.float32)}
+    doc.set_values(trained, "Train")
+    path = tmp_path / "mlp.npz"
+    doc.save_parameters(path)
+    doc.set_values({"W2": np.zeros((800, 10), np.float32)})
+    assert sorted(doc.load_parameters(path)) == ["W2", "b2"]
+    assert np.array_equal(doc.graph.values["W2"], trained["W2"])
+    doc.undo_stack.undo()
+    assert not doc.graph.values["W2"].any()
+
+
+def test_parameters_of_the_wrong_shape_are_refused_naming_the_array(window, tmp_path):
+    import numpy as np
+
+    from nodestudio.errors import GraphError
+    path = tmp_path / "bad.npz"
+    np.savez(path, W2=np.zeros((3, 3), np.float32))
+    with pytest.raises(GraphError, match=r"W2.*\(3, 3\).*\(800, 10\)"):
+        window.document.load_parameters(path)
+
+
+def test_screenshot_mode_writes_a_png_of_the_whole_window(qapp, tmp_path):
+    from nodestudio.gui.app import run_studio
+    out = tmp_path / "shot.png"
+    assert run_studio(str(EXAMPLES / "logistic_regression.json"), str(out)) == 0
+    from PySide6.QtGui import QImage
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1600, 1000)
+    assert len({image.pixel(x, 500) for x in range(0, 1600, 40)}) > 3  # not a blank frame
+
+
+def test_screenshot_of_a_missing_graph_fails_with_status_2(qapp, tmp_path, dialogs):
+    from nodestudio.gui.app import run_studio
+    assert run_studio(str(tmp_path / "nope.json"), str(tmp_path / "x.png")) == 2
+    assert not Path(tmp_path / "x.png").exists()
+
+
+def _digits_window(qtbot, tmp_path) -> MainWindow:
+    """The window on logistic regression resized for the 8 x 8 digits (quick to train)."""
+    graph = fileformat.load(EXAMPLES / "logistic_regression.json")
+    graph.nodes["x"].attrs["shape"] = [None, 64]
+    graph.nodes["W"].attrs["shape"] = [64, 10]
+    path = tmp_path / "digits.json"
+    fileformat.save(graph, path)
+    w = MainWindow(autosave=False)
+    qtbot.addWidget(w)
+    assert w.open_path(path, ask=False)
+    panel = w.training
+    panel.dataset.setCurrentIndex(panel.dataset.findData("digits"))
+    panel.batch_size.setValue(50)
+    return w
+
+
+@pytest.mark.opencl
+def test_train_from_the_window_then_undo_the_trained_values(qtbot, tmp_path):
+    w = _digits_window(qtbot, tmp_path)
+    w.training.epochs.setValue(3)
+    with qtbot.waitSignal(w.training.finished_run, timeout=120_000) as done:
+        w.actions.train.trigger()
+    assert done.args == [True]
+    run = w.curves.runs[-1]
+    assert len(run.epochs) == 3  # one point per epoch
+    assert set(w.document.graph.values) >= {"W", "b"}
+    assert "Train" in w.document.undo_stack.undoText()
+    assert any("Finished" in message for _, message, _ in w.problems.entries())
+    w.document.undo_stack.undo()
+    assert "W" not in w.document.graph.values
+
+
+@pytest.mark.opencl
+def test_closing_the_window_mid_training_stops_and_joins_the_worker(qtbot, tmp_path):
+    w = _digits_window(qtbot, tmp_path)
+    w.training.epochs.setValue(500)
+    with qtbot.waitSignal(w.training.session.epoch_end, timeout=120_000):
+        w.actions.train.trigger()
+    assert w.training.session.running
+    w.document.undo_stack.setClean()
+    assert w.close()
+    assert not w.training.session.running
