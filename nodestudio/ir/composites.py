@@ -27,17 +27,14 @@ import copy
 from typing import Any
 
 from nodestudio.errors import GraphError, ShapeError
+from nodestudio.graph.layout import layered_positions
 from nodestudio.graph.model import Edge, Graph, Node, PortRef
 from nodestudio.ir import build
-from nodestudio.ir.convert import COLUMN, ROW, from_document, ir_to_graph
+from nodestudio.ir.convert import from_document, ir_to_graph
 from nodestudio.ir.expand import MODES
 from nodestudio.ir.expr import Apply, Variable, name_scope, toposort
 from nodestudio.ops import registry
 from nodestudio.ops.registry import TensorType
-
-# Inner-node spacing relative to the composite's position.
-DX = 240.0  # a node is about 170 wide on the canvas: keep a clear gap between columns
-DY = 110.0
 
 
 def expand_node(graph: Graph, node_id: str, mode: str = "train") -> list[str]:
@@ -101,11 +98,12 @@ def expand_node(graph: Graph, node_id: str, mode: str = "train") -> list[str]:
     index = record["index"]
     graph.remove_node(node_id)
     ox, oy = node.position if node.position is not None else (0.0, 0.0)
+    layout = layered_positions(sub, inner)  # the primitive ops laid out as their own graph
+    left = min((x for x, _ in layout.values()), default=0.0)
     for k, nid in enumerate(inner):
         n = sub.nodes[nid]
-        lx, ly = n.position or (0.0, 0.0)
-        graph.add_node(n.op, n.attrs, id=nid, position=(ox + (lx / COLUMN - 1) * DX,
-                                                        oy + (ly / ROW) * DY),
+        lx, ly = layout[nid]
+        graph.add_node(n.op, n.attrs, id=nid, position=(ox + lx - left, oy + ly),
                        group=node_id, index=index + k)
         if nid in sub.values:
             graph.values[nid] = sub.values[nid]

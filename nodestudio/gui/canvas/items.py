@@ -195,7 +195,10 @@ class NodeItem(QGraphicsItem):
 
         texts: list[tuple[int, QPointF, str]] = []
         title_room = NODE_WIDTH - 34.0
-        title = s.title_metrics.elidedText(self.node_id, Qt.ElideMiddle, title_room)
+        # inside an expanded group the frame names the group: show the node's own part only
+        name = (self.node_id.removeprefix(f"{self.group}/") if self.group is not None
+                else self.node_id)
+        title = s.title_metrics.elidedText(name, Qt.ElideMiddle, title_room)
         title_w = s.title_metrics.horizontalAdvance(title)
         texts.append((0, QPointF(10.0, HEADER / 2 + s.title_metrics.capHeight() / 2), title))
         sub_room = title_room - title_w - 8.0
