@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -94,6 +95,8 @@ class CurvesPanel(QWidget):
         csv_button.clicked.connect(self._ask_csv)
         self.summary = QLabel("No training yet")
         self.summary.setObjectName("muted")
+        # a long summary must not widen the dock: it is cut, and the tooltip keeps it whole
+        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
@@ -124,8 +127,12 @@ class CurvesPanel(QWidget):
         self._apply_theme(theme())
         signals.theme_changed.connect(self._apply_theme)
 
+    def _say(self, text: str) -> None:
+        self.summary.setText(text)
+        self.summary.setToolTip(text)
+
     def sizeHint(self) -> QSize:  # noqa: N802  (Qt's name)
-        return QSize(720, 280)
+        return QSize(560, 280)
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802
         # side by side in a wide dock (bottom), stacked in a tall one (right)
@@ -145,7 +152,7 @@ class CurvesPanel(QWidget):
         self._next_number += 1
         self.runs.append(run)
         self._redraw()
-        self.summary.setText(f"{run.label}: compiling…")
+        self._say(f"{run.label}: compiling…")
         return run
 
     def add_epoch(self, record: EpochRecord | EpochEnd, best_epoch: int | None = None) -> None:
@@ -157,7 +164,7 @@ class CurvesPanel(QWidget):
         if best_epoch is not None:
             run.best_epoch = best_epoch
         self._schedule_update()
-        self.summary.setText(f"{run.label}: epoch {record.epoch}" + _best_text(run))
+        self._say(f"{run.label}: epoch {record.epoch}" + _best_text(run))
 
     def add_batch(self, progress: Any) -> None:
         """A smoothed training-loss point (a BatchProgress: epoch_position, smoothed_loss)."""
@@ -180,13 +187,13 @@ class CurvesPanel(QWidget):
             text += f" · test error {100 * history.test_error:.2f}%"
         elif history is not None and history.test_loss is not None:
             text += f" · test loss {history.test_loss:.4g}"
-        self.summary.setText(text + _best_text(run))
+        self._say(text + _best_text(run))
 
     def clear(self) -> None:
         """Drop every run but the current one (all of them when no run has begun since)."""
         self.runs = self.runs[-1:] if self.runs and not self.runs[-1].ended else []
         if not self.runs:
-            self.summary.setText("No training yet")
+            self._say("No training yet")
         self._redraw()
 
     def connect_session(self, session: Any) -> None:
