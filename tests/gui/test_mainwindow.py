@@ -268,3 +268,73 @@ def test_closing_the_window_mid_training_stops_and_joins_the_worker(qtbot, tmp_p
     w.document.undo_stack.setClean()
     assert w.close()
     assert not w.training.session.running
+
+
+def test_a_session_from_palette_to_saved_file_undoes_and_redoes_exactly(qtbot, dialogs,
+                                                                        tmp_path):
+    """The issue's walk-through in one window: build a graph from the palette (one node by a
+    real drag and drop), wire it with the mouse, meet a refused wire, edit an attribute in the
+    inspector, undo everything and redo it, save, reopen: the same graph."""
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    from nodestudio.gui.canvas.items import INPUT, OUTPUT
+    from tests.gui.test_canvas import drag, port
+
+    w = MainWindow(autosave=False)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    doc, scene, view = w.document, w.scene, w.view
+    empty = capture(doc.graph)
+
+    # 1. a real drag and drop: the palette's own drag data dropped on the canvas
+    data = w.palette.tree.mimeData([w.palette._ops["input"]])
+    at = view.viewport().rect().center() - QPointF(250, 0).toPoint()
+    for event in (QDragEnterEvent(at, Qt.CopyAction, data, Qt.LeftButton, Qt.NoModifier),
+                  QDragMoveEvent(at, Qt.CopyAction, data, Qt.LeftButton, Qt.NoModifier),
+                  QDropEvent(QPointF(at), Qt.CopyAction, data, Qt.LeftButton, Qt.NoModifier)):
+        QApplication.sendEvent(view.viewport(), event)
+        assert event.isAccepted()
+    [x] = doc.graph.nodes
+    # 2. two more from the palette (activated: added at the centre), moved apart by the model
+    w.palette.op_activated.emit("tanh")
+    w.palette.op_activated.emit("softmax_cross_entropy")
+    tanh, loss = (n for n in doc.graph.nodes if n != x)
+    doc.move_nodes({tanh: (doc.graph.nodes[x].position[0] + 300, 0.0),
+                    loss: (doc.graph.nodes[x].position[0] + 600, 0.0)})
+    view.fit_all()
+    qtbot.wait(10)
+
+    # 3. wire with the mouse; a refused wire adds nothing and says why
+    drag(view, port(scene, f"{x}:out", OUTPUT), port(scene, f"{tanh}:x", INPUT))
+    assert any(e.dst.node == tanh for e in doc.graph.edges)
+    edges = len(doc.graph.edges)
+    drag(view, port(scene, f"{tanh}:out", OUTPUT), port(scene, f"{loss}:labels", INPUT))
+    assert len(doc.graph.edges) == edges
+    assert scene.last_refusal and "int32" in scene.last_refusal
+    assert "refused" in w.statusBar().currentMessage()
+
+    # 4. an attribute edited in the inspector by typing
+    scene.select_nodes([x])
+    shape = w.inspector.editors["shape"].widget
+    shape.setFocus()
+    shape.selectAll()
+    qtbot.keyClicks(shape, "B, 10")
+    qtbot.keyClick(shape, Qt.Key_Return)
+    assert doc.graph.nodes[x].attrs["shape"] in ([None, 10], (None, 10))
+    final = capture(doc.graph)
+
+    # 5. undo all the way back, redo all the way forward (through the window's actions)
+    while doc.undo_stack.canUndo():
+        w.actions.undo.trigger()
+    assert capture(doc.graph) == empty and not scene.nodes
+    while doc.undo_stack.canRedo():
+        w.actions.redo.trigger()
+    assert capture(doc.graph) == final and set(scene.nodes) == {x, tanh, loss}
+
+    # 6. save and reopen: an equal graph
+    assert w._save_to(tmp_path / "walk.json")
+    assert w.open_path(tmp_path / "walk.json")
+    assert capture(w.document.graph) == final
