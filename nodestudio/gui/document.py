@@ -163,6 +163,26 @@ class Document(QObject):
             g.values = {**g.values, **{k: np.asarray(v) for k, v in values.items()}}
         self.edit(text, change)
 
+    def apply_training(self, values: Mapping[str, np.ndarray], settings: Mapping[str, Any],
+                       text: str) -> None:
+        """A finished run as one undo step: the trained arrays (for nodes still in the graph)
+        and the settings it used, kept in metadata["training"] so that saving keeps both."""
+        def change(g: Graph) -> None:
+            g.values = {**g.values, **{k: np.asarray(v) for k, v in values.items()
+                                       if k in g.nodes}}
+            g.metadata = {**g.metadata, "training": copy.deepcopy(dict(settings))}
+        self.edit(text, change)
+
+    def reset_parameters(self) -> list[str]:
+        """Forget trained parameter values: the next run starts from the initialisers."""
+        trained = sorted(self.parameter_values())
+
+        def change(g: Graph) -> None:
+            g.values = {k: v for k, v in g.values.items() if k not in trained}
+        if trained:
+            self.edit("Reinitialise parameters", change)
+        return trained
+
     # --- clipboard ------------------------------------------------------------------------
     def copy_nodes(self, node_ids: Iterable[str]) -> str:
         """The selected nodes, the wires between them and their values, as graph-file JSON."""

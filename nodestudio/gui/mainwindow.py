@@ -357,6 +357,12 @@ class MainWindow(QMainWindow):
     def stop_training(self) -> None:
         self.training.stop()
 
+    def reset_parameters(self) -> None:
+        names = self.document.reset_parameters()
+        self.statusBar().showMessage(
+            f"Reinitialised {len(names)} parameters: the next run starts from the initialisers"
+            if names else "No trained parameters to forget", 5000)
+
     def _training_running(self, running: bool) -> None:
         self.actions.train.setEnabled(not running)
         self.actions.pause.setEnabled(running)

@@ -73,6 +73,8 @@ def _commands() -> list[Command]:
         C("train", "&Train", lambda w: w.train, "F5", "Compile the graph and train it"),
         C("pause", "&Pause / Resume", lambda w: w.pause_or_resume, "F6"),
         C("stop", "&Stop", lambda w: w.stop_training, "Shift+F5"),
+        C("reset_params", "&Reinitialise Parameters", lambda w: w.reset_parameters, None,
+          "Forget the trained values: the next run starts from the initialisers"),
         C("shortcuts", "&Keyboard Shortcuts", lambda w: w.show_shortcuts, "F1"),
         C("about", "&About NodeStudio", lambda w: w.show_about),
     ]
@@ -142,6 +144,8 @@ def build_menus(window: MainWindow, actions: Actions) -> dict[str, QMenu]:
 
     train = bar.addMenu("&Train")
     train.addActions([a.train, a.pause, a.stop])
+    train.addSeparator()
+    train.addAction(a.reset_params)
 
     help_menu = bar.addMenu("&Help")
     help_menu.addActions([a.shortcuts, a.about])

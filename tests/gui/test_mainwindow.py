@@ -254,8 +254,17 @@ def test_train_from_the_window_then_undo_the_trained_values(qtbot, tmp_path):
     assert set(w.document.graph.values) >= {"W", "b"}
     assert "Train" in w.document.undo_stack.undoText()
     assert any("Finished" in message for _, message, _ in w.problems.entries())
+    stored = w.document.graph.metadata["training"]  # the settings travel with the graph
+    assert (stored["dataset"], stored["epochs"], stored["batch_size"]) == ("digits", 3, 50)
+    assert "device" not in stored
+    w.actions.reset_params.trigger()
+    assert "W" not in w.document.graph.values and "training" in w.document.graph.metadata
+    w.document.undo_stack.undo()
+    assert "W" in w.document.graph.values
     w.document.undo_stack.undo()
     assert "W" not in w.document.graph.values
+    assert "training" not in w.document.graph.metadata or \
+        w.document.graph.metadata["training"] != stored
 
 
 @pytest.mark.opencl

@@ -392,11 +392,11 @@ class TrainingPanel(QWidget):
         optimizer = settings.optimizer if settings is not None else "?"
         text = f"Train: {n} epoch{'s' if n != 1 else ''} ({optimizer})"
         values = dict(self.session.values)
-        if self.document is not None and values and n:
-            graph = self.document.graph  # nodes deleted meanwhile get nothing
-            kept = {k: v for k, v in values.items() if k in graph.nodes}
-            if kept:
-                self.document.set_values(kept, text)
+        if self.document is not None and values and n and settings is not None:
+            # nodes deleted meanwhile get nothing; the settings are kept with the graph
+            kept = settings.to_metadata()
+            kept.pop("device", None)  # which device is a property of the machine, not the graph
+            self.document.apply_training(values, kept, text)
         if values and n:
             self.values_trained.emit(values, text)
         test = (f"test error {100 * history.test_error:.2f}%" if history.test_error is not None
