@@ -335,6 +335,11 @@ class MainWindow(QMainWindow):
             except NodeStudioError as exc:
                 self.statusBar().showMessage(f"Nothing to paste: {exc}", 5000)
 
+    def find_op(self) -> None:
+        self.docks["palette"].show()
+        self.docks["palette"].raise_()
+        self.palette.focus_search()
+
     def select_all(self) -> None:
         self.scene.select_nodes(list(self.document.graph.nodes))
 

@@ -66,6 +66,8 @@ def _commands() -> list[Command]:
           "Arrange the graph left to right by layers"),
         C("quick_add", "&Add Node...", lambda w: w.view.quick_add, None,
           "Search the ops and add one (Tab on the canvas)"),
+        C("find_op", "&Find Op in Palette", lambda w: w.find_op, StandardKey.Find,
+          "Search the palette"),
         C("zoom_in", "Zoom &In", lambda w: (lambda: w.view.zoom_by(1.25)), StandardKey.ZoomIn),
         C("zoom_out", "Zoom &Out", lambda w: (lambda: w.view.zoom_by(0.8)), StandardKey.ZoomOut),
         C("fit", "&Fit to View", lambda w: w.view.fit_all, "Ctrl+0"),
@@ -132,7 +134,7 @@ def build_menus(window: MainWindow, actions: Actions) -> dict[str, QMenu]:
     edit.addSeparator()
     edit.addActions([a.cut, a.copy, a.paste, a.duplicate, a.delete, a.select_all])
     edit.addSeparator()
-    edit.addActions([a.quick_add, a.expand, a.collapse, a.layout])
+    edit.addActions([a.quick_add, a.find_op, a.expand, a.collapse, a.layout])
 
     view = bar.addMenu("&View")
     view.addActions([a.zoom_in, a.zoom_out, a.fit])

@@ -182,8 +182,17 @@ def test_the_layout_is_remembered_between_runs(qtbot, window, dialogs):
 
 def test_help_lists_menu_and_canvas_shortcuts(window):
     rows = dict((action, keys) for keys, action in window.actions.shortcut_rows())
-    assert rows["Undo"] and rows["Train"] == "F5"
+    assert rows["Undo"] and rows["Train"] == "F5" and rows["Find Op in Palette"] == "Ctrl+F"
     assert "Quick-add an op at the cursor" in rows
+
+
+def test_find_op_shows_the_palette_and_focuses_its_search(qtbot, window):
+    window.show()
+    qtbot.waitExposed(window)
+    window.docks["palette"].hide()
+    window.actions.find_op.trigger()
+    assert window.docks["palette"].isVisible()
+    qtbot.waitUntil(lambda: window.palette.search.hasFocus())
 
 
 def test_parameters_save_beside_the_graph_and_load_back(window, tmp_path):
