@@ -43,6 +43,7 @@ class MainWindow(QMainWindow):
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.remember_layout = remember_layout
+        self._left_out: list[str] = []
         self.setObjectName("main_window")
         self.document = Document(parent=self)
         self.recovery = files.Recovery()
@@ -161,8 +162,10 @@ class MainWindow(QMainWindow):
                 + (f" · {problems} problem{'s' if problems != 1 else ''}" if problems else ""))
         self.graph_summary.setText(text)
 
-    def show_graph(self, graph: Graph, path: Path | None) -> None:
+    def show_graph(self, graph: Graph, path: Path | None,
+                   left_out: list[str] | None = None) -> None:
         self.document.replace(graph, path)
+        self._left_out = list(left_out or [])  # nodes of the file on disk that are not shown
         self.training.set_graph_metadata(graph.metadata)
         self.inspector.show_nodes([])
         QTimer.singleShot(0, self.view.fit_all)
@@ -187,7 +190,7 @@ class MainWindow(QMainWindow):
             self.problems.log("error", f"Could not open {path}: {exc}")
             QMessageBox.warning(self, "Could not open the graph", str(exc))
             return False
-        self.show_graph(opened.graph, opened.path)
+        self.show_graph(opened.graph, opened.path, opened.left_out)
         self._refresh_recent_menu(files.add_recent_file(opened.path))
         self.problems.log("info", f"Opened {opened.path}")
         if opened.left_out:
@@ -202,6 +205,14 @@ class MainWindow(QMainWindow):
     def save(self) -> bool:
         if self.document.path is None:
             return self.save_as()
+        if self._left_out and self.document.path.exists():
+            answer = QMessageBox.question(
+                self, "Overwrite nodes NodeStudio cannot read?",
+                f"{self.document.path.name} holds {len(self._left_out)} node(s) with ops this "
+                "version does not know; saving over it removes them. Save over it anyway? "
+                "(No: choose another file.)", QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+            if answer != QMessageBox.Yes:
+                return self.save_as()
         return self._save_to(self.document.path)
 
     def save_as(self) -> bool:
@@ -218,6 +229,7 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Could not save", f"{path}: {exc}")
             return False
         self.recovery.discard()
+        self._left_out = []  # the file on disk is now what the window shows
         self._refresh_recent_menu(files.add_recent_file(path))
         self.statusBar().showMessage(f"Saved {path}", 4000)
         return True

@@ -91,7 +91,8 @@ def test_a_newer_version_file_is_refused_with_its_version(window, dialogs, tmp_p
     assert "99" in dialogs.shown[-1][2] and window.document.path.name == "mlp.json"
 
 
-def test_unknown_ops_load_what_can_be_loaded_and_list_the_rest(window, dialogs, tmp_path):
+def test_unknown_ops_load_what_can_be_loaded_and_list_the_rest(window, dialogs, tmp_path,
+                                                                monkeypatch):
     graph = fileformat.load(EXAMPLES / "mlp.json")
     graph.add_node("quantum_fourier", id="qft", position=(0.0, 0.0))
     graph.connect("hidden_tanh:out", "qft:x")
@@ -102,6 +103,18 @@ def test_unknown_ops_load_what_can_be_loaded_and_list_the_rest(window, dialogs, 
     kind, _, text = dialogs.shown[-1]
     assert kind == "information" and "qft" in text and "quantum_fourier" in text
     assert any("qft" in message for _, message, _ in window.problems.entries())
+    # saving over the file would drop the node it could not read: asked first
+    from PySide6.QtWidgets import QFileDialog
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: ("", "")))
+    dialogs.answer = QMessageBox.No  # -> Save As, cancelled: the file keeps its node
+    assert not window.save()
+    assert "qft" in fileformat.load(odd).nodes
+    dialogs.answer = QMessageBox.Yes
+    assert window.save()
+    assert dialogs.shown[-1][0] == "question" and "1 node" in dialogs.shown[-1][2]
+    assert "qft" not in fileformat.load(odd).nodes
+    shown = len(dialogs.shown)
+    assert window.save() and len(dialogs.shown) == shown  # the file now matches: no question
 
 
 def test_a_graph_without_positions_is_laid_out_left_to_right(window, tmp_path):
