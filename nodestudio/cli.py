@@ -200,25 +200,45 @@ def _stop_on_interrupt(trainer: Any) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _settings(args: argparse.Namespace, metadata: dict[str, Any]):
+    """The TrainingSettings of `nodestudio train`: the command line first, then the graph
+    file's metadata["training"] (which the studio writes), then TRAIN_DEFAULTS."""
+    from nodestudio.train.regularise import Regularisation
+    from nodestudio.train.settings import TrainingSettings
+    given: dict[str, Any] = {key: getattr(args, key) for key in TRAIN_DEFAULTS
+                             if getattr(args, key) is not None}
+    given.update(dataset=args.data, seed=args.seed, min_epochs=args.min_epochs,
+                 device=args.device)
+    hyper: dict[str, Any] = {}
+    for text in args.hyper:
+        hyper.update(_key_values(text, "--hyper"))
+    if hyper:
+        given["hyper"] = hyper
+    if args.schedule is not None:
+        kind, _, params = args.schedule.partition(":")
+        given.update(schedule=kind, schedule_params=_key_values(params, "--schedule"))
+    regularisation = Regularisation(l1=args.l1, l2=args.l2, input_noise=args.input_noise,
+                                    label_smoothing=args.label_smoothing,
+                                    max_norm=args.max_norm, drop_connect=args.drop_connect,
+                                    shift=args.shift, rotate_degrees=args.rotate,
+                                    scale=args.scale)
+    if regularisation != Regularisation():
+        given["regularisation"] = regularisation
+    return TrainingSettings.from_metadata(metadata, **given)
+
+
 def _training_settings(args: argparse.Namespace, metadata: dict[str, Any]) -> dict[str, Any]:
-    """Command line first, then the graph file's metadata["training"], then TRAIN_DEFAULTS."""
-    from nodestudio.train.loop import TrainingError
-    from nodestudio.train.settings import stored_training
-    stored = stored_training(metadata)
-    settings = {}
-    for key, default in TRAIN_DEFAULTS.items():
-        given = getattr(args, key)
-        settings[key] = given if given is not None else stored.get(key, default)
-    if settings["lr"] is not None and (isinstance(settings["lr"], bool) or
-                                       not isinstance(settings["lr"], (int, float))):
-        raise TrainingError(f"learning rate must be a number, got {settings['lr']!r}")
-    return settings
+    """The settings TRAIN_DEFAULTS names, chosen as `_settings` chooses them."""
+    from nodestudio.train.settings import TrainingSettings
+    settings = TrainingSettings.from_metadata(
+        metadata, **{key: getattr(args, key) for key in TRAIN_DEFAULTS
+                     if getattr(args, key) is not None})
+    return {key: getattr(settings, key) for key in TRAIN_DEFAULTS}
 
 
 def _select_device(spec: str | None) -> None:
-    if spec is not None:
-        import nodestudio as ns
-        ns.set_device(spec)
+    from nodestudio.train.settings import use_device
+    use_device(spec)
 
 
 def _key_values(text: str, what: str) -> dict[str, int | float | str]:
@@ -237,50 +257,24 @@ def _key_values(text: str, what: str) -> dict[str, int | float | str]:
     return values
 
 
-def _optimizer_and_schedule(name: str, lr: float | None, hyper: list[str],
-                            schedule: str | None):
-    """The optimizer (by name, or built with --hyper values) and the learning-rate schedule."""
-    from nodestudio.train.settings import optimizer_and_schedule
-    settings: dict[str, int | float | str] = {}
-    for text in hyper:
-        settings.update(_key_values(text, "--hyper"))
-    kind, _, params = (schedule or "").partition(":")
-    return optimizer_and_schedule(name, lr, settings, kind or None,
-                                  _key_values(params, "--schedule"))
-
-
 def _train(args: argparse.Namespace) -> int:
     """Train a graph file on a dataset; write metrics.json and params.npz."""
-    from nodestudio.data import load_dataset
-    from nodestudio.train.loop import OPTIMIZER_NAMES, Trainer, TrainingError
     from nodestudio.train.model import Model
-    if args.optimizer is not None and args.optimizer not in OPTIMIZER_NAMES:
-        raise TrainingError(f"unknown optimizer {args.optimizer!r} (known: "
-                            f"{', '.join(OPTIMIZER_NAMES)})")
-    _select_device(args.device)
+    from nodestudio.train.settings import build_trainer, load_data
+    _select_device(args.device)  # before the model's parameters are made
     model = Model.load(args.graph)
-    settings = _training_settings(args, model.metadata)
-    data = load_dataset(args.data, seed=args.seed)
+    settings = _settings(args, model.metadata)
+    settings.check()  # a bad setting fails before the data is read
+    data = load_data(settings)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)  # before training: a bad folder fails at once
-    from nodestudio.train.regularise import Regularisation
-    regularisation = Regularisation(l1=args.l1, l2=args.l2, input_noise=args.input_noise,
-                                    label_smoothing=args.label_smoothing,
-                                    max_norm=args.max_norm, drop_connect=args.drop_connect,
-                                    shift=args.shift, rotate_degrees=args.rotate,
-                                    scale=args.scale)
-    optimizer, schedule = _optimizer_and_schedule(settings["optimizer"], settings["lr"],
-                                                  args.hyper, args.schedule)
-    trainer = Trainer(model, data, optimizer, schedule,
-                      batch_size=settings["batch_size"], epochs=settings["epochs"],
-                      patience=settings["patience"], min_epochs=args.min_epochs,
-                      patience_doubling=args.patience_doubling, seed=args.seed,
-                      balanced=args.balanced, regularisation=regularisation)
+    trainer = build_trainer(model, data, settings, patience_doubling=args.patience_doubling,
+                            balanced=args.balanced)
     if trainer.optimizer is None and args.lr is not None:
         print(f"nodestudio: note: {trainer.method} chooses its own steps; --lr is not used",
               file=sys.stderr)
-    batch = settings["batch_size"] if trainer.optimizer is not None else len(data.train)
-    trainer.subscribe(_Progress(sys.stderr, len(data.train), settings["epochs"], batch))
+    batch = settings.batch_size if trainer.optimizer is not None else len(data.train)
+    trainer.subscribe(_Progress(sys.stderr, len(data.train), settings.epochs, batch))
     with _stop_on_interrupt(trainer):
         history = trainer.run()
     if history.failure is not None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nodestudio.cli import _key_values, _optimizer_and_schedule, main
+from nodestudio.cli import _key_values, _settings, build_parser, main
 from nodestudio.train import Momentum
 from nodestudio.train.loop import TrainingError
 
@@ -18,6 +18,16 @@ def test_key_values_parse_numbers_and_words():
         "momentum": 0.9, "variant": "smoothed", "tau": 20}
     with pytest.raises(SystemExit, match="NAME=VALUE"):
         _key_values("momentum", "--hyper")
+
+
+def _optimizer_and_schedule(name, lr, hyper, schedule):
+    """What `nodestudio train --optimizer NAME [--lr LR] [--hyper H]... [--schedule S]` builds."""
+    argv = ["train", "g.json", "--data", "digits", "--out", "o", "--optimizer", name]
+    argv += ["--lr", str(lr)] if lr is not None else []
+    for text in hyper:
+        argv += ["--hyper", text]
+    argv += ["--schedule", schedule] if schedule is not None else []
+    return _settings(build_parser().parse_args(argv), {}).optimizer_and_schedule()
 
 
 def test_hyperparameters_and_schedule_are_built():
@@ -74,3 +84,18 @@ def test_progress_bar_on_a_terminal():
     assert "epoch 1/2 [======>" in stream.getvalue()
     progress.seen = 4
     assert progress.bar() == "[========================] 100%"
+
+
+def test_settings_the_studio_stored_in_the_graph_apply_unless_the_command_line_says_otherwise():
+    stored = {"training": {"optimizer": "momentum", "hyper": {"momentum": 0.5},
+                           "regularisation": {"l2": 0.01}, "schedule": "exponential",
+                           "schedule_params": {"gamma": 0.9}}}
+    base = ["train", "g.json", "--data", "digits", "--out", "o"]
+    plain = _settings(build_parser().parse_args(base), stored)
+    assert (plain.optimizer, plain.hyper, plain.regularisation.l2) == ("momentum",
+                                                                       {"momentum": 0.5}, 0.01)
+    assert (plain.schedule, plain.schedule_params) == ("exponential", {"gamma": 0.9})
+    given = _settings(build_parser().parse_args(
+        base + ["--l2", "0.1", "--hyper", "momentum=0.8", "--schedule", "constant"]), stored)
+    assert (given.hyper, given.regularisation.l2, given.schedule) == ({"momentum": 0.8}, 0.1,
+                                                                      "constant")
