@@ -225,7 +225,7 @@ class Graph:
         if existing is not None:
             raise GraphError(f"input port is already connected to {existing}; disconnect it "
                              f"first", node=dst.node, port=dst.port)
-        path = self._path(dst.node, src.node)
+        path = self.path(dst.node, src.node)
         if path is not None:
             raise CycleError([src.node, *path])
         return self.restore_edge(Edge(src, dst))
@@ -277,7 +277,7 @@ class Graph:
                 succ[e.src.node].append(e.dst.node)
         return succ
 
-    def _path(self, start: str, goal: str) -> list[str] | None:
+    def path(self, start: str, goal: str) -> list[str] | None:
         """Node ids of a downstream path start -> ... -> goal, or None."""
         succ = self._successors()
         parent: dict[str, str | None] = {start: None}

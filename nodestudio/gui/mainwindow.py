@@ -166,7 +166,6 @@ class MainWindow(QMainWindow):
                    left_out: list[str] | None = None) -> None:
         self.document.replace(graph, path)
         self._left_out = list(left_out or [])  # nodes of the file on disk that are not shown
-        self.training.set_graph_metadata(graph.metadata)
         self.inspector.show_nodes([])
         QTimer.singleShot(0, self.view.fit_all)
 

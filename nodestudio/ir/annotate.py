@@ -25,12 +25,11 @@ class Annotation:
     errors: dict[str, GraphError] = field(default_factory=dict)  # node id -> its own problem
     blocked: set[str] = field(default_factory=set)  # nodes downstream of a problem
     params: dict[str, int] = field(default_factory=dict)  # node id -> parameters it owns or uses
+    parameter_nodes: set[str] = field(default_factory=set)  # typed `parameter` nodes
 
     @property
     def total_params(self) -> int:
-        return sum(n for node, n in self.params.items() if node in self._parameter_nodes)
-
-    _parameter_nodes: set[str] = field(default_factory=set)
+        return sum(self.params[node] for node in self.parameter_nodes)
 
     def status(self, node_id: str) -> str:
         """"error", "blocked" or "ok" (the canvas badge)."""
@@ -55,13 +54,13 @@ def annotate(graph: Graph) -> Annotation:
             note.types[PortRef(node_id, port)] = var.type
     for node_id, node in graph.nodes.items():
         if node.op == "parameter" and PortRef(node_id, "out") in note.types:
-            note._parameter_nodes.add(node_id)
+            note.parameter_nodes.add(node_id)
             note.params[node_id] = math.prod(note.types[PortRef(node_id, "out")].shape)
     for node_id in graph.nodes:
-        if node_id in note._parameter_nodes:
+        if node_id in note.parameter_nodes:
             continue
         used = sum(note.params[src.node] for src in graph.incoming(node_id).values()
-                   if src.node in note._parameter_nodes)
+                   if src.node in note.parameter_nodes)
         if used:
             note.params[node_id] = used
     return note
@@ -88,7 +87,7 @@ def check_connection(graph: Graph, src: PortLike, dst: PortLike,
     fed = graph.incoming(dst.node).get(dst.port)
     if fed is not None:
         return f"'{dst.node}.{dst.port}' is already fed by '{fed}'; delete that wire first"
-    path = graph._path(dst.node, src.node)
+    path = graph.path(dst.node, src.node)
     if path is not None:
         return "this wire would close a cycle: " + " -> ".join([src.node, *path])
     note = annotate(graph) if note is None else note
