@@ -10,6 +10,7 @@ parameter count and the problem line.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -313,8 +314,12 @@ class InspectorWidget(QWidget):
         return form
 
     def _expand(self, node_id: str) -> None:
+        self._regroup(lambda: self.document.expand(node_id))
+
+    def _regroup(self, change: Callable[[], list[str]]) -> None:
+        """Expand or collapse, then show and select the nodes that took the old ones' place."""
         try:
-            new_ids = self.document.expand(node_id)
+            new_ids = change()
         except GraphError as exc:
             self._refuse(exc.detail)
             return
@@ -328,13 +333,7 @@ class InspectorWidget(QWidget):
         return button
 
     def _collapse(self, group: str) -> None:
-        try:
-            node_id = self.document.collapse(group)
-        except GraphError as exc:
-            self._refuse(exc.detail)
-            return
-        self.show_nodes([node_id])
-        self.selection_requested.emit([node_id])
+        self._regroup(lambda: [self.document.collapse(group)])
 
     # --- several nodes --------------------------------------------------------------------------
     def _summary_view(self) -> QWidget:
