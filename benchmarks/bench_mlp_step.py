@@ -2,9 +2,10 @@
 cross-entropy, float32, measured side by side on NodeStudio's OpenCL device (through the public
 API: `ns.function` with `updates`), NumPy and PyTorch CPU (2 threads).
 
-    python benchmarks/bench_mlp_step.py [--batch 128 600] [--seconds 3]
+    python benchmarks/bench_mlp_step.py [--batch 128 600] [--seconds 3] [--torch-device cuda]
 
-Prints samples per second for each and the ratios NodeStudio / peer.
+Prints samples per second for each and the ratios NodeStudio / peer. On a GPU machine
+`--torch-device cuda` makes PyTorch on the same GPU the peer (NumPy stays on the CPU).
 """
 
 from __future__ import annotations
@@ -85,11 +86,12 @@ def numpy_step(batch: int):
     return step
 
 
-def torch_step(batch: int):
+def torch_step(batch: int, device: str = "cpu"):
     import torch
     torch.set_num_threads(2)
-    W1, b1, W2, b2 = (torch.tensor(p, requires_grad=True) for p in init_params())
-    xb, yb = (torch.from_numpy(a) for a in data(batch))
+    W1, b1, W2, b2 = (torch.tensor(p, requires_grad=True, device=device)
+                      for p in init_params())
+    xb, yb = (torch.from_numpy(a).to(device) for a in data(batch))
     yb = yb.long()
     opt = torch.optim.SGD([W1, b1, W2, b2], lr=LR)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -99,7 +101,7 @@ def torch_step(batch: int):
         loss = loss_fn(torch.tanh(xb @ W1 + b1) @ W2 + b2, yb)
         loss.backward()
         opt.step()
-        return loss.item()
+        return loss.item()  # waits for the device, as NodeStudio's step reads its cost
     return step
 
 
@@ -107,6 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[128, 600])
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--torch-device", default="cpu", help="cpu, or cuda on a GPU machine")
     args = parser.parse_args()
     from nodestudio.backend.device import runtime
     print(f"NodeStudio device: {runtime().info.label}; CPU threads for peers: 2; "
@@ -114,7 +117,7 @@ def main() -> None:
     try:
         import torch
         have_torch = True
-        print(f"torch {torch.__version__}")
+        print(f"torch {torch.__version__} on {args.torch_device}")
     except ImportError:
         have_torch = False
         print("torch not installed: pip install torch==2.13.0 (CPU) to compare with it")
@@ -124,7 +127,8 @@ def main() -> None:
         step, _ = nodestudio_step(batch)
         ns_rate = batch / time_steps(step, args.seconds)
         np_rate = batch / time_steps(numpy_step(batch), args.seconds)
-        th_rate = (batch / time_steps(torch_step(batch), args.seconds) if have_torch
+        th_rate = (batch / time_steps(torch_step(batch, args.torch_device), args.seconds)
+                   if have_torch
                    else float("nan"))
         print(f"{batch:5d} {ns_rate:14,.0f} {np_rate:14,.0f} {th_rate:14,.0f} "
               f"{ns_rate / np_rate:9.2f} {ns_rate / th_rate:9.2f}")
