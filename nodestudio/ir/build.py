@@ -14,6 +14,8 @@ from nodestudio.ir.expr import Variable, apply, as_variable
 
 def exp(x): return apply("exp", x)
 def log(x): return apply("log", x)
+def expm1(x): return apply("expm1", x)
+def log1p(x): return apply("log1p", x)
 def sqrt(x): return apply("sqrt", x)
 def abs(x): return apply("abs", x)  # noqa: A001  (NumPy's name)
 def square(x): return apply("square", x)

@@ -160,6 +160,8 @@ CASES: dict[str, Any] = {
     "neg": unary() + [Case("int", (I(7),), fd=False, free=None)],
     "exp": unary(),
     "log": unary(_pos),
+    "expm1": unary(),
+    "log1p": unary(_pos),
     "sqrt": unary(_pos),
     "square": unary(),
     "abs": unary(_away, kinks=_kinks),
@@ -309,7 +311,8 @@ _UNARY_CL = ("scalar", "n33", "kinks")
 _COMPARE_CL = ("bcast", "ties_bcast")
 OPENCL_SUBSET: dict[str, tuple[str, ...]] = {
     **{name: _UNARY_CL for name in ("abs", "sign", "relu")},
-    **{name: ("scalar", "n33") for name in ("log", "sqrt", "square", "sigmoid", "softplus")},
+    **{name: ("scalar", "n33") for name in ("log", "expm1", "log1p", "sqrt", "square",
+                                                   "sigmoid", "softplus")},
     **{name: _COMPARE_CL for name in ("equal", "not_equal", "less", "less_equal", "greater",
                                       "greater_equal")},
     "leaky_relu": ("n7", "kinks", "default_alpha"),
