@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from nodestudio.ir.expr import Apply, Variable, apply, fresh_name
-from nodestudio.ir.shared import SharedVariable, bind_running_averages
+from nodestudio.ir.layers import bind_default_updates
+from nodestudio.ir.shared import SharedVariable
 from nodestudio.ops import registry
 from nodestudio.ops.registry import FLOAT, INT, TensorType
 
@@ -48,7 +49,7 @@ def batch_norm(x: Any, gamma: Any, beta: Any, running_mean: SharedVariable,
     (they become the shared variables' default updates)."""
     out, _, _ = apply("batch_norm", x, gamma, beta, running_mean, running_var,
                       axis=axis, eps=eps, momentum=momentum, mode=mode)
-    bind_running_averages(out.owner)
+    bind_default_updates(out.owner)
     return out
 
 

@@ -383,7 +383,8 @@ class _Reader:
 
         for node_id, entry in self.field(doc, "values", dict, "$", default={}).items():
             jp = key_path("$.values", node_id)
-            if node_id not in graph.nodes:
+            # a node's own value, or "<node>/<param>": a parameter owned by a layer node
+            if node_id not in graph.nodes and node_id.rpartition("/")[0] not in graph.nodes:
                 self.fail(jp, f"value for unknown node {node_id!r}")
             graph.values[node_id] = self.array(entry, jp)
 

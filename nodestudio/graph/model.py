@@ -27,6 +27,10 @@ from nodestudio.observer import Observable
 Position = tuple[float, float]
 Listener = Callable[[str, Any], None]
 
+# What a user may name a node: no '/' (it scopes the nodes of an expanded composite and a
+# layer's own parameters) and no ':' (it separates node and port in files).
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,99}")
+
 # The events subscribers receive, with their payloads:
 #   "node_added"    Node
 #   "node_removed"  Node                     (its edges are removed first, one event each)
@@ -190,16 +194,56 @@ class Graph:
         return node
 
     def remove_node(self, node_id: str) -> Node:
-        """Remove a node with its edges, its value and the graph outputs that name it."""
+        """Remove a node with its edges, its values and the graph outputs that name it."""
         node = self.node(node_id)
         for edge in [e for e in self.edges if node_id in (e.src.node, e.dst.node)]:
             self._remove_edge(edge)
         del self.nodes[node_id]
-        self.values.pop(node_id, None)
+        for key in [node_id, *self.owned_keys(node_id)]:
+            self.values.pop(key, None)
         for name in [n for n, ref in self.outputs.items() if ref.node == node_id]:
             del self.outputs[name]
         self._emit("node_removed", node)
         return node
+
+    def owned_keys(self, node_id: str) -> list[str]:
+        """Keys of the values a node owns besides its own: "<node>/<param>", a layer's
+        parameters (when the layer is expanded these are node ids, no longer owned)."""
+        prefix = node_id + "/"
+        return [k for k in self.values
+                if k.startswith(prefix) and "/" not in k[len(prefix):] and k not in self.nodes]
+
+    def rename_node(self, old: str, new: str) -> Node:
+        """Give a node a new id, keeping its wires, graph outputs and values (a layer's own
+        parameters move with it). GraphError when the name is taken or not a valid name."""
+        node = self.node(old)
+        if new == old:
+            return node
+        if not isinstance(new, str) or not NAME_PATTERN.fullmatch(new):
+            raise GraphError(f"{new!r} is not a valid name: use letters, digits, '_', '.' and "
+                             "'-', starting with a letter or '_' (at most 100)", node=old)
+        if new in self.nodes or new in self.groups:
+            raise GraphError(f"the name {new!r} is already taken", node=old)
+        if node.group is not None:
+            raise GraphError("a node inside an expanded composite keeps its name; collapse "
+                             f"{node.group!r} first", node=old)
+        index = list(self.nodes).index(old)
+        edges = [e for e in self.edges if old in (e.src.node, e.dst.node)]
+        outputs = {n: ref for n, ref in self.outputs.items() if ref.node == old}
+        values = {k: self.values[k] for k in [old, *self.owned_keys(old)] if k in self.values}
+        self.remove_node(old)
+        renamed = self.add_node(node.op, node.attrs, id=new, position=node.position,
+                                index=index)
+        for key, value in values.items():
+            self.values[new + key[len(old):]] = value
+        for e in edges:
+            self.restore_edge(Edge(_renamed(e.src, old, new), _renamed(e.dst, old, new)))
+        for name, ref in outputs.items():
+            self.outputs[name] = _renamed(ref, old, new)
+        self.groups = _rename_refs(self.groups, old, new)
+        if outputs or values:
+            self._emit("document_changed", None)
+        return renamed
 
     def set_attrs(self, node_id: str, attrs: dict[str, Any], replace: bool = False) -> None:
         """Merge `attrs` into the node's attributes (or replace them all)."""
@@ -393,6 +437,22 @@ class Graph:
         if plain(self.metadata) != plain(other.metadata):
             notes.append("metadata differs")
         return "; ".join(notes) or "equal"
+
+
+def _renamed(ref: PortRef, old: str, new: str) -> PortRef:
+    return PortRef(new, ref.port) if ref.node == old else ref
+
+
+def _rename_refs(value: Any, old: str, new: str) -> Any:
+    """Group records name outside nodes in "node:port" strings and key the nodes they moved
+    aside by id ("shifted"): follow a rename."""
+    if isinstance(value, dict):
+        return {(new if k == old else k): _rename_refs(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rename_refs(v, old, new) for v in value]
+    if isinstance(value, str) and value.startswith(old + ":") and ":" not in value[len(old) + 1:]:
+        return new + value[len(old):]
+    return value
 
 
 def _edge_set(edges: Iterable[Edge]) -> set[Edge]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from nodestudio.errors import CycleError, GraphError, ShapeError
 from nodestudio.graph.history import capture
 from nodestudio.graph.model import Graph, PortLike, PortRef, as_port
-from nodestudio.ir.convert import from_document
+from nodestudio.ir.convert import Loaded, from_document
 from nodestudio.ops import registry
 from nodestudio.ops.registry import TensorType
 
@@ -26,10 +26,12 @@ class Annotation:
     blocked: set[str] = field(default_factory=set)  # nodes downstream of a problem
     params: dict[str, int] = field(default_factory=dict)  # node id -> parameters it owns or uses
     parameter_nodes: set[str] = field(default_factory=set)  # typed `parameter` nodes
+    owned: dict[str, TensorType] = field(default_factory=dict)  # "layer/W" -> its type
 
     @property
     def total_params(self) -> int:
-        return sum(self.params[node] for node in self.parameter_nodes)
+        return (sum(self.params[node] for node in self.parameter_nodes)
+                + sum(math.prod(t.shape) for t in self.owned.values()))
 
     def status(self, node_id: str) -> str:
         """"error", "blocked" or "ok" (the canvas badge)."""
@@ -39,13 +41,19 @@ class Annotation:
 
 
 def annotate(graph: Graph) -> Annotation:
-    note = Annotation()
     try:
         loaded = from_document(graph, strict=False)
     except CycleError as exc:  # only a document assembled by hand can hold one
+        note = Annotation()
         note.errors[exc.cycle[0]] = exc
         note.blocked = set(graph.nodes) - {exc.cycle[0]}
         return note
+    return annotation_of(graph, loaded)
+
+
+def annotation_of(graph: Graph, loaded: Loaded) -> Annotation:
+    """The annotation of a document whose IR is already built (strict or not)."""
+    note = Annotation()
     note.errors = dict(loaded.errors)
     note.blocked = set(graph.nodes) - set(loaded.variables) - set(note.errors)
     for node_id, outs in loaded.variables.items():
@@ -56,11 +64,17 @@ def annotate(graph: Graph) -> Annotation:
         if node.op == "parameter" and PortRef(node_id, "out") in note.types:
             note.parameter_nodes.add(node_id)
             note.params[node_id] = math.prod(note.types[PortRef(node_id, "out")].shape)
+    note.owned = {key: var.type for key, var in loaded.shared.items() if key not in graph.nodes}
+    owned_by: dict[str, int] = {}
+    for key, t in note.owned.items():
+        layer = key.rpartition("/")[0]
+        owned_by[layer] = owned_by.get(layer, 0) + math.prod(t.shape)
     for node_id in graph.nodes:
         if node_id in note.parameter_nodes:
             continue
         used = sum(note.params[src.node] for src in graph.incoming(node_id).values()
                    if src.node in note.parameter_nodes)
+        used += owned_by.get(node_id, 0)
         if used:
             note.params[node_id] = used
     return note

@@ -15,7 +15,13 @@ uses), and that subgraph is converted back into document nodes. Inner nodes get 
                         "passthrough": in_port | None,   # output that *is* an input (dropout
                                                          #   at inference): no inner node
                         "to": ["node:port", ...]}},      # its consumers at expansion time
-     "graph_outputs": {name: port}}
+     "graph_outputs": {name: port},
+     "params":  [names of the layer's own parameters, now parameter nodes "<id>/<name>"],
+     "updates": {parameter node id: "inner:port"}}  # next values of running averages
+
+The "updates" entry keeps what the composite node did for the shared variables it updates while
+training (batch norm's running averages): the file loader binds them again, so an expanded
+layer trains exactly as the collapsed one.
 
 Collapsing works from the current wiring where it can (an inner output given a new consumer is
 rewired to the composite), and refuses, naming node and port, what it cannot express.
@@ -33,6 +39,7 @@ from nodestudio.ir import build
 from nodestudio.ir.convert import from_document, ir_to_graph
 from nodestudio.ir.expand import MODES
 from nodestudio.ir.expr import Apply, Variable, name_scope, toposort
+from nodestudio.ir.layers import owned_attrs, owned_types, param_key
 from nodestudio.ops import registry
 from nodestudio.ops.registry import TensorType
 
@@ -54,18 +61,21 @@ def expand_node(graph: Graph, node_id: str, mode: str = "train") -> list[str]:
 
     # 1. The composite on placeholders, expanded by the op itself.
     holders: dict[Apply, str] = {}
-    for port, type_ in _input_types(graph, node_id, in_ports, incoming).items():
+    in_types = _input_types(graph, node_id, in_ports, incoming)
+    for port, type_ in in_types.items():
         holder = Apply(registry.get("input"), (), {"shape": type_.shape, "dtype": type_.dtype},
                        f"{node_id}/<{port}>", [type_])
         holders[holder] = port
+    params = _owned_parameter_nodes(op, list(in_types.values()), attrs, node_id)
     try:
         with name_scope(f"{node_id}/"):
-            outs = op.expand(build, [h.outputs[0] for h in holders], attrs, mode)
+            outs = op.expand(build, [h.outputs[0] for h in holders]
+                             + [p.outputs[0] for p in params], attrs, mode)
     except ShapeError as exc:
         if exc.node is None:
             raise ShapeError(exc.detail, node=node_id, port=exc.port) from None
         raise
-    _name_inner(outs, holders, node_id, graph)
+    _name_inner(outs, holders, node_id, graph, fixed=set(params))
     sub, ids = ir_to_graph(dict(zip(out_ports, outs, strict=True)), reserved=frozenset(graph.nodes))
     holder_ids = {ids[h]: port for h, port in holders.items() if h in ids}
     inner = [nid for nid in sub.nodes if nid not in holder_ids]
@@ -80,6 +90,7 @@ def expand_node(graph: Graph, node_id: str, mode: str = "train") -> list[str]:
                    for p in in_ports},
         "outputs": {}, "graph_outputs": {n: ref.port for n, ref in graph.outputs.items()
                                          if ref.node == node_id},
+        "params": op.param_names(), "updates": {},
     }
     new_src: dict[str, PortRef] = {}  # composite output port -> what replaces it
     for port, var in zip(out_ports, outs, strict=True):
@@ -91,8 +102,10 @@ def expand_node(graph: Graph, node_id: str, mode: str = "train") -> list[str]:
         record["outputs"][port] = {
             "from": None if passthrough else str(new_src[port]), "passthrough": passthrough,
             "to": [str(d) for d in graph.consumers(node_id, port)]}
+    record["updates"] = _updates(op, attrs, incoming, node_id, new_src)
     out_edges = [e for e in graph.edges if e.src.node == node_id]
     graph_outputs = dict(record["graph_outputs"])
+    owned_values = {k: graph.values[k] for k in graph.owned_keys(node_id)}
 
     # 3. Swap the composite for its primitives (through the model, so listeners hear of it).
     index = record["index"]
@@ -107,6 +120,7 @@ def expand_node(graph: Graph, node_id: str, mode: str = "train") -> list[str]:
                        group=node_id, index=index + k)
         if nid in sub.values:
             graph.values[nid] = sub.values[nid]
+    graph.values.update(owned_values)  # trained layer weights: now the parameter nodes' values
     _make_room(graph, record, inner, ox)
     for e in sub.edges:
         if e.src.node in holder_ids:
@@ -170,6 +184,8 @@ def collapse_group(graph: Graph, group_id: str) -> Node:
             named[name] = recorded
 
     # Apply the plan.
+    kept = {k: graph.values[k] for k in (param_key(group_id, p) for p in record.get("params", []))
+            if k in graph.values}  # parameter nodes' values go back to the layer
     for edge in passthrough_edges:
         graph.disconnect(edge)
     for nid in members:
@@ -187,6 +203,7 @@ def collapse_group(graph: Graph, group_id: str) -> Node:
         graph.connect(PortRef(group_id, port), edge.dst)
     for name, port in named.items():
         graph.outputs[name] = PortRef(group_id, port)
+    graph.values.update(kept)
     del graph.groups[group_id]
     return node
 
@@ -268,12 +285,40 @@ def _input_types(graph: Graph, node_id: str, ports: list[str],
     return {port: loaded.outputs[port].type for port in ports}
 
 
+def _owned_parameter_nodes(op, input_types: list[TensorType], attrs: dict[str, Any],
+                           node_id: str) -> list[Apply]:
+    """A layer's own parameters as the parameter nodes "<node>/<param>" of its expansion (no
+    data: a trained value stays in the document's values under the same key)."""
+    source = registry.get("parameter")
+    nodes = []
+    for param, type_ in zip(op.params, owned_types(op, input_types, attrs, node_id).values()):
+        key = param_key(node_id, param.name)
+        p_attrs = source.normalise_attrs(owned_attrs(op, param, attrs, node_id, type_.shape), key)
+        nodes.append(Apply(source, (), p_attrs, key, [type_]))
+    return nodes
+
+
+def _updates(op, attrs: dict[str, Any], incoming: dict[str, PortRef], node_id: str,
+             new_src: dict[str, PortRef]) -> dict[str, str]:
+    """{parameter node id: "inner:port"} for the inputs and owned parameters the composite
+    updates while training (see the module docstring)."""
+    targets = {spec.name: incoming[spec.name].node for spec in op.inputs
+               if spec.update and spec.name in incoming}
+    targets.update({p.name: param_key(node_id, p.name) for p in op.params if p.update})
+    updates = {}
+    for spec in (*op.inputs, *op.params):
+        target = targets.get(spec.name)
+        if spec.update and target is not None and new_src[spec.update].node != target:
+            updates[target] = str(new_src[spec.update])  # (at inference it is itself: none)
+    return updates
+
+
 def _name_inner(outs: list[Variable], holders: dict[Apply, str], node_id: str,
-                graph: Graph) -> None:
+                graph: Graph, fixed: set[Apply] = frozenset()) -> None:
     """Readable, deterministic ids for the fresh inner Applies: '<node_id>/<op>_<k>'."""
     counts: dict[str, int] = {}
     for apply in toposort(outs):
-        if apply in holders:
+        if apply in holders or apply in fixed:
             continue
         k = counts.get(apply.op.name, 0) + 1
         while f"{node_id}/{apply.op.name}_{k}" in graph.nodes:

@@ -22,7 +22,8 @@ import numpy as np
 from nodestudio.errors import GraphError
 from nodestudio.graph.model import Edge, Graph, Node, PortRef
 from nodestudio.ir.expr import Apply, Variable, make_apply, toposort
-from nodestudio.ir.shared import SharedVariable, bind_running_averages, shared
+from nodestudio.ir.layers import bind_default_updates, layer_params, make_layer, param_key
+from nodestudio.ir.shared import SharedVariable, shared
 from nodestudio.ops import registry
 from nodestudio.ops.init import initial_value
 from nodestudio.ops.registry import FLOAT, INT, OpDef
@@ -48,6 +49,8 @@ def ir_to_graph(outputs: Mapping[str, Variable], layout: bool = True,
     """`to_document` that also returns the node id given to each Apply; ids in `reserved`
     are not used (the composite expansion keeps clear of the ids already in a document)."""
     order = toposort(list(outputs.values()))
+    owned = _owned_parameters(order)
+    order = [node for node in order if node not in owned]
     ids = _unique_ids(order, reserved)
     graph = Graph()
     depth: dict[Apply, int] = {}
@@ -56,20 +59,39 @@ def ir_to_graph(outputs: Mapping[str, Variable], layout: bool = True,
         node_id = ids[node]
         position = None
         if layout:
-            depth[node] = 1 + max((depth[v.owner] for v in node.inputs), default=-1)
+            depth[node] = 1 + max((depth[v.owner] for v in node.inputs if v.owner in depth),
+                                  default=-1)
             row = rows.get(depth[node], 0)
             rows[depth[node]] = row + 1
             position = (depth[node] * COLUMN, row * ROW)
         graph.nodes[node_id] = Node(node_id, node.op.name, dict(node.attrs), position)
         ports = node.op.input_names(node.attrs)
-        for port, var in zip(ports, node.inputs, strict=True):
+        for port, var in zip(ports, node.inputs[:len(ports)]):
             graph.edges.append(_edge(ids[var.owner], var, node_id, port))
         value = stored_value(node)
         if value is not None:
             graph.values[node_id] = value
+        for param, var in layer_params(node.outputs[0]).items():
+            graph.values[param_key(node_id, param)] = np.asarray(var.get_value())
     for name, var in outputs.items():
         graph.outputs[name] = PortRef(ids[var.owner], var.port)
     return graph, ids
+
+
+def _owned_parameters(order: Sequence[Apply]) -> set[Apply]:
+    """The parameter nodes that layers own: their values travel with the layer, not as nodes.
+    One also used elsewhere (tied weights) cannot be written: say so."""
+    owned: dict[Apply, Apply] = {}
+    for node in order:
+        for var in layer_params(node.outputs[0]).values():
+            owned[var.owner] = node
+    for node in order:
+        for var in node.inputs[:len(node.op.input_names(node.attrs))]:
+            if var.owner in owned:
+                raise GraphError(f"parameter {var.name!r} of layer {owned[var.owner].name!r} is "
+                                 "also used here; share weights through explicit parameter "
+                                 "nodes (ns.shared) instead", node=node.name)
+    return set(owned)
 
 
 def _edge(src_id: str, var: Variable, dst_id: str, port: str) -> Edge:
@@ -150,6 +172,7 @@ def from_document(graph: Graph, strict: bool = True) -> Loaded:
             continue
         ops[node_id] = op
         loaded.variables[node_id] = outs
+    _bind_group_updates(graph, ops, loaded)
     for name, ref in graph.outputs.items():
         if ref.node in skipped:
             loaded.skipped.append(f"output {name!r}: its node {ref.node!r} was skipped")
@@ -161,6 +184,23 @@ def from_document(graph: Graph, strict: bool = True) -> Loaded:
                 raise
             loaded.skipped.append(f"output {name!r}: {exc}")
     return loaded
+
+
+def _bind_group_updates(graph: Graph, ops: dict[str, OpDef], loaded: Loaded) -> None:
+    """Running averages of an expanded composite keep their updates (ir/composites.py)."""
+    for record in graph.groups.values():
+        updates = record.get("updates") if isinstance(record, dict) else None
+        for target, ref in (updates.items() if isinstance(updates, dict) else ()):
+            var = loaded.shared.get(target)
+            try:
+                src = PortRef.parse(ref)
+            except (ValueError, TypeError, AttributeError):
+                continue  # a hand-edited record: the update is lost, the graph still runs
+            if var is None or var.default_update is not None or src.node not in ops:
+                continue
+            names = ops[src.node].output_names()
+            if src.port in names:
+                var.default_update = loaded.variables[src.node][names.index(src.port)]
 
 
 def _output_of(ref: PortRef, ops: dict[str, OpDef], loaded: Loaded,
@@ -206,9 +246,13 @@ def _build_node(graph: Graph, node: Node, op: OpDef, incoming: dict[str, PortRef
     if op.name == "constant":
         const_attrs, data = _constant(node, attrs, graph.values.get(node_id))
         return make_apply(op, [], const_attrs, node_id, data).outputs
+    if op.params:  # a layer: its own parameters from the document's values or initialisers
+        apply, params = make_layer(op, inputs, dict(node.attrs), node_id, graph.values)
+        for name, var in params.items():
+            loaded.shared[param_key(node_id, name)] = var
+        return apply.outputs
     apply = make_apply(op, inputs, dict(node.attrs), node_id)  # shape errors name node, port
-    if op.name == "batch_norm":
-        bind_running_averages(apply)
+    bind_default_updates(apply)
     if op.name == "input":
         loaded.inputs[node_id] = apply.outputs[0]
     return apply.outputs

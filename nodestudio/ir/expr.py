@@ -193,7 +193,7 @@ def make_apply(op: OpDef, inputs: Sequence[Variable], attrs: dict[str, Any],
     attrs = op.normalise_attrs(attrs, name)
     if op.variadic:
         attrs["n"] = op.attr("n").check(len(inputs), name)
-    port_names = op.input_names(attrs)
+    port_names = op.ir_input_names(attrs)
     if len(inputs) != len(port_names):
         raise GraphError(f"op {op.name!r} takes {len(port_names)} input(s) "
                          f"({', '.join(port_names)}), got {len(inputs)}", node=name)
@@ -201,14 +201,18 @@ def make_apply(op: OpDef, inputs: Sequence[Variable], attrs: dict[str, Any],
         if spec is not None and spec.dtype is not None and var.type.dtype != spec.dtype:
             raise ShapeError(f"expects {spec.dtype}, got {var.type.dtype} from {var.name!r}",
                              node=name, port=port)
-    out_types = infer(op, [v.type for v in inputs], attrs, name)
+    try:
+        out_types = infer(op, [v.type for v in inputs], attrs, name)
+    except ShapeError as exc:  # a composite around this node maps its ports to its own
+        exc.inputs = dict(zip(port_names, inputs))
+        raise
     return Apply(op, inputs, attrs, name, out_types, data)
 
 
 def _port_specs(op: OpDef, names: list[str]) -> list[Any]:
     if op.variadic:
         return [op.inputs[0] if op.inputs else None] * len(names)
-    return list(op.inputs)
+    return [*op.inputs, *op.params]
 
 
 def infer(op: OpDef, types: Sequence[TensorType], attrs: dict[str, Any],
@@ -231,12 +235,37 @@ def _composite_types(op: OpDef, types: Sequence[TensorType], attrs: dict[str, An
     from nodestudio.ir import build
     source = registry.get("input")
     placeholders = []
-    for port, t in zip(op.input_names(attrs), types):
+    for port, t in zip(op.ir_input_names(attrs), types):
         holder = Apply(source, (), {"shape": t.shape, "dtype": t.dtype}, port, [t])
         placeholders.append(holder.outputs[0])
-    with name_scope("shape-check/"):
-        outs = op.expand(build, placeholders, attrs, "train")
+    try:
+        with name_scope("shape-check/"):
+            outs = op.expand(build, placeholders, attrs, "train")
+    except ShapeError as exc:
+        if exc.node is None:  # raised by the expansion itself, about the composite's ports
+            raise
+        raise _in_composite_terms(exc, placeholders) from None
     return [v.type for v in outs]
+
+
+def _in_composite_terms(exc: ShapeError, placeholders: list[Variable]) -> ShapeError:
+    """An inner op's shape error told in the composite's words: the composite's port that
+    fed the failing inner port is the culprit (W, not matmul's b), and the inner ports are
+    spelled out ("in its matmul of x and W")."""
+    inner: dict[str, Variable] = getattr(exc, "inputs", {})
+    holders = {id(v): v.owner.name for v in placeholders}
+
+    def source(var: Variable) -> str | None:
+        while id(var) not in holders and len(var.owner.inputs) == 1:  # reshape, transpose...
+            var = var.owner.inputs[0]
+        return holders.get(id(var))
+
+    named = {port: source(v) for port, v in inner.items()}
+    culprit = named.get(exc.port) if exc.port is not None else None
+    op_name = exc.node.rsplit("/", 1)[-1].rstrip("_0123456789") if exc.node else "op"
+    spelled = ", ".join(f"{p} = {n}" for p, n in named.items() if n is not None)
+    where = f" (in its {op_name}{': ' + spelled if spelled else ''})"
+    return ShapeError(exc.detail + where, port=culprit)
 
 
 def toposort(outputs: Sequence[Variable]) -> list[Apply]:

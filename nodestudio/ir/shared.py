@@ -91,13 +91,3 @@ def shared(value: Any, name: str | None = None, *, init: str = "constant",
     node = Apply(op, (), op.normalise_attrs(node_attrs, node_name), node_name,
                  [TensorType(dtype, array.shape)], data=container)
     return node.outputs[0]  # type: ignore[return-value]
-
-
-def bind_running_averages(node: Apply) -> None:
-    """A batch_norm node's running averages, when they are shared variables, get its
-    `running_*_next` outputs as default updates, so training functions update them (used by
-    `ns.batch_norm` and by the file loader)."""
-    for port, output in ((3, 1), (4, 2)):
-        shared_var = node.inputs[port]
-        if isinstance(shared_var, SharedVariable) and shared_var.default_update is None:
-            shared_var.default_update = node.outputs[output]

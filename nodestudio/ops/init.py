@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 
-INITIALISERS = ("zeros", "constant", "normal", "uniform", "glorot_tanh", "glorot_sigmoid",
+INITIALISERS = ("zeros", "ones", "constant", "normal", "uniform", "glorot_tanh", "glorot_sigmoid",
                 "he_normal")
 
 
@@ -31,6 +32,8 @@ def initial_value(init: str, shape: tuple[int, ...], seed: int = 0, std: float =
     glorot = math.sqrt(6.0 / (fan_in + fan_out))
     if init == "zeros":
         return np.zeros(shape)
+    if init == "ones":
+        return np.ones(shape)
     if init == "constant":
         return np.full(shape, float(value))
     if init == "normal":
@@ -44,3 +47,9 @@ def initial_value(init: str, shape: tuple[int, ...], seed: int = 0, std: float =
     if init == "he_normal":
         return rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
     raise ValueError(f"unknown initialiser {init!r}; choose one of {INITIALISERS}")
+
+
+def owned_seed(key: str, seed: int = 0) -> int:
+    """The seed of a layer's own parameter "<node id>/<name>": distinct per node, so that two
+    layers of one shape do not start equal, and the same in every session."""
+    return (zlib.crc32(key.encode()) + int(seed)) % 2**31

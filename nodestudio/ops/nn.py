@@ -58,7 +58,7 @@ register(OpDef("dropout", "Regularisation",
                expand=_dropout, stateful=True, label=lambda at: f"p={at['p']:g}"))
 
 
-def _batch_norm(F, ins, at, mode):
+def batch_norm_expansion(F, ins, at, mode):
     x, gamma, beta, running_mean, running_var = ins
     axis = normalise_axes((at["axis"],), x.ndim)[0]
     channels = x.shape[axis]
@@ -84,14 +84,15 @@ def _batch_norm(F, ins, at, mode):
 register(OpDef("batch_norm", "Layers",
                "normalise by batch mean and variance, then scale and shift; training updates "
                "the running averages that inference uses",
-               (PortDef("x"), PortDef("gamma"), PortDef("beta"), PortDef("running_mean"),
-                PortDef("running_var")),
+               (PortDef("x"), PortDef("gamma"), PortDef("beta"),
+                PortDef("running_mean", update="running_mean_next"),
+                PortDef("running_var", update="running_var_next")),
                outputs=(PortDef("out"), PortDef("running_mean_next"), PortDef("running_var_next")),
                attrs=(AttrDef("axis", "int", 1, "feature (channel) axis"),
                       AttrDef("eps", "float", 1e-5, "added to the variance", low=0.0),
                       AttrDef("momentum", "float", 0.1, "running-average rate", low=0.0, high=1.0),
                       _MODE),
-               expand=_batch_norm))
+               expand=batch_norm_expansion))
 
 
 def _softmax_xent(F, ins, at, mode):
@@ -130,7 +131,8 @@ for _name, _doc, _ports, _fn in [
     ("classification_error", "fraction of rows whose argmax differs from the label",
      (PortDef("scores", dtype=FLOAT), PortDef("labels", dtype=INT)), _classification_error),
 ]:
-    register(OpDef(_name, "Losses", _doc, _ports, outputs=(PortDef("loss"),), expand=_fn))
+    register(OpDef(_name, "Losses", _doc, _ports, outputs=(PortDef("loss"),), expand=_fn,
+                   role="error" if _name == "classification_error" else "loss"))
 
 _WEIGHT = (AttrDef("weight", "float", 1.0, "multiplier (the regularisation strength)", low=0.0),)
 register(OpDef("l1_penalty", "Regularisation", "weight * sum |w|", (PortDef("w"),),

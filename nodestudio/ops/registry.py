@@ -50,6 +50,28 @@ class PortDef:
     doc: str = ""
     dtype: str | None = None  # None accepts float or int
     optional: bool = False
+    # An input fed by a shared variable whose next value, while training, is this output (batch
+    # norm's running averages): the IR makes it the variable's default update.
+    update: str | None = None
+    hidden: bool = False  # an output the canvas does not show (an owned parameter's next value)
+
+
+@dataclass(frozen=True)
+class ParamDef:
+    """A parameter that an op owns (a layer's weights): made with the node, never wired to it.
+
+    Its shape follows from the types of the op's inputs and its attributes, its initialiser
+    from the attributes; its value lives in the document under "<node id>/<name>" once trained
+    (the id its parameter node gets when the layer is expanded) and is drawn from the
+    initialiser until then. In the IR, an op's owned parameters are its last inputs."""
+
+    name: str
+    shape: Callable[[Sequence[TensorType], dict[str, Any]], tuple[int, ...]]
+    init: Callable[[dict[str, Any]], str]  # the initialiser's name for these attributes
+    doc: str = ""
+    trainable: bool = True
+    update: str | None = None  # as PortDef.update: running statistics
+    dtype: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -145,6 +167,8 @@ class OpDef:
     stateful: bool = False  # random ops: output differs per call
     legacy_names: tuple[str, ...] = ()
     label: Callable[[dict[str, Any]], str] | None = None  # short text for the node face
+    params: tuple[ParamDef, ...] = ()  # parameters the op owns (layers)
+    role: str | None = None  # "loss" or "error": what a graph output of this op usually is
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -156,12 +180,24 @@ class OpDef:
         return self.kernel == "elementwise"
 
     def input_names(self, attrs: dict[str, Any]) -> list[str]:
+        """The input ports a wire can feed."""
         if self.variadic:
             return [f"x{i}" for i in range(int(attrs.get("n", 2)))]
         return [p.name for p in self.inputs]
 
+    def param_names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def ir_input_names(self, attrs: dict[str, Any]) -> list[str]:
+        """The inputs of the op's IR node: its ports, then its owned parameters."""
+        return self.input_names(attrs) + self.param_names()
+
     def output_names(self) -> list[str]:
         return [p.name for p in self.outputs]
+
+    def visible_output_names(self) -> list[str]:
+        """The output ports the canvas shows and a wire can leave."""
+        return [p.name for p in self.outputs if not p.hidden]
 
     def attr(self, name: str) -> AttrDef:
         for a in self.attrs:

@@ -14,9 +14,20 @@ def _declared(types, attrs):
 _SHAPE = AttrDef("shape", "shape", (), "shape; None for a dimension given at run time")
 _DTYPE = AttrDef("dtype", "choice", FLOAT, "element type", choices=DTYPES)
 
+INPUT_ROLES = ("auto", "features", "labels")
+
+
+def _input_label(at) -> str:
+    role = at.get("role", "auto")
+    return fmt(at["shape"]) + ("" if role == "auto" else f" · {role}")
+
+
 register(OpDef("input", "Inputs", "a value supplied at each call (data, labels)", (),
-               attrs=(_SHAPE, _DTYPE), shape=_declared, kernel="source",
-               label=lambda at: fmt(at["shape"])))
+               attrs=(_SHAPE, _DTYPE,
+                      AttrDef("role", "choice", "auto", "what training feeds here: the "
+                              "dataset's features or its labels (auto: by name and type)",
+                              choices=INPUT_ROLES)),
+               shape=_declared, kernel="source", label=_input_label))
 register(OpDef("constant", "Inputs", "a fixed value", (),
                attrs=(_SHAPE, _DTYPE, AttrDef("value", "float", 0.0, "value of every element")),
                shape=_declared, kernel="source", label=lambda at: f"{at['value']:g}"))

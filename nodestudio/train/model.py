@@ -24,18 +24,23 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from nodestudio.data.dataset import Dataset, Splits
 from nodestudio.errors import GraphError, NodeStudioError
+from nodestudio.graph.model import Graph
+from nodestudio.ir.annotate import annotation_of
 from nodestudio.ir.convert import Loaded, from_document
 from nodestudio.ir.expand import expand
 from nodestudio.ir.expr import Variable, toposort
 from nodestudio.ir.reference import evaluate
 from nodestudio.ir.shared import SharedVariable
+from nodestudio.ops import registry
 from nodestudio.ops.registry import FLOAT, INT
+from nodestudio.train.roles import Fix, Roles, resolve_roles
 
 
 class ModelError(NodeStudioError):
@@ -48,7 +53,21 @@ class ModelError(NodeStudioError):
 
 
 class DataMismatchError(ModelError):
-    """A dataset that does not fit the graph (feature size, number of classes)."""
+    """A dataset that does not fit the graph (feature size, number of classes); `fix`, when
+    there is one, is the edit that makes the graph fit (the features input's shape)."""
+
+    def __init__(self, source: str, message: str, fix: Fix | None = None):
+        super().__init__(source, message)
+        self.fix = fix
+
+
+class RolesError(ModelError):
+    """The features, labels or loss of a graph cannot be told; `problems` offer fixes."""
+
+    def __init__(self, source: str, roles: Roles):
+        self.roles = roles
+        self.problems = list(roles.problems)
+        super().__init__(source, "; ".join(map(str, roles.problems)))
 
 
 @dataclass
@@ -65,6 +84,7 @@ class Model:
     shared: dict[str, SharedVariable]  # every shared variable, by node name (what is saved)
     n_classes: int | None  # classes the graph's output distinguishes, when it can tell
     metadata: dict[str, Any] = field(default_factory=dict)  # the file's free metadata
+    roles: Roles | None = None  # how a document's roles were told (None: from_loaded by name)
 
     @property
     def unsupervised(self) -> bool:
@@ -76,19 +96,38 @@ class Model:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Model:
         """Read a graph file: FileFormatError when it cannot be read, ModelError (naming the
-        file and the node) when it cannot be built or does not follow the convention."""
+        file and the node) when it cannot be built or its roles cannot be told."""
         from nodestudio.graph import fileformat
         document = fileformat.load(path)
+        return cls.from_document(document, str(path), dict(document.metadata))
+
+    @classmethod
+    def from_document(cls, graph: Graph, source: str = "<graph>",
+                      metadata: Mapping[str, Any] | None = None) -> Model:
+        """The model of an editable document, its roles marked or inferred (train/roles.py);
+        `RolesError` lists what cannot be told, with the fixes."""
         try:
-            loaded = from_document(document)
+            loaded = from_document(graph)
         except GraphError as exc:  # the node is named; say which file it is in
-            raise ModelError(str(path), str(exc)) from exc
-        return cls.from_loaded(loaded, str(path), dict(document.metadata))
+            raise ModelError(source, str(exc)) from exc
+        roles = resolve_roles(graph, annotation_of(graph, loaded))
+        if roles.problems:
+            raise RolesError(source, roles)
+        ops = {n.id: registry.get(n.op) for n in graph.nodes.values()}
+        outputs = {role: loaded.variables[ref.node][ops[ref.node].output_names().index(ref.port)]
+                   for role, ref in roles.outputs.items()}
+        parts = SimpleNamespace(inputs=loaded.inputs, shared=loaded.shared, outputs=outputs)
+        model = cls.from_loaded(parts, source, metadata, features=roles.features,
+                                labels=roles.labels)
+        model.roles = roles
+        return model
 
     @classmethod
     def from_loaded(cls, loaded: Loaded | Any, source: str = "<graph>",
-                    metadata: Mapping[str, Any] | None = None) -> Model:
-        """From `ns.load(...)` or `from_document(...)`: anything with .inputs/.shared/.outputs."""
+                    metadata: Mapping[str, Any] | None = None, features: str = "x",
+                    labels: str | None = "y") -> Model:
+        """From `ns.load(...)` or `from_document(...)`: anything with .inputs/.shared/.outputs;
+        the features and labels are the inputs of those names, the loss the output "loss"."""
         inputs, outputs = dict(loaded.inputs), dict(loaded.outputs)
         if "loss" not in outputs:
             raise ModelError(source, "the graph has no output named 'loss' (its outputs: "
@@ -98,30 +137,34 @@ class Model:
         error = outputs.get("error")
         if error is not None:
             _check_scalar(source, "error", error)
-        # `y` may be left out (unsupervised) only when `x` is the graph's one input
-        for name in ("x",) if set(inputs) <= {"x"} else ("x", "y"):
+        # the labels may be left out (unsupervised) only when the features are the one input
+        wanted = (features,) if labels is None or set(inputs) <= {features} else (features,
+                                                                                 labels)
+        for name in wanted:
             if name not in inputs:
                 raise ModelError(source, f"the graph has no input named {name!r} (its inputs: "
                                  f"{_listing(inputs)}); a trainable graph reads features from "
-                                 "'x' and labels from 'y'")
-        extra = sorted(set(inputs) - {"x", "y"})
+                                 f"{features!r} and labels from {labels!r}")
+        extra = sorted(set(inputs) - {features, labels})
         if extra:
             raise ModelError(source, f"input(s) {', '.join(map(repr, extra))} cannot be fed "
-                             "by the trainer; only 'x' (features) and 'y' (labels) can")
-        x, y = inputs["x"], inputs.get("y")
+                             f"by the trainer; only {features!r} (features) and {labels!r} "
+                             "(labels) can")
+        x, y = inputs[features], inputs.get(labels) if labels is not None else None
         if y is None:  # unsupervised: a placeholder for the labels that nothing reads
             from nodestudio.api.symbols import ivector
             y = ivector("y")
         if x.dtype != FLOAT or x.ndim < 2 or x.shape[0] is not None:
-            raise ModelError(source, f"input 'x' must be float with a free batch dimension "
-                             f"first, like (None, 784); it is {x.type}")
+            raise ModelError(source, f"the features input {features!r} must be float with a "
+                             f"free batch dimension first, like (None, 784); it is {x.type}")
         if x.ndim > 2 and None in x.shape[1:]:
-            raise ModelError(source, f"input 'x' is {x.type}: with more than two dimensions "
-                             "only the batch dimension may be free")
+            raise ModelError(source, f"the features input {features!r} is {x.type}: with more "
+                             "than two dimensions only the batch dimension may be free")
         if not (y.ndim == 1 and y.shape[0] is None) and not (
                 y.dtype == FLOAT and y.ndim == 2 and y.shape[0] is None):
-            raise ModelError(source, "input 'y' must be int32 labels (None,), float targets "
-                             f"(None,) or one-hot float targets (None, K); it is {y.type}")
+            raise ModelError(source, f"the labels input {labels!r} must be int32 labels "
+                             "(None,), float targets (None,) or one-hot float targets "
+                             f"(None, K); it is {y.type}")
         shared = dict(loaded.shared)
         params = [v for v in shared.values()
                   if v.dtype == FLOAT and v.owner.attrs.get("trainable", True)]
@@ -149,9 +192,16 @@ class Model:
         for split in (data if isinstance(data, Splits) else [data]):
             dims = self.x.shape[1:]
             if None not in dims and math.prod(dims) != split.n_features:
-                want = f"{math.prod(dims)} features per example (input 'x' is {self.x.type})"
+                name = self.roles.features if self.roles is not None else "x"
+                want = f"{math.prod(dims)} features per example (input {name!r} is {self.x.type})"
+                rows = " x ".join(map(str, split.image_shape))
+                shape = (None, *split.image_shape) if self.x.ndim > 2 else (None,
+                                                                            split.n_features)
+                fix = None if self.roles is None else Fix(
+                    f"Set the shape of {name} to {_shape_text(shape)}",
+                    lambda g: g.set_attrs(name, {"shape": list(shape)}))
                 raise DataMismatchError(self.source, f"the graph expects {want}, but dataset "
-                                        f"{split.name!r} has {split.n_features}")
+                                        f"{split.name!r} has {split.n_features} ({rows})", fix)
             if self.n_classes is not None and split.n_classes > self.n_classes:
                 raise DataMismatchError(self.source, f"dataset {split.name!r} has "
                                         f"{split.n_classes} classes, but the graph's output "
@@ -260,8 +310,13 @@ def _check_scalar(source: str, name: str, var: Variable) -> None:
         raise ModelError(source, f"output {name!r} must be a float scalar; it is {var.type}")
 
 
+def _shape_text(shape: tuple[int | None, ...]) -> str:
+    return " x ".join("B" if d is None else str(d) for d in shape)
+
+
 def _listing(table: Mapping[str, Any]) -> str:
     return ", ".join(map(repr, table)) or "none"
 
 
-__all__ = ["DataMismatchError", "Model", "ModelError", "NonFinite", "locate_non_finite"]
+__all__ = ["DataMismatchError", "Model", "ModelError", "NonFinite", "RolesError",
+           "locate_non_finite"]

@@ -15,7 +15,7 @@ import nodestudio as ns
 from nodestudio.data import load_dataset
 from nodestudio.graph import fileformat
 from nodestudio.train.loop import EarlyStopping, Evaluator, Trainer, TrainingError
-from nodestudio.train.model import DataMismatchError, Model, ModelError
+from nodestudio.train.model import DataMismatchError, Model, ModelError, RolesError
 
 BATCH = 647  # 1,294 training examples: two steps per epoch, one kernel specialisation
 
@@ -227,13 +227,27 @@ def test_balanced_batches_and_lbfgs_chunks(graph, digits):
 
 # --- errors (no device needed) ---------------------------------------------------------------
 
-def test_a_graph_without_loss_is_refused_naming_the_file(tmp_path):
+def test_the_one_scalar_output_is_the_loss_and_an_ambiguous_graph_is_refused_with_fixes(
+        tmp_path):
     x, y = ns.tensor("x", (None, 64)), ns.ivector("y")
     W = ns.shared(np.zeros((64, 10)), "W")
-    path = tmp_path / "noloss.json"
-    ns.save({"cost": ns.softmax_cross_entropy(ns.dot(x, W), y)}, path)
-    with pytest.raises(ModelError, match=r"noloss\.json: .*no output named 'loss'.*'cost'"):
-        Model.load(path)
+    cost = ns.softmax_cross_entropy(ns.dot(x, W), y)
+    path = tmp_path / "cost.json"
+    ns.save({"cost": cost}, path)
+    model = Model.load(path)
+    assert model.loss.name == cost.name
+    assert model.roles.inferred == [f"took {cost.name}:loss as the loss (the only scalar "
+                                    "output)"]
+    penalty = ns.l2_penalty(W)
+    ns.save({"cost": cost, "penalty": penalty}, tmp_path / "two.json")
+    with pytest.raises(RolesError, match=r"two\.json: which output is the loss to minimise: "
+                       f"{cost.name}:loss, {penalty.name}:loss") as caught:
+        Model.load(tmp_path / "two.json")
+    fix = caught.value.problems[0].fixes[1]
+    assert fix.label == f"Mark {penalty.name}:loss as the loss"
+    document = fileformat.load(tmp_path / "two.json")
+    fix.apply(document)
+    assert Model.from_document(document).loss.name == penalty.name
 
 
 def test_inputs_and_parameters_are_checked(tmp_path):
@@ -241,8 +255,15 @@ def test_inputs_and_parameters_are_checked(tmp_path):
     W = ns.shared(np.zeros((4, 3)), "W")
     path = tmp_path / "labels.json"
     ns.save({"loss": ns.softmax_cross_entropy(ns.dot(x, W), labels)}, path)
-    with pytest.raises(ModelError, match="no input named 'y'"):
+    model = Model.load(path)  # the one integer input is the labels, whatever its name
+    assert model.y.name == "labels" and "took 'labels' as the labels" in model.roles.inferred[0]
+    a, z = ns.tensor("a", (None, 4)), ns.tensor("z", (None, 4))
+    ns.save({"loss": ns.softmax_cross_entropy(ns.dot(a + z, W), labels)}, path)
+    with pytest.raises(RolesError, match="which input holds the dataset's features: a, z"):
         Model.load(path)
+    ns.save({"loss": ns.softmax_cross_entropy(ns.dot(x + z, W), labels)}, path)
+    with pytest.raises(RolesError, match="input 'z' is neither the features nor the labels"):
+        Model.load(path)  # x is the features by its name
     x, y = ns.tensor("x", (None, 4)), ns.ivector("y")
     frozen = ns.shared(np.zeros((4, 3)), "W", attrs={"trainable": False})
     ns.save({"loss": ns.softmax_cross_entropy(ns.dot(x, frozen), y)}, path)
