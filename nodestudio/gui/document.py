@@ -20,10 +20,11 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from nodestudio.errors import GraphError
 from nodestudio.graph import fileformat
 from nodestudio.graph.history import State, capture, restore
-from nodestudio.graph.model import Edge, Graph, PortLike, Position, as_port
+from nodestudio.graph.model import Edge, Graph, PortLike, PortRef, Position, as_port
 from nodestudio.ir.annotate import Annotation, annotate, check_connection
 from nodestudio.ir.composites import collapse_group, expand_node
 from nodestudio.ops import registry
+from nodestudio.train import roles
 
 T = TypeVar("T")
 OP_MIME = "application/x-nodestudio-op"  # a drag from the palette: the op name, utf-8
@@ -93,6 +94,7 @@ class Document(QObject):
         before = capture(self.graph)
         scratch = before.to_graph()
         result = change(scratch)
+        drop_stale_owned_values(scratch)  # a layer resized by this edit starts afresh
         after = capture(scratch)
         if after != before:
             self.undo_stack.push(StateCommand(text, self.graph, before, after))
@@ -137,6 +139,28 @@ class Document(QObject):
         names = ", ".join(attrs)
         self.edit(f"Set {node_id}.{names}", lambda g: g.set_attrs(node_id, dict(attrs)))
 
+    def rename(self, node_id: str, new_id: str) -> str:
+        """Rename a node (F2, the inspector); GraphError when the name is taken or invalid."""
+        self.edit(f"Rename {node_id} to {new_id}", lambda g: g.rename_node(node_id, new_id))
+        return new_id
+
+    def mark_output(self, role: str, ref: PortLike | None) -> None:
+        """Make an output port the graph's loss, error or prediction (None: unmark)."""
+        if ref is None:
+            self.edit(f"Unmark the {role}", lambda g: roles.unmark_output(g, role))
+        else:
+            ref = as_port(ref)
+            self.edit(f"Mark {ref} as the {role}", lambda g: roles.mark_output(g, role, ref))
+
+    def mark_input(self, node_id: str, role: str) -> None:
+        """Make an input node the features or the labels ("auto": unmark)."""
+        text = (f"Unmark {node_id}" if role == "auto" else f"Mark {node_id} as the {role}")
+        self.edit(text, lambda g: roles.mark_input(g, node_id, role))
+
+    def apply_fix(self, fix: roles.Fix) -> None:
+        """One of the fixes Train offers, as one undo step."""
+        self.edit(fix.label, fix.apply)
+
     def move_nodes(self, positions: Mapping[str, Position]) -> None:
         """Record where nodes were dragged to (one undo step for the whole drag)."""
         moves = {k: p for k, p in positions.items()
@@ -169,7 +193,7 @@ class Document(QObject):
         and the settings it used, kept in metadata["training"] so that saving keeps both."""
         def change(g: Graph) -> None:
             g.values = {**g.values, **{k: np.asarray(v) for k, v in values.items()
-                                       if k in g.nodes}}
+                                       if k in g.nodes or k.rpartition("/")[0] in g.nodes}}
             g.metadata = {**g.metadata, "training": copy.deepcopy(dict(settings))}
         self.edit(text, change)
 
@@ -248,8 +272,11 @@ class Document(QObject):
         self._reannotate.start()
 
     def parameter_values(self) -> dict[str, np.ndarray]:
+        """Values of parameter nodes and of the parameters layers own ("layer/W")."""
+        nodes = self.graph.nodes
         return {k: v for k, v in self.graph.values.items()
-                if self.graph.nodes.get(k) is not None and self.graph.nodes[k].op == "parameter"}
+                if (k in nodes and nodes[k].op == "parameter")
+                or (k not in nodes and k.rpartition("/")[0] in nodes)}
 
     def save_parameters(self, path: str | Path) -> None:
         """Parameter arrays as .npz (never a pickle), keyed by node id."""
@@ -266,16 +293,32 @@ class Document(QObject):
         with np.load(path, allow_pickle=False) as archive:
             for key in archive.files:
                 node = self.graph.nodes.get(key)
-                if node is None or node.op != "parameter":
-                    raise GraphError(f"{path}: array {key!r} matches no parameter node")
+                owned = note.owned.get(key)
+                if owned is None and (node is None or node.op != "parameter"):
+                    raise GraphError(f"{path}: array {key!r} matches no parameter node or "
+                                     "layer parameter")
                 array = archive[key]
-                expected = note.types.get(as_port(f"{key}:out"))
+                expected = owned or note.types.get(PortRef(key, "out"))
                 if expected is not None and tuple(expected.shape) != array.shape:
                     raise GraphError(f"{path}: array {key!r} has shape {array.shape}, the node "
                                      f"expects {tuple(expected.shape)}", node=key)
                 loaded[key] = array.astype(np.float32)
         self.set_values(loaded, f"Load parameters from {Path(path).name}")
         return sorted(loaded)
+
+
+def drop_stale_owned_values(graph: Graph) -> None:
+    """Trained values of a layer's own parameters that no longer fit it (its `units` or its
+    incoming width changed) are dropped in the same edit: the layer is initialised anew."""
+    keys = {k for k in graph.values if k not in graph.nodes and "/" in k}
+    if not keys:
+        return
+    probe = capture(graph).to_graph()  # the shapes the layers want, whatever is stored
+    probe.values = {k: v for k, v in probe.values.items() if k not in keys}
+    wanted = annotate(probe).owned
+    for key in keys:
+        if key in wanted and tuple(graph.values[key].shape) != wanted[key].shape:
+            del graph.values[key]
 
 
 def _names(ids: list[str]) -> str:

@@ -204,6 +204,19 @@ CASES: dict[str, Any] = {
         Case("images", (F(2, 6, 6),), {"height": 6, "width": 6, "seed": 9}, fd=False)],
     # composites
     "dense": [Case("small", (F(3, 4), F(4, 5), F(5))), Case("odd", (F(7, 33), F(33, 1), F(1)))],
+    # layers own their parameters: in the IR they are the node's last inputs
+    "dense_layer": [
+        Case("tanh", (F(3, 4), F(4, 5), F(5)), {"units": 5, "activation": "tanh"},
+             free=[(None, 4), (4, 5), (5,)]),
+        Case("relu_images", (F(2, 3, 2, 2), F(12, 4), F(4)), {"units": 4, "activation": "relu"},
+             free=[(None, 3, 2, 2), (12, 4), (4,)]),
+        Case("sigmoid_odd", (F(7, 33), F(33, 1), F(1)), {"units": 1, "activation": "sigmoid"},
+             free=[(None, 33), (33, 1), (1,)]),
+        Case("none", (F(5, 3), F(3, 2), F(2)), {"units": 2}, free=[(None, 3), (3, 2), (2,)])],
+    "batch_norm_layer": [
+        Case(mode, (F(6, 3), F(3, gen=_pos), F(3), F(3), F(3, gen=_pos)),
+             {"mode": mode, "momentum": 0.2}, free=[(None, 3), (3,), (3,), (3,), (3,)])
+        for mode in ("train", "infer")],
     "dropout": [Case("infer", (F(3, 4),), {"p": 0.5, "mode": "infer"}),
                 Case("auto_infer", (F(3, 4),), {"p": 0.5}),
                 Case("train", (F(4, 8),), {"p": 0.5, "seed": 3, "mode": "train"}),
@@ -339,6 +352,8 @@ OPENCL_SUBSET: dict[str, tuple[str, ...]] = {
     "classification_error": ("ties_first",),
     "dropout": ("auto_infer", "train", "auto_train"),
     "dense": ("odd",),
+    "dense_layer": ("tanh", "relu_images"),
+    "batch_norm_layer": ("train",),
     "slice": ("window", "negative", "n257_step7", "3d", "empty_result"),
     "transpose": ("2d", "3d_201", "negative", "n1x7", "n33x257"),
 }
