@@ -7,90 +7,157 @@ The Theano-style API::
     z = x ** 2 + y ** 3
     gx, gy = ns.grad(z, [x, y])
     f = ns.function([x, y], [z, gx, gy])
+
+The names below are loaded on first use (PEP 562), so that `import nodestudio.graph.model` or
+`import nodestudio.data` does not pull in the OpenCL backend, and `import nodestudio` works
+without pyopencl until a name that needs a device (`ns.function`, `ns.devices`, ...) is used.
+`_EXPORTS` is the one table of what the package offers; the `TYPE_CHECKING` block repeats it for
+type checkers and IDEs (tests/test_imports.py checks that the two agree).
 """
 
-from nodestudio.api.function import Function, function
-from nodestudio.api.io import load, save
-from nodestudio.api.symbols import batch_norm, iscalar, ivector, matrix, op, scalar, tensor, vector
-from nodestudio.backend.device import devices, enable_profiling, set_device
-from nodestudio.errors import (
-                                    CycleError,
-                                    DeviceError,
-                                    FileFormatError,
-                                    GraphError,
-                                    KernelBuildError,
-                                    MissingInputError,
-                                    NodeStudioError,
-                                    ShapeError,
-)
-from nodestudio.ir.autodiff import grad
-from nodestudio.ir.build import (
-                                    abs,
-                                    absolute_error,
-                                    argmax,
-                                    binary_cross_entropy,
-                                    broadcast_like,
-                                    classification_error,
-                                    concatenate,
-                                    dense,
-                                    dot,
-                                    dropout,
-                                    eq,
-                                    exp,
-                                    expand_dims,
-                                    expm1,
-                                    ge,
-                                    gt,
-                                    l1_penalty,
-                                    l2_penalty,
-                                    le,
-                                    leaky_relu,
-                                    log,
-                                    log1p,
-                                    log_softmax,
-                                    lt,
-                                    matmul,
-                                    max,
-                                    maximum,
-                                    mean,
-                                    minimum,
-                                    neq,
-                                    one_hot,
-                                    prelu,
-                                    relu,
-                                    reshape,
-                                    sigmoid,
-                                    sign,
-                                    slice,
-                                    softmax,
-                                    softmax_cross_entropy,
-                                    softplus,
-                                    sqrt,
-                                    square,
-                                    squared_error,
-                                    squeeze,
-                                    sum,
-                                    tanh,
-                                    transpose,
-                                    where,
-)
-from nodestudio.ir.expr import Variable, constant
-from nodestudio.ir.reference import evaluate as reference_eval
-from nodestudio.ir.shared import SharedVariable, shared
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# module -> the public names it provides ("public=module_name" where the two differ)
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "nodestudio.api.function": ("Function", "function"),
+    "nodestudio.api.io": ("load", "save"),
+    "nodestudio.api.symbols": (
+        "batch_norm", "iscalar", "ivector", "matrix", "op", "scalar", "tensor", "vector"),
+    "nodestudio.api.device": ("current_device", "devices", "enable_profiling", "set_device"),
+    "nodestudio.errors": (
+        "CycleError", "DeviceError", "FileFormatError", "GraphError", "KernelBuildError",
+        "MissingInputError", "NodeStudioError", "ShapeError"),
+    "nodestudio.ir.autodiff": ("grad",),
+    "nodestudio.ir.build": (
+        "abs", "absolute_error", "argmax", "binary_cross_entropy", "broadcast_like",
+        "classification_error", "concatenate", "dense", "dot", "dropout", "eq", "exp",
+        "expand_dims", "expm1", "ge", "gt", "l1_penalty", "l2_penalty", "le", "leaky_relu", "log",
+        "log1p", "log_softmax", "lt", "matmul", "max", "maximum", "mean", "minimum", "neq",
+        "one_hot", "prelu", "relu", "reshape", "sigmoid", "sign", "slice", "softmax",
+        "softmax_cross_entropy", "softplus", "sqrt", "square", "squared_error", "squeeze", "sum",
+        "tanh", "transpose", "where"),
+    "nodestudio.ir.expr": ("Variable", "constant"),
+    "nodestudio.ir.reference": ("reference_eval=evaluate",),
+    "nodestudio.ir.shared": ("SharedVariable", "shared"),
+}
+
+# public name -> (module, name in that module)
+_SOURCES: dict[str, tuple[str, str]] = {
+    public: (module, inner or public)
+    for module, names in _EXPORTS.items()
+    for public, _, inner in (entry.partition("=") for entry in names)
+}
+
+# written out for static tools (ruff, type checkers); tests/test_imports.py checks it is
+# exactly the table's names
 __all__ = [
-    "absolute_error", "binary_cross_entropy", "classification_error", "l1_penalty",
-    "l2_penalty", "softmax_cross_entropy", "squared_error",
     "CycleError", "DeviceError", "FileFormatError", "Function", "GraphError", "KernelBuildError",
     "MissingInputError", "NodeStudioError", "ShapeError", "SharedVariable", "Variable", "abs",
-    "argmax", "batch_norm", "broadcast_like", "concatenate", "constant", "dense", "devices",
-    "dot", "dropout", "enable_profiling", "eq", "exp", "expand_dims", "expm1", "function", "ge",
-    "grad",
-    "gt", "iscalar", "ivector", "le", "leaky_relu", "load", "log", "log1p", "log_softmax", "lt",
-    "matmul", "matrix", "max", "maximum", "mean", "minimum", "neq", "one_hot", "op", "prelu",
-    "reference_eval", "relu", "reshape", "save", "scalar", "set_device", "shared", "sigmoid",
-    "sign", "slice", "softmax", "softplus", "sqrt", "square", "squeeze", "sum", "tanh", "tensor",
-    "transpose", "vector", "where",
+    "absolute_error", "argmax", "batch_norm", "binary_cross_entropy", "broadcast_like",
+    "classification_error", "concatenate", "constant", "current_device", "dense", "devices", "dot",
+    "dropout", "enable_profiling", "eq", "exp", "expand_dims", "expm1", "function", "ge", "grad",
+    "gt", "iscalar", "ivector", "l1_penalty", "l2_penalty", "le", "leaky_relu", "load", "log",
+    "log1p", "log_softmax", "lt", "matmul", "matrix", "max", "maximum", "mean", "minimum", "neq",
+    "one_hot", "op", "prelu", "reference_eval", "relu", "reshape", "save", "scalar", "set_device",
+    "shared", "sigmoid", "sign", "slice", "softmax", "softmax_cross_entropy", "softplus", "sqrt",
+    "square", "squared_error", "squeeze", "sum", "tanh", "tensor", "transpose", "vector", "where",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module 'nodestudio' has no attribute {name!r}")
+    module, inner = source
+    value = getattr(importlib.import_module(module), inner)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # what __getattr__ provides, spelled out for type checkers and IDEs
+    from nodestudio.api.device import current_device, devices, enable_profiling, set_device
+    from nodestudio.api.function import Function, function
+    from nodestudio.api.io import load, save
+    from nodestudio.api.symbols import (
+        batch_norm,
+        iscalar,
+        ivector,
+        matrix,
+        op,
+        scalar,
+        tensor,
+        vector,
+    )
+    from nodestudio.errors import (
+        CycleError,
+        DeviceError,
+        FileFormatError,
+        GraphError,
+        KernelBuildError,
+        MissingInputError,
+        NodeStudioError,
+        ShapeError,
+    )
+    from nodestudio.ir.autodiff import grad
+    from nodestudio.ir.build import (
+        abs,
+        absolute_error,
+        argmax,
+        binary_cross_entropy,
+        broadcast_like,
+        classification_error,
+        concatenate,
+        dense,
+        dot,
+        dropout,
+        eq,
+        exp,
+        expand_dims,
+        expm1,
+        ge,
+        gt,
+        l1_penalty,
+        l2_penalty,
+        le,
+        leaky_relu,
+        log,
+        log1p,
+        log_softmax,
+        lt,
+        matmul,
+        max,
+        maximum,
+        mean,
+        minimum,
+        neq,
+        one_hot,
+        prelu,
+        relu,
+        reshape,
+        sigmoid,
+        sign,
+        slice,
+        softmax,
+        softmax_cross_entropy,
+        softplus,
+        sqrt,
+        square,
+        squared_error,
+        squeeze,
+        sum,
+        tanh,
+        transpose,
+        where,
+    )
+    from nodestudio.ir.expr import Variable, constant
+    from nodestudio.ir.reference import evaluate as reference_eval
+    from nodestudio.ir.shared import SharedVariable, shared

@@ -21,12 +21,12 @@ from nodestudio.train.settings import TRAIN_DEFAULTS
 
 
 def _devices(args: argparse.Namespace) -> int:
-    from nodestudio.backend.device import devices, runtime
-    infos = devices()
+    import nodestudio as ns
+    infos = ns.devices()
     if not infos:
         print("no OpenCL device found")
         return 1
-    chosen = runtime().info.index
+    chosen = ns.current_device().index
     for info in infos:
         print(("* " if info.index == chosen else "  ") + str(info))
     return 0
@@ -49,8 +49,7 @@ def _demo(args: argparse.Namespace) -> int:
     import nodestudio as ns
     if args.device is not None:
         ns.set_device(args.device)
-    from nodestudio.backend.device import runtime
-    print(f"device: {runtime().info.label}")
+    print(f"device: {ns.current_device().label}")
     x_all, y_all = spirals(300)
     rng = np.random.default_rng(args.seed)
     x, y = ns.matrix("x"), ns.ivector("y")
@@ -83,7 +82,6 @@ def _demo(args: argparse.Namespace) -> int:
 def _kernels(args: argparse.Namespace) -> int:
     """Lower a saved graph for a batch size and print its kernels."""
     import nodestudio as ns
-    from nodestudio.backend.device import enable_profiling
     loaded = ns.load(args.graph)
     inputs = list(loaded.inputs.values())
     given = dict(_parse_shape(text) for text in args.input_shape)
@@ -93,7 +91,7 @@ def _kernels(args: argparse.Namespace) -> int:
         shape = given.get(var.name) or _batch_shape(var, args.batch_size)
         values.append(rng.integers(0, 2, shape) if var.dtype == "int32" else rng.normal(size=shape))
     fn = ns.function(inputs, list(loaded.outputs.values()))
-    enable_profiling(True)
+    ns.enable_profiling(True)
     fn(*values)
     fn(*values)
     for report in fn.kernels():
