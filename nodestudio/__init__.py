@@ -42,6 +42,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "softmax_cross_entropy", "softplus", "sqrt", "square", "squared_error", "squeeze", "sum",
         "tanh", "transpose", "where"),
     "nodestudio.ir.expr": ("Variable", "constant"),
+    "nodestudio.ir.layers": ("batch_norm_layer", "dense_layer", "layer_params"),
     "nodestudio.ir.reference": ("reference_eval=evaluate",),
     "nodestudio.ir.shared": ("SharedVariable", "shared"),
 }
@@ -58,14 +59,15 @@ _SOURCES: dict[str, tuple[str, str]] = {
 __all__ = [
     "CycleError", "DeviceError", "FileFormatError", "Function", "GraphError", "KernelBuildError",
     "MissingInputError", "NodeStudioError", "ShapeError", "SharedVariable", "Variable", "abs",
-    "absolute_error", "argmax", "batch_norm", "binary_cross_entropy", "broadcast_like",
-    "classification_error", "concatenate", "constant", "current_device", "dense", "devices", "dot",
-    "dropout", "enable_profiling", "eq", "exp", "expand_dims", "expm1", "function", "ge", "grad",
-    "gt", "iscalar", "ivector", "l1_penalty", "l2_penalty", "le", "leaky_relu", "load", "log",
-    "log1p", "log_softmax", "lt", "matmul", "matrix", "max", "maximum", "mean", "minimum", "neq",
-    "one_hot", "op", "prelu", "reference_eval", "relu", "reshape", "save", "scalar", "set_device",
-    "shared", "sigmoid", "sign", "slice", "softmax", "softmax_cross_entropy", "softplus", "sqrt",
-    "square", "squared_error", "squeeze", "sum", "tanh", "tensor", "transpose", "vector", "where",
+    "absolute_error", "argmax", "batch_norm", "batch_norm_layer", "binary_cross_entropy",
+    "broadcast_like", "classification_error", "concatenate", "constant", "current_device", "dense",
+    "dense_layer", "devices", "dot", "dropout", "enable_profiling", "eq", "exp", "expand_dims",
+    "expm1", "function", "ge", "grad", "gt", "iscalar", "ivector", "l1_penalty", "l2_penalty",
+    "layer_params", "le", "leaky_relu", "load", "log", "log1p", "log_softmax", "lt", "matmul",
+    "matrix", "max", "maximum", "mean", "minimum", "neq", "one_hot", "op", "prelu",
+    "reference_eval", "relu", "reshape", "save", "scalar", "set_device", "shared", "sigmoid",
+    "sign", "slice", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
+    "squared_error", "squeeze", "sum", "tanh", "tensor", "transpose", "vector", "where"
 ]
 
 
@@ -159,5 +161,6 @@ if TYPE_CHECKING:  # what __getattr__ provides, spelled out for type checkers an
         where,
     )
     from nodestudio.ir.expr import Variable, constant
+    from nodestudio.ir.layers import batch_norm_layer, dense_layer, layer_params
     from nodestudio.ir.reference import evaluate as reference_eval
     from nodestudio.ir.shared import SharedVariable, shared
