@@ -12,12 +12,14 @@ from nodestudio.ops import registry
 from nodestudio.ops.registry import FLOAT, INT, TensorType
 
 
-def tensor(name: str | None = None, shape: Sequence[int | None] = (), dtype: str = FLOAT
-           ) -> Variable:
-    """A symbolic input; `None` in `shape` marks a dimension given at call time."""
+def tensor(name: str | None = None, shape: Sequence[int | None] = (), dtype: str = FLOAT,
+           role: str = "auto") -> Variable:
+    """A symbolic input; `None` in `shape` marks a dimension given at call time. `role`
+    ("features", "labels") says what a trainer feeds it when the graph is saved and trained."""
     op = registry.get("input")
     node_name = name or fresh_name("input")
-    attrs = op.normalise_attrs({"shape": tuple(shape), "dtype": dtype}, node_name)
+    attrs = op.normalise_attrs({"shape": tuple(shape), "dtype": dtype, "role": role},
+                               node_name)
     return Apply(op, (), attrs, node_name, [TensorType(dtype, attrs["shape"])]).outputs[0]
 
 
@@ -33,9 +35,9 @@ def matrix(name: str | None = None, dtype: str = FLOAT) -> Variable:
     return tensor(name, (None, None), dtype)
 
 
-def ivector(name: str | None = None) -> Variable:
+def ivector(name: str | None = None, role: str = "auto") -> Variable:
     """Integer labels, one per row."""
-    return tensor(name, (None,), INT)
+    return tensor(name, (None,), INT, role)
 
 
 def iscalar(name: str | None = None) -> Variable:

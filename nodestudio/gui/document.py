@@ -59,6 +59,7 @@ class Document(QObject):
         self.path: Path | None = Path(path) if path is not None else None
         self.undo_stack = QUndoStack(self)
         self._annotation: Annotation | None = None
+        self._roles: roles.Roles | None = None
         self._reannotate = QTimer(self, singleShot=True, interval=0)
         self._reannotate.timeout.connect(self._annotate_now)
         self._unsubscribe = self.graph.subscribe(self._graph_changed)
@@ -70,9 +71,16 @@ class Document(QObject):
             self._annotation = annotate(self.graph)
         return self._annotation
 
+    @property
+    def roles(self) -> roles.Roles:
+        """The training roles, marked or inferred (kept until the next change)."""
+        if self._roles is None:
+            self._roles = roles.resolve_roles(self.graph, self.annotation)
+        return self._roles
+
     def _graph_changed(self, event: str, payload: Any) -> None:
         if event != "moved":  # positions do not change types
-            self._annotation = None
+            self._annotation = self._roles = None
             self._reannotate.start()
 
     def _annotate_now(self) -> None:
@@ -266,7 +274,7 @@ class Document(QObject):
         self._unsubscribe = graph.subscribe(self._graph_changed)
         self.path = Path(path) if path is not None else None
         self.undo_stack.clear()
-        self._annotation = None
+        self._annotation = self._roles = None
         self.replaced.emit()
         self.path_changed.emit()
         self._reannotate.start()

@@ -30,6 +30,7 @@ from nodestudio.errors import GraphError
 from nodestudio.graph.model import Graph, Node, PortRef, plain
 from nodestudio.gui.document import Document
 from nodestudio.gui.panels.attr_editors import AttrEditor, make_editor
+from nodestudio.gui.panels.node_roles import NameEdit, output_role_rows, owned_parameter_rows
 from nodestudio.gui.panels.widgets import (
     align_forms,
     banner_style,
@@ -91,6 +92,15 @@ class InspectorWidget(QWidget):
     @property
     def shown_nodes(self) -> list[str]:
         return list(self._ids)
+
+    def begin_rename(self) -> bool:
+        """Focus the name field with its text selected (F2); False when no single node."""
+        edit = getattr(self, "name_edit", None)
+        if self._node_id is None or edit is None or edit.isReadOnly():
+            return False
+        edit.setFocus(Qt.ShortcutFocusReason)
+        edit.selectAll()
+        return True
 
     @property
     def refusal(self) -> str:
@@ -202,9 +212,8 @@ class InspectorWidget(QWidget):
         layout.setSpacing(3)
         top = QHBoxLayout()
         top.setSpacing(8)
-        name = QLabel(node.id, objectName="heading")
-        name.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        top.addWidget(name, 1)
+        self.name_edit = NameEdit(self.document, node, self._refuse, self._renamed)
+        top.addWidget(self.name_edit, 1)
         top.addWidget(category_chip(opdef.category))
         layout.addLayout(top)
         kind = opdef.name + (" · composite" if opdef.is_composite else "")
@@ -236,7 +245,10 @@ class InspectorWidget(QWidget):
         try:
             value = editor.value()
             if plain(value) != plain(node.attrs.get(name, editor.attr.default)):
-                self.document.set_attrs(node.id, {name: value})
+                if node.op == "input" and name == "role":  # one input per role
+                    self.document.mark_input(node.id, value)
+                else:
+                    self.document.set_attrs(node.id, {name: value})
         except GraphError as exc:
             self._mark(name, exc.detail)
             return
@@ -291,7 +303,7 @@ class InspectorWidget(QWidget):
                                                muted=src is None)))
             forms.append(self._facts_section("Inputs", rows))
         rows = []
-        for port in opdef.output_names():
+        for port in opdef.visible_output_names():
             found = note.types.get(PortRef(node.id, port))
             rows.append((port, value_label(str(found) if found else "unknown",
                                            muted=found is None)))
@@ -300,6 +312,12 @@ class InspectorWidget(QWidget):
             owned = node.op == "parameter"
             rows.append(("parameters", value_label(f"{count:,}" + ("" if owned else " (used)"))))
         forms.append(self._facts_section("Outputs", rows))
+        if node.op not in ("input", "parameter", "constant"):
+            forms.append(self._facts_section("Training role", output_role_rows(
+                self.document, node, opdef, self._refuse)))
+        if opdef.params:
+            forms.append(self._facts_section("Own parameters", owned_parameter_rows(
+                self.document, node, opdef)))
         if node.op == "parameter":
             forms.append(self._facts_section("Values", _values_rows(graph, node.id)))
         align_forms(forms)
@@ -312,6 +330,11 @@ class InspectorWidget(QWidget):
             form.addRow(label, field)
         self.facts.addWidget(box)
         return form
+
+    def _renamed(self, new_id: str) -> None:
+        self._ids = [new_id]
+        self._rebuild_timer.start()
+        self.selection_requested.emit([new_id])
 
     def _expand(self, node_id: str) -> None:
         self._regroup(lambda: self.document.expand(node_id))
