@@ -1,4 +1,5 @@
-"""Write the starting points of File > New from Template: `python resources/templates/make_templates.py`.
+"""The starting points of File > New from Template; rewrite them with
+`python resources/templates/make_templates.py`.
 
 Templates are built from layers that own their parameters (`dense_layer`, `batch_norm_layer`),
 so each is a handful of nodes a student can read at a glance and change by editing `units` or
