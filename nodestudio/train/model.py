@@ -46,9 +46,10 @@ from nodestudio.train.roles import Fix, Roles, resolve_roles
 class ModelError(NodeStudioError):
     """A graph that does not follow the training convention; the message starts with the file."""
 
-    def __init__(self, source: str, message: str):
+    def __init__(self, source: str, message: str, node: str | None = None):
         self.source = source
         self.detail = message
+        self.node = node  # the node at fault, when one is
         super().__init__(f"{source}: {message}")
 
 
@@ -109,7 +110,7 @@ class Model:
         try:
             loaded = from_document(graph)
         except GraphError as exc:  # the node is named; say which file it is in
-            raise ModelError(source, str(exc)) from exc
+            raise ModelError(source, str(exc), exc.node) from exc
         roles = resolve_roles(graph, annotation_of(graph, loaded))
         if roles.problems:
             raise RolesError(source, roles)

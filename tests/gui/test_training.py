@@ -144,13 +144,48 @@ def test_shutdown_mid_training_joins_the_worker(qtbot, qtlog, panel):
 @pytest.mark.opencl
 def test_graph_without_loss_fails_with_a_message(qtbot, panel):
     graph = digits_graph()
-    del graph.outputs["loss"]
+    graph.remove_node(graph.outputs["loss"].node)
     with qtbot.waitSignal(panel.session.failed, timeout=LONG) as failed:
         panel.train(graph, "no-loss")
     message, node = failed.args
-    assert "no output named 'loss'" in message and node is None
+    assert "the graph has no loss: wire a loss op" in message and node is None
     assert panel.progress.format() == "Failed" and panel.train_button.isEnabled()
     assert panel.session.state == "idle"
+
+
+def test_an_ambiguous_loss_is_offered_as_fixes_that_mend_the_graph(qtbot, panel):
+    graph = digits_graph()
+    del graph.outputs["loss"], graph.outputs["error"]
+    graph.add_node("l2_penalty", {"weight": 1e-4}, id="penalty")
+    graph.connect("W:out", "penalty:w")  # a second scalar output nothing consumes
+    with qtbot.waitSignal(panel.session.fixable, timeout=LONG) as offered:
+        panel.train(graph, "two-losses")
+    message, fixes = offered.args
+    assert "which output is the loss to minimise: loss:loss, penalty:loss" in message
+    assert [f.label for f in fixes] == ["Mark loss:loss as the loss",
+                                        "Mark penalty:loss as the loss"]
+    qtbot.waitUntil(lambda: not panel.session.running, timeout=LONG)
+    fixes[0].apply(graph)
+    assert str(graph.outputs["loss"]) == "loss:loss"
+
+
+@pytest.mark.opencl
+def test_features_of_the_wrong_width_offer_the_datasets_shape(qtbot, panel):
+    graph = digits_graph()
+    graph.nodes["x"].attrs["shape"] = [None, 2]
+    graph.nodes["W"].attrs["shape"] = [2, 10]
+    notes = []
+    panel.session.note.connect(notes.append)
+    with qtbot.waitSignal(panel.session.fixable, timeout=LONG) as offered:
+        panel.train(graph, "narrow")
+    message, fixes = offered.args
+    assert "input 'x' is B x 2" in message and "'digits:train' has 64 (8 x 8)" in message
+    assert [f.label for f in fixes] == ["Set the shape of x to B x 64"]
+    assert notes == ["Training roles: features x, labels y, loss loss:loss, error error:loss, "
+                     "prediction prediction:out"]
+    qtbot.waitUntil(lambda: not panel.session.running, timeout=LONG)
+    fixes[0].apply(graph)
+    assert list(graph.nodes["x"].attrs["shape"]) == [None, 64]
 
 
 @pytest.mark.opencl

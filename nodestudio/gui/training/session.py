@@ -32,6 +32,7 @@ from nodestudio.errors import GraphError, NodeStudioError
 from nodestudio.graph.history import capture
 from nodestudio.graph.model import Graph
 from nodestudio.train.events import BatchEnd, EpochEnd, Failed, Finished, History
+from nodestudio.train.model import DataMismatchError, RolesError
 from nodestudio.train.settings import TrainingSettings
 
 PROGRESS_INTERVAL = 0.05  # seconds between two BatchProgress reports: at most 20 per second
@@ -111,6 +112,8 @@ class _Bridge(QObject):
     epoch = Signal(object)
     done = Signal(object, object)  # History, {node id: array}
     failed = Signal(str, object, object)  # message, node id or None, History or None
+    fixable = Signal(str, object)  # message, tuple of Fix: what Train offers to mend
+    note = Signal(str)  # what the run took the graph's roles to be
 
 
 class _Worker:
@@ -151,22 +154,27 @@ class _Worker:
     def run(self) -> None:
         try:
             self._run()
+        except RolesError as exc:  # no loss, no features...: say what, offer the fixes
+            self._offer(exc, tuple(f for p in exc.problems for f in p.fixes))
+        except DataMismatchError as exc:  # the features input's shape and the dataset's
+            self._offer(exc, (exc.fix,) if exc.fix is not None else ())
         except GraphError as exc:  # a node the problems panel can select
             self._fail(str(exc), exc.node)
         except NodeStudioError as exc:  # ModelError, DatasetError, TrainingError, kernel build
-            self._fail(str(exc).strip(), None)
+            self._fail(str(exc).strip(), getattr(exc, "node", None))
         except Exception as exc:  # noqa: BLE001  (a bug must still end the run visibly)
             self._fail(f"internal error: {type(exc).__name__}: {exc}", None)
 
     def _run(self) -> None:
-        from nodestudio.ir.convert import from_document
         from nodestudio.train.model import Model
         from nodestudio.train.settings import build_trainer, load_data, use_device
         settings = self.settings
         settings.check()
         use_device(settings.device)  # before anything is compiled
-        model = Model.from_loaded(from_document(self.graph), self.title,
-                                  dict(self.graph.metadata))
+        model = Model.from_document(self.graph, self.title, dict(self.graph.metadata))
+        if model.roles is not None and not self.closed:
+            inferred = f" ({'; '.join(model.roles.inferred)})" if model.roles.inferred else ""
+            self.bridge.note.emit(f"Training roles: {model.roles.describe()}{inferred}")
         data = load_data(settings)
         trainer = build_trainer(model, data, settings)
         self._n_train = len(data.train)
@@ -233,6 +241,11 @@ class _Worker:
         if not self.closed:
             self.bridge.done.emit(history, values)
 
+    def _offer(self, exc: NodeStudioError, fixes: tuple[Any, ...]) -> None:
+        if fixes and not self.closed and not self._terminal_sent:
+            self.bridge.fixable.emit(str(exc).strip(), fixes)
+        self._fail(str(exc).strip(), None)
+
     def _fail(self, message: str, node: str | None, history: History | None = None) -> None:
         if self._terminal_sent:  # run() re-raises after its Failed event: report it once
             return
@@ -249,7 +262,9 @@ class TrainingSession(QObject):
     `batch_progress(object)`: a BatchProgress, at most 20 a second; `epoch_end(object)`: the
     trainer's EpochEnd event (`.record`, `.best_epoch`); `finished(object)`: the History, with
     the trained arrays in `values`; `failed(str, object)`: a one-line message and the node id
-    to select, or None."""
+    to select, or None; `fixable(str, object)`, just before such a failure: the message and
+    the `Fix`es that would mend the graph (a role to mark, the features input's shape);
+    `note(str)`: the roles the run took, for the log."""
 
     state_changed = Signal(str)
     run_started = Signal(object)
@@ -257,6 +272,8 @@ class TrainingSession(QObject):
     epoch_end = Signal(object)
     finished = Signal(object)
     failed = Signal(str, object)
+    fixable = Signal(str, object)
+    note = Signal(str)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -274,6 +291,8 @@ class TrainingSession(QObject):
         self._bridge.epoch.connect(self.epoch_end, queued)
         self._bridge.done.connect(self._done, queued)
         self._bridge.failed.connect(self._failed, queued)
+        self._bridge.fixable.connect(self.fixable, queued)
+        self._bridge.note.connect(self.note, queued)
 
     @property
     def running(self) -> bool:
