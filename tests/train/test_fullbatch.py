@@ -131,7 +131,8 @@ def _mlp(with_dropout):
     x, labels = ns.tensor("x", (None, D)), ns.ivector("y")
     shared = {"W1": ns.shared(rng.normal(0, 0.3, (D, 32)), "W1"),
               "b1": ns.shared(np.zeros(32), "b1"),
-              "W2": ns.shared(rng.normal(0, 0.3, (32, K)), "W2"), "b2": ns.shared(np.zeros(K), "b2")}
+              "W2": ns.shared(rng.normal(0, 0.3, (32, K)), "W2"),
+              "b2": ns.shared(np.zeros(K), "b2")}
     hidden = ns.tanh(ns.dense(x, shared["W1"], shared["b1"]))
     if with_dropout:
         hidden = ns.dropout(hidden, p=0.5, seed=1)
