@@ -109,6 +109,7 @@ class _Bridge(QObject):
     state = Signal(str)
     progress = Signal(object)
     epoch = Signal(object)
+    note = Signal(object)  # a DataNote on the loaded dataset
     done = Signal(object, object)  # History, {node id: array}
     failed = Signal(str, object, object)  # message, node id or None, History or None
 
@@ -168,6 +169,9 @@ class _Worker:
         model = Model.from_loaded(from_document(self.graph), self.title,
                                   dict(self.graph.metadata))
         data = load_data(settings)
+        for note in data.notes:  # what 'auto' did, raw values far outside [0, 1]
+            if not self.closed:
+                self.bridge.note.emit(note)
         trainer = build_trainer(model, data, settings)
         self._n_train = len(data.train)
         if trainer.optimizer is None:  # CG / L-BFGS: a chunk of iterations per epoch
@@ -249,7 +253,8 @@ class TrainingSession(QObject):
     `batch_progress(object)`: a BatchProgress, at most 20 a second; `epoch_end(object)`: the
     trainer's EpochEnd event (`.record`, `.best_epoch`); `finished(object)`: the History, with
     the trained arrays in `values`; `failed(str, object)`: a one-line message and the node id
-    to select, or None."""
+    to select, or None; `data_note(object)`: a DataNote on the dataset being loaded (for the
+    log)."""
 
     state_changed = Signal(str)
     run_started = Signal(object)
@@ -257,6 +262,7 @@ class TrainingSession(QObject):
     epoch_end = Signal(object)
     finished = Signal(object)
     failed = Signal(str, object)
+    data_note = Signal(object)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -272,6 +278,7 @@ class TrainingSession(QObject):
         self._bridge.state.connect(self._set_state, queued)
         self._bridge.progress.connect(self.batch_progress, queued)
         self._bridge.epoch.connect(self.epoch_end, queued)
+        self._bridge.note.connect(self.data_note, queued)
         self._bridge.done.connect(self._done, queued)
         self._bridge.failed.connect(self._failed, queued)
 
