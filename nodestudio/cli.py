@@ -294,7 +294,8 @@ def _train(args: argparse.Namespace) -> int:
     trainer = build_trainer(model, data, settings, patience_doubling=args.patience_doubling,
                             balanced=args.balanced)
     # the run starts: what it runs with (after the checks, so that bad input stays one line)
-    unused = set_aside(model.metadata, args.optimizer)
+    given = {"lr": args.lr is not None, "hyper": bool(args.hyper)}
+    unused = {k: v for k, v in set_aside(model.metadata, args.optimizer).items() if not given[k]}
     if unused:
         stored = stored_training(model.metadata).get("optimizer", TRAIN_DEFAULTS["optimizer"])
         pairs = _pairs(unused)

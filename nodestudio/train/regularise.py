@@ -296,6 +296,5 @@ class Regularisation:
 
 
 __all__ = ["Regularisation", "attach_running_averages", "drop_connect", "feed_input",
-           "gaussian_noise",
-           "label_smoothing", "max_norm", "random_affine", "random_shift",
+           "gaussian_noise", "label_smoothing", "max_norm", "random_affine", "random_shift",
            "running_average_updates", "standard_normal_like", "weight_penalty"]

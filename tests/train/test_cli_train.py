@@ -108,6 +108,11 @@ def test_a_new_optimizer_trains_at_its_own_default_rate(tmp_path, capsys):
                   epochs=2).run().metrics()
     assert [e["train_loss"] for e in metrics["epochs"]] == [e["train_loss"]
                                                             for e in api["epochs"]]
+    # a rate given on the command line is used, and nothing is said about the stored one
+    assert main(["train", str(path), "--data", "digits", "--optimizer", "adam", "--lr", "0.01",
+                 "--epochs", "1", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "not used" not in err and "settings: adam (lr 0.01," in err
 
 
 def test_a_csv_of_raw_pixels_is_scaled_like_the_built_in_and_says_so(graph, tmp_path, capsys):
