@@ -81,6 +81,8 @@ def test_preprocessing_is_a_setting_kept_with_the_graph(qtbot, panel):
     assert settings.to_metadata()["preprocess"] == "standardise"
     panel.set_graph_metadata({"training": {"preprocess": "none"}})
     assert panel.preprocess.currentText() == "none" and panel.settings().preprocess == "none"
+    panel.set_graph_metadata({"training": {"preprocess": "standardize"}})  # another spelling
+    assert panel.settings().preprocess == "standardise"
 
 
 def _digits_graph():

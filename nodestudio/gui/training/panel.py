@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from nodestudio.api.device import devices
-from nodestudio.data import PREPROCESS_CHOICES
+from nodestudio.data import PREPROCESS_CHOICES, DatasetError, preprocess_choice
 from nodestudio.data.dataset import DataNote
 from nodestudio.graph.model import Graph
 from nodestudio.gui.training.datasets import DatasetCombo
@@ -287,7 +287,10 @@ class TrainingPanel(QWidget):
     def load_settings(self, s: TrainingSettings) -> None:
         """Fill every field from `s`."""
         self.dataset.select(s.dataset)
-        self.preprocess.setCurrentText(s.preprocess)
+        try:  # "standardize" and the other spellings the settings accept
+            self.preprocess.setCurrentText(preprocess_choice(s.preprocess))
+        except DatasetError:  # already refused by the settings' check
+            self.preprocess.setCurrentText("auto")
         self.seed.setValue(s.seed)
         self._hyper_by_optimizer[s.optimizer] = dict(s.hyper)
         self.optimizer.blockSignals(True)
