@@ -21,12 +21,12 @@ from nodestudio.train.settings import TRAIN_DEFAULTS
 
 
 def _devices(args: argparse.Namespace) -> int:
-    import nodestudio as ns
-    infos = ns.devices()
+    from nodestudio.api.device import current_device, devices
+    infos = devices()
     if not infos:
         print("no OpenCL device found")
         return 1
-    chosen = ns.current_device().index
+    chosen = current_device().index
     for info in infos:
         print(("* " if info.index == chosen else "  ") + str(info))
     return 0
@@ -47,9 +47,10 @@ def spirals(n_per_class: int, classes: int = 3, seed: int = 0) -> tuple[np.ndarr
 def _demo(args: argparse.Namespace) -> int:
     """Train a tanh MLP on spirals through the public API, on the OpenCL device."""
     import nodestudio as ns
+    from nodestudio.api.device import current_device, set_device
     if args.device is not None:
-        ns.set_device(args.device)
-    print(f"device: {ns.current_device().label}")
+        set_device(args.device)
+    print(f"device: {current_device().label}")
     x_all, y_all = spirals(300)
     rng = np.random.default_rng(args.seed)
     x, y = ns.matrix("x"), ns.ivector("y")
@@ -82,6 +83,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _kernels(args: argparse.Namespace) -> int:
     """Lower a saved graph for a batch size and print its kernels."""
     import nodestudio as ns
+    from nodestudio.api.device import enable_profiling
     loaded = ns.load(args.graph)
     inputs = list(loaded.inputs.values())
     given = dict(_parse_shape(text) for text in args.input_shape)
@@ -91,7 +93,7 @@ def _kernels(args: argparse.Namespace) -> int:
         shape = given.get(var.name) or _batch_shape(var, args.batch_size)
         values.append(rng.integers(0, 2, shape) if var.dtype == "int32" else rng.normal(size=shape))
     fn = ns.function(inputs, list(loaded.outputs.values()))
-    ns.enable_profiling(True)
+    enable_profiling(True)
     fn(*values)
     fn(*values)
     for report in fn.kernels():
@@ -207,6 +209,8 @@ def _settings(args: argparse.Namespace, metadata: dict[str, Any]):
                              if getattr(args, key) is not None}
     given.update(dataset=args.data, seed=args.seed, min_epochs=args.min_epochs,
                  device=args.device)
+    if args.preprocess is not None:
+        given["preprocess"] = args.preprocess
     hyper: dict[str, Any] = {}
     for text in args.hyper:
         hyper.update(_key_values(text, "--hyper"))
@@ -255,19 +259,51 @@ def _key_values(text: str, what: str) -> dict[str, int | float | str]:
     return values
 
 
+def _load_data(settings: Any, download: bool) -> Any:
+    """The dataset, and any download's progress on stderr."""
+    from nodestudio.train.settings import load_data
+    done: set[str] = set()
+
+    def progress(name: str, size: int, total: int | None) -> None:
+        if total is not None and size >= total and name not in done:
+            done.add(name)
+            print(f"nodestudio: downloaded {name} ({size:,} bytes)", file=sys.stderr)
+
+    return load_data(settings, download=download, progress=progress)
+
+
+def _data_notes(data: Any) -> None:
+    """What 'auto' did to the data; raw values far outside [0, 1]."""
+    from nodestudio.train.settings import note_text
+    for note in data.notes:
+        print(f"nodestudio: {note.level}: {note_text(note)}", file=sys.stderr)
+
+
 def _train(args: argparse.Namespace) -> int:
     """Train a graph file on a dataset; write metrics.json and params.npz."""
+    from nodestudio.api.device import current_device
     from nodestudio.train.model import Model
-    from nodestudio.train.settings import build_trainer, load_data
+    from nodestudio.train.settings import build_trainer, set_aside, stored_training
     _select_device(args.device)  # before the model's parameters are made
     model = Model.load(args.graph)
     settings = _settings(args, model.metadata)
     settings.check()  # a bad setting fails before the data is read
-    data = load_data(settings)
+    data = _load_data(settings, args.download)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)  # before training: a bad folder fails at once
     trainer = build_trainer(model, data, settings, patience_doubling=args.patience_doubling,
                             balanced=args.balanced)
+    # the run starts: what it runs with (after the checks, so that bad input stays one line)
+    given = {"lr": args.lr is not None, "hyper": bool(args.hyper)}
+    unused = {k: v for k, v in set_aside(model.metadata, args.optimizer).items() if not given[k]}
+    if unused:
+        stored = stored_training(model.metadata).get("optimizer", TRAIN_DEFAULTS["optimizer"])
+        pairs = _pairs(unused)
+        print(f"nodestudio: note: {args.optimizer} starts from its own defaults; the graph's "
+              f"{' and '.join(pairs)} (stored for {stored}) {'are' if len(pairs) > 1 else 'is'}"
+              " not used", file=sys.stderr)
+    print(f"settings: {settings.describe()}", file=sys.stderr)
+    _data_notes(data)
     if trainer.optimizer is None and args.lr is not None:
         print(f"nodestudio: note: {trainer.method} chooses its own steps; --lr is not used",
               file=sys.stderr)
@@ -278,8 +314,9 @@ def _train(args: argparse.Namespace) -> int:
     if history.failure is not None:
         print(f"nodestudio: {history.failure.message}", file=sys.stderr)
         return 1
-    (out / "metrics.json").write_text(json.dumps(history.metrics(), indent=1,
-                                                 allow_nan=False) + "\n")
+    metrics = {**history.metrics(),
+               "settings": settings.effective(data, device=current_device().label)}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False) + "\n")
     model.save_values(out / "params.npz")
     summary = (f"best epoch {history.best_epoch} of {len(history.epochs)}"
                f" ({history.stop_reason})"
@@ -289,15 +326,27 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(values: dict[str, Any]) -> list[str]:
+    """{"lr": 0.1, "hyper": {"momentum": 0.5}} -> ["lr 0.1", "momentum 0.5"]."""
+    flat = {k: v for k, v in values.items() if k != "hyper"} | dict(values.get("hyper", {}))
+    return [f"{k} {v}" for k, v in flat.items()]
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     """Loss and error of a graph file with saved parameters on a dataset split."""
-    from nodestudio.data import load_dataset
     from nodestudio.train.loop import Evaluator
     from nodestudio.train.model import Model
+    from nodestudio.train.settings import TrainingSettings
     _select_device(args.device)
     model = Model.load(args.graph)
     model.load_values(args.params)
-    data = load_dataset(args.data, seed=args.seed)
+    # the preprocessing training used: given again, else the graph's stored one, else auto
+    given = {"preprocess": args.preprocess} if args.preprocess is not None else {}
+    settings = TrainingSettings.from_metadata(model.metadata, dataset=args.data,
+                                              seed=args.seed, **given)
+    settings.check()
+    data = _load_data(settings, args.download)
+    _data_notes(data)
     split = getattr(data, args.split)
     model.check_data(split)
     loss, error = Evaluator(model, args.batch_size)(split)
@@ -375,6 +424,7 @@ def _add_train_parsers(sub: Any) -> None:
     train.add_argument("--data", required=True, metavar="NAME_OR_PATH",
                        help="a built-in (mnist5k, digits, spirals, ...), 'mnist', a folder "
                        "or a file")
+    _add_data_options(train)
     train.add_argument("--optimizer", default=None, metavar="NAME",
                        help=f"one of {', '.join(OPTIMIZER_NAMES)} (default sgd)")
     train.add_argument("--lr", type=float, default=None,
@@ -432,11 +482,30 @@ def _add_train_parsers(sub: Any) -> None:
     evaluate.add_argument("graph")
     evaluate.add_argument("--params", required=True, metavar="FILE.npz")
     evaluate.add_argument("--data", required=True, metavar="NAME_OR_PATH")
+    _add_data_options(evaluate, "(give what train used)")
     evaluate.add_argument("--split", choices=("test", "valid", "train"), default="test")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--batch-size", type=int, default=1000)
     evaluate.add_argument("--device", default=None, help="index or part of the device name")
     evaluate.set_defaults(run=_with_one_line_errors(_evaluate))
+
+
+def _add_data_options(parser: argparse.ArgumentParser, more: str = "") -> None:
+    from nodestudio.data import PREPROCESS_CHOICES, DatasetError, preprocess_choice
+
+    def choice(text: str) -> str:
+        try:
+            return preprocess_choice(text)
+        except DatasetError as exc:  # argparse shows it as a usage error
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parser.add_argument("--preprocess", type=choice, default=None,
+                        metavar="{" + ",".join(PREPROCESS_CHOICES) + "}",
+                        help="fitted on the training split, applied to all: " + "; ".join(
+                            f"{k}: {v}" for k, v in PREPROCESS_CHOICES.items())
+                        + ". Default: the graph's stored setting, else auto " + more)
+    parser.add_argument("--download", action="store_true",
+                        help="fetch full MNIST (--data mnist, about 11 MB) into the cache "
+                        "folder when it is not there (see docs/DATASETS.md)")
 
 
 def main(argv: list[str] | None = None) -> int:

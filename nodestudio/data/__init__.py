@@ -15,29 +15,31 @@ from nodestudio.data.builtin import (
     load_builtin,
 )
 from nodestudio.data.csvfile import read_csv
-from nodestudio.data.dataset import Dataset, Splits, split_dataset, split_indices
+from nodestudio.data.dataset import DataNote, Dataset, Splits, split_dataset, split_indices
 from nodestudio.data.download import MNIST_SHA256, default_cache_dir, download_mnist
 from nodestudio.data.errors import DatasetError
 from nodestudio.data.idx import read_idx, read_idx_header, read_mnist_pair, write_idx
 from nodestudio.data.loader import apply_preprocessing, load_dataset, load_idx_folder
 from nodestudio.data.pickled import load_array_pickle, read_mnist_pickle
 from nodestudio.data.preprocess import (
+    PREPROCESS_CHOICES,
     PCAWhiten,
     Pipeline,
     Preprocessor,
     Scale01,
     Standardize,
     make_preprocessor,
+    preprocess_choice,
 )
 from nodestudio.data.toy import make_blobs, make_circles, make_moons, make_spirals, make_xor
 
 __all__ = [
-    "DEFAULT_DATASET", "MNIST_SHA256", "Dataset", "DatasetError", "PCAWhiten", "Pipeline",
-    "Preprocessor", "Scale01", "Splits", "Standardize", "apply_preprocessing",
-    "balanced_batches", "builtin_names", "datasets_dir", "default_cache_dir",
-    "describe_builtins", "download_mnist", "epoch_batches", "load_array_pickle", "load_builtin",
-    "load_dataset", "load_idx_folder", "make_blobs", "make_circles", "make_moons",
-    "make_preprocessor", "make_spirals", "make_xor", "minibatches", "read_csv", "read_idx",
-    "read_idx_header", "read_mnist_pair", "read_mnist_pickle", "split_dataset",
-    "split_indices", "write_idx",
+    "DEFAULT_DATASET", "MNIST_SHA256", "PREPROCESS_CHOICES", "DataNote", "Dataset",
+    "DatasetError", "PCAWhiten", "Pipeline", "Preprocessor", "Scale01", "Splits", "Standardize",
+    "apply_preprocessing", "balanced_batches", "builtin_names", "datasets_dir",
+    "default_cache_dir", "describe_builtins", "download_mnist", "epoch_batches",
+    "load_array_pickle", "load_builtin", "load_dataset", "load_idx_folder", "make_blobs",
+    "make_circles", "make_moons", "make_preprocessor", "make_spirals", "make_xor", "minibatches",
+    "preprocess_choice", "read_csv", "read_idx", "read_idx_header", "read_mnist_pair",
+    "read_mnist_pickle", "split_dataset", "split_indices", "write_idx",
 ]

@@ -85,15 +85,27 @@ class Dataset:
         return Dataset(x, self.y, shape, self.n_classes, self.name, self.class_names)
 
 
+@dataclass(frozen=True)
+class DataNote:
+    """Something worth telling the user about the data as loaded: `level` "info" (what the
+    'auto' preprocessing did) or "warning" (raw values far outside [0, 1]). `suggest` names the
+    preprocessing that would help, for the front end to phrase its own way (a flag, a field)."""
+
+    level: str
+    message: str
+    suggest: str | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class Splits:
     """Training, validation and test sets, plus the preprocessor fitted on `train` (if any),
-    to apply to new inputs at inference time."""
+    to apply to new inputs at inference time, and notes on the data for the user."""
 
     train: Dataset
     valid: Dataset
     test: Dataset
     preprocessor: Preprocessor | None = None
+    notes: tuple[DataNote, ...] = ()
 
     def __iter__(self):
         return iter((self.train, self.valid, self.test))

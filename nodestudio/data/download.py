@@ -61,19 +61,21 @@ def sha256_of(path: Path) -> str:
 
 
 def download_mnist(folder: str | os.PathLike | None = None, *,
-                   base_url: str | Sequence[str] = MNIST_MIRRORS,
+                   base_url: str | Sequence[str] | None = None,
                    checksums: Mapping[str, str] | None = None, timeout: float = 30.0,
                    progress: Progress | None = None) -> Path:
     """Fetch the four MNIST files into `folder` (default: `default_cache_dir()/mnist`).
 
     Files already present with the right checksum are kept (the folder is the cache); others
-    are fetched from the first mirror in `base_url` that serves them. `checksums` maps file
-    name to SHA-256 (default: the known MNIST values; tests pass their own). `timeout` bounds
-    each connect and each read, in seconds. Returns the folder; raises DatasetError naming the
-    file and URL on any failure.
+    are fetched from the first mirror in `base_url` that serves them (default: MNIST_MIRRORS,
+    read at call time). `checksums` maps file name to SHA-256 (default: the known MNIST values;
+    tests pass their own). `timeout` bounds each connect and each read, in seconds. Returns the
+    folder; raises DatasetError naming the file and URL on any failure.
     """
     folder = Path(folder) if folder is not None else default_cache_dir() / "mnist"
     checksums = dict(MNIST_SHA256 if checksums is None else checksums)
+    if base_url is None:
+        base_url = MNIST_MIRRORS
     bases = [base_url] if isinstance(base_url, str) else list(base_url)
     if not bases:
         raise DatasetError("no base URL to download from")

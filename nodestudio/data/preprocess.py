@@ -226,6 +226,29 @@ _KINDS: dict[str, type[Preprocessor]] = {
 _ALIASES = {"standardise": "standardize", "pca": "pca-whiten", "whiten": "pca-whiten",
             "scale01": "scale"}
 
+# The preprocessing a training run can ask for by name (`nodestudio train --preprocess`, the
+# Training dock, TrainingSettings.preprocess), with what each does.
+PREPROCESS_CHOICES: dict[str, str] = {
+    "auto": "scale images, and whole numbers within 0..255, to [0, 1]; leave other data as is",
+    "none": "the raw values",
+    "scale": "map the training set's [min, max] to [0, 1], one scale for all features",
+    "standardise": "per feature: subtract the training mean, divide by the training std",
+    "pca-whiten": "centre, project on the principal axes, divide by sqrt(eigenvalue): "
+                  "decorrelated unit-variance features, fewer of them",
+}
+
+
+def preprocess_choice(name: str) -> str:
+    """The PREPROCESS_CHOICES key that `name` means ("standardize", "PCA" and the other
+    spellings `make_preprocessor` takes are accepted); DatasetError for anything else."""
+    if isinstance(name, str):
+        key = name.strip().lower().replace("_", "-")
+        key = {"standardize": "standardise", "pca": "pca-whiten", "whiten": "pca-whiten",
+               "scale01": "scale"}.get(key, key)
+        if key in PREPROCESS_CHOICES:
+            return key
+    raise DatasetError(f"unknown preprocessing {name!r}; known: {', '.join(PREPROCESS_CHOICES)}")
+
 PreprocessSpec = str | Preprocessor | Sequence["str | Preprocessor"] | None
 
 

@@ -67,8 +67,9 @@ class History:
     failure: Failure | None = None
 
     def metrics(self) -> dict[str, Any]:
-        """The `metrics.json` document, exactly: epochs, best_epoch, test_error, test_loss.
-        A non-finite figure (a validation loss that overflowed) becomes None: JSON has no NaN."""
+        """The figures of `metrics.json`: epochs, best_epoch, test_error, test_loss
+        (`nodestudio train` adds "settings", the run's effective settings). A non-finite figure
+        (a validation loss that overflowed) becomes None: JSON has no NaN."""
         return {"epochs": [{k: _finite(v) for k, v in record.as_dict().items()}
                            for record in self.epochs],
                 "best_epoch": self.best_epoch, "test_error": _finite(self.test_error),

@@ -10,6 +10,13 @@ The device computes in float32, so the cost and gradient SciPy sees carry float3
 (relative ~1e-7): convergence to a gradient norm far below that is not meaningful, and SciPy may
 stop with a "precision loss" message once it is reached; the result is still as good as float32
 allows.
+
+Line searches need a deterministic objective whose gradient is the gradient of that same
+objective. The cost is therefore expanded in one mode (inference by default: dropout is the
+identity, batch norm uses its running averages) *before* it is differentiated, so cost and
+gradient describe one function; a graph that still draws random numbers in that mode (a dropout
+whose mode is forced to "train", a raw random op) is refused with a GraphError naming the node,
+instead of a run that stops after a few iterations as "converged".
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ from typing import Any
 import numpy as np
 
 from nodestudio.api.function import Function, function
+from nodestudio.errors import GraphError
 from nodestudio.ir.autodiff import grad
-from nodestudio.ir.expr import Variable, as_variable
+from nodestudio.ir.expand import expand
+from nodestudio.ir.expr import Variable, as_variable, toposort
 from nodestudio.ir.shared import SharedVariable
 from nodestudio.ops.registry import FLOAT
 
@@ -92,6 +101,26 @@ class _Objective:
         return cached if cached is not None else self(x)[0]
 
 
+def deterministic_objective(cost: Variable, method: str = "lbfgs",
+                            training: bool = False) -> Variable:
+    """`cost` expanded in inference mode (training mode with `training`), the graph a
+    full-batch method differentiates and evaluates. GraphError naming the node when it still
+    draws random numbers: the method would see another function at every evaluation."""
+    mode = "train" if training else "infer"
+    expanded = expand([as_variable(cost)], mode)[0]
+    random = [n for n in toposort([expanded]) if n.op.stateful]
+    if random:
+        owner = random[0].name.split("/")[0]  # a composite's parts are named "<node>/..."
+        ops = {n.name: n.op.name for n in toposort([as_variable(cost)])}
+        what = f" ({ops[owner]})" if owner in ops else ""
+        raise GraphError(
+            f"{method} minimises one fixed cost over the whole training set, but this "
+            f"node{what} draws new random numbers at every evaluation, even in {mode} mode "
+            "(a dropout whose mode is 'train', a random op); set its mode to 'auto', remove "
+            "it, or train with a minibatch optimizer", node=owner)
+    return expanded
+
+
 def minimize_fullbatch(cost: Variable, params: Sequence[SharedVariable],
                        inputs: Sequence[Variable] = (), values: Sequence[Any] | Mapping = (),
                        method: str = "lbfgs", max_iter: int = 200, tol: float | None = 1e-6,
@@ -104,8 +133,9 @@ def minimize_fullbatch(cost: Variable, params: Sequence[SharedVariable],
     conjugate gradient) or "lbfgs" (L-BFGS-B without bounds). `tol` is SciPy's tolerance (the
     gradient-norm test for CG, the gradient and relative-reduction tests for L-BFGS-B);
     `callback(iteration, cost)` is called after each iteration. `training` picks the graph mode
-    (False: deterministic, no dropout, batch norm on its running statistics). The parameters
-    hold the best point found when this returns."""
+    of both the cost and its gradient (False: no dropout, batch norm on its running
+    statistics); a cost that is still random in that mode is a GraphError (see
+    `deterministic_objective`). The parameters hold the best point found when this returns."""
     try:
         import scipy.optimize  # only full-batch training needs SciPy, so it is imported here
     except ImportError:
@@ -133,7 +163,8 @@ def minimize_fullbatch(cost: Variable, params: Sequence[SharedVariable],
     if len(values) != len(inputs):
         raise ValueError(f"{len(inputs)} input(s) but {len(values)} value(s)")
 
-    grads = grad(cost, params)
+    cost = deterministic_objective(cost, method, training)
+    grads = grad(cost, params)  # of the expanded cost: the gradient of what is evaluated
     fn = function(inputs, [cost, *grads], training=training)
     vector = ParameterVector(params)
     objective = _Objective(fn, vector, values)

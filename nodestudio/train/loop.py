@@ -23,7 +23,9 @@ Full-batch methods ("cg", "lbfgs") go through `minimize_fullbatch`: an epoch is 
 the current parameters (L-BFGS's curvature memory and CG's direction restart at each chunk,
 which costs little with chunks of 10 or more). The learning rate and schedule are not used; the
 train figures of the epoch are measured on the whole training set in inference mode. A chunk
-that stops before its last iteration has converged, and training ends there.
+that stops before its last iteration has converged, and training ends there. The objective is
+the loss in inference mode, gradient included (dropout off, batch norm on its running
+averages); a graph that stays random in that mode is refused (see fullbatch.py).
 
 `regularisation=Regularisation(...)` (nodestudio/train/regularise.py: L1 / L2 penalties, input
 noise, label smoothing, DropConnect, max-norm, random image shifts) changes the training loss and
@@ -76,7 +78,7 @@ from nodestudio.train.events import (
     StopReason,
 )
 from nodestudio.train.fullbatch import METHODS as FULLBATCH_METHODS
-from nodestudio.train.fullbatch import minimize_fullbatch
+from nodestudio.train.fullbatch import deterministic_objective, minimize_fullbatch
 from nodestudio.train.model import Model, locate_non_finite
 from nodestudio.train.optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from nodestudio.train.regularise import Regularisation, attach_running_averages
@@ -203,6 +205,8 @@ class Trainer:
         if self.optimizer is None and self.regularisation.active:
             raise TrainingError(f"regularisation options need a minibatch optimizer; "
                                 f"{self.method} works on the plain loss")
+        if self.optimizer is None:  # a random cost is refused now, not after compiling
+            deterministic_objective(model.loss, self.method)
         # a graph read from a file has no default updates: its batch-norm running averages
         # get them here, so that training functions update them (see regularise.py)
         attach_running_averages([v for v in (model.loss, model.error, model.prediction)

@@ -6,7 +6,10 @@
 * `weight_penalty`: l1 * sum |W| + l2 * sum W² over the trainable weight matrices (parameters
   with ndim >= 2: biases and batch-norm scales are left alone), added to the training loss.
 * `gaussian_noise`: x + std * N(0, 1), drawn on the device from two uniform streams by
-  Box-Muller (sin by an odd polynomial: the registry has no trigonometric op).
+  Box-Muller (sin by an odd polynomial: the registry has no trigonometric op). It corrupts
+  what the model reads, not what it is compared with: the `target` port of a loss
+  (squared_error, absolute_error, binary_cross_entropy) keeps the clean x, so an autoencoder
+  trained with input noise is a denoising autoencoder (see `feed_input`).
 * `label_smoothing`: each softmax cross-entropy of the loss becomes
   (1 - eps) * CE + eps * mean over rows of -mean_k log_softmax(logits)_k.
 * `drop_connect`: each weight matrix is masked (per call, i.e. per minibatch) like dropout on
@@ -32,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nodestudio.ir import build as F
-from nodestudio.ir.expr import Variable, apply, toposort
+from nodestudio.ir.expr import Variable, apply, make_apply, toposort
 from nodestudio.ir.rewrite import substitute
 from nodestudio.ir.shared import SharedVariable
 
@@ -187,6 +190,35 @@ def random_affine(x: Variable, max_degrees: float, max_scale: float = 0.0,
                  max_degrees=float(max_degrees), max_scale=float(max_scale), seed=seed)
 
 
+def feed_input(loss: Variable, x: Variable, seen: Variable, target: Variable) -> Variable:
+    """`loss` with the input `x` replaced by `seen` where the model reads it, and by `target`
+    where a loss compares with it: in the `target` port of a loss op, and in whatever feeds
+    that port from x (a reshape of x). For a denoising autoencoder, `seen` is the corrupted x
+    and `target` the clean one."""
+    if seen is target:
+        return substitute([loss], {x: seen})[0]
+    loss_nodes = [n for n in toposort([loss])
+                  if "target" in n.op.input_names(n.attrs)]
+    targets = [v for n in loss_nodes for port, v in zip(n.op.input_names(n.attrs), n.inputs)
+               if port == "target"]
+    needs_clean = {id(n) for n in toposort(targets)} if targets else set()
+    clean, model = {id(x): target}, {id(x): seen}  # old variable id -> its new version
+    for node in toposort([loss]):
+        if node is x.owner:
+            continue
+        ports = node.op.input_names(node.attrs)
+        for mapping in ((model, clean) if id(node) in needs_clean else (model,)):
+            inputs = [(clean if port == "target" or mapping is clean else model).get(id(v), v)
+                      for port, v in zip(ports, node.inputs)]
+            if all(a is b for a, b in zip(inputs, node.inputs)):
+                continue
+            attrs = {k: v for k, v in node.attrs.items() if not (k == "n" and node.op.variadic)}
+            clone = make_apply(node.op, inputs, attrs, node.name, node.data)
+            for old, new in zip(node.outputs, clone.outputs):
+                mapping[id(old)] = new
+    return model.get(id(loss), loss)
+
+
 @dataclass(frozen=True)
 class Regularisation:
     l1: float = 0.0
@@ -245,10 +277,11 @@ class Regularisation:
             seen = random_affine(seen, self.rotate_degrees, self.scale)
         if self.shift:
             seen = random_shift(seen, self.shift)
-        if self.input_noise:
+        augmented = seen  # a moved image is another example: the target moves with it
+        if self.input_noise:  # noise corrupts what the model reads, never the target
             seen = gaussian_noise(seen, self.input_noise)
         if seen is not x:
-            loss = substitute([loss], {x: seen})[0]
+            loss = feed_input(loss, x, seen, augmented)
         penalty = weight_penalty(params, self.l1, self.l2)
         return loss if penalty is None else loss + penalty
 
@@ -262,6 +295,6 @@ class Regularisation:
         return [(p, max_norm(e, self.max_norm) if id(p) in weights else e) for p, e in updates]
 
 
-__all__ = ["Regularisation", "attach_running_averages", "drop_connect", "gaussian_noise",
-           "label_smoothing", "max_norm", "random_affine", "random_shift",
+__all__ = ["Regularisation", "attach_running_averages", "drop_connect", "feed_input",
+           "gaussian_noise", "label_smoothing", "max_norm", "random_affine", "random_shift",
            "running_average_updates", "standard_normal_like", "weight_penalty"]

@@ -8,6 +8,13 @@ studio's Training panel both fill in, and the one function that turns it into a 
 Defaults come, in this order, from what the caller gives, the graph's metadata["training"]
 (optimizer, lr, batch_size, epochs, patience and the other fields below), then
 `TRAIN_DEFAULTS`. A learning rate of None means the optimizer's own documented default.
+The stored learning rate and hyperparameters belong to the stored optimizer: when the caller
+asks for another one (`nodestudio train --optimizer`, the Training dock's Method), they are set
+aside and that optimizer starts from its own defaults, unless the caller gives them too.
+
+`settings.describe()` is the one line both front ends print when a run starts, and
+`settings.effective(data)` the complete record (every hyperparameter with its value, the
+preprocessing applied) that `nodestudio train` writes to metrics.json.
 """
 
 from __future__ import annotations
@@ -18,8 +25,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nodestudio.data import DEFAULT_DATASET, load_dataset
-from nodestudio.data.dataset import Splits
+from nodestudio.api.device import select_device
+from nodestudio.data import DEFAULT_DATASET, PREPROCESS_CHOICES, load_dataset, preprocess_choice
+from nodestudio.data.dataset import DataNote, Splits
+from nodestudio.data.download import Progress
+from nodestudio.data.errors import DatasetError
 from nodestudio.train.loop import FULLBATCH_METHODS, OPTIMIZER_NAMES, Trainer, TrainingError
 from nodestudio.train.model import Model
 from nodestudio.train.optimizers import OPTIMIZERS, Hyper, Optimizer, make_optimizer
@@ -89,6 +99,21 @@ def stored_training(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(stored) if isinstance(stored, Mapping) else {}
 
 
+# what belongs to the optimizer it was chosen for (the schedule's shape does not: it is kept)
+OPTIMIZER_SPECIFIC = ("lr", "hyper")
+
+
+def set_aside(metadata: Mapping[str, Any] | None, optimizer: str | None) -> dict[str, Any]:
+    """The stored settings that do not apply to `optimizer`: the learning rate and the
+    hyperparameters stored for another optimizer ({} when `optimizer` is the stored one, or
+    None). The stored optimizer is TRAIN_DEFAULTS' when the metadata names none."""
+    stored = stored_training(metadata)
+    if optimizer is None or optimizer == stored.get("optimizer", TRAIN_DEFAULTS["optimizer"]):
+        return {}
+    return {key: stored[key] for key in OPTIMIZER_SPECIFIC
+            if stored.get(key) not in (None, {})}
+
+
 @dataclass
 class TrainingSettings:
     """How to train: data, optimizer, schedule, stopping rule, regularisation, device."""
@@ -104,6 +129,7 @@ class TrainingSettings:
     patience: int | None = None  # None: no early stopping
     min_epochs: int = 0
     regularisation: Regularisation = field(default_factory=Regularisation)
+    preprocess: str = "auto"  # one of PREPROCESS_CHOICES (nodestudio/data/preprocess.py)
     device: str | None = None  # index or part of the device name; None: the current one
     seed: int = 0
 
@@ -112,8 +138,12 @@ class TrainingSettings:
     def from_metadata(cls, metadata: Mapping[str, Any] | None, **given: Any
                       ) -> TrainingSettings:
         """`given` first, then metadata["training"], then TRAIN_DEFAULTS and the field
-        defaults. Unknown keys in the metadata are ignored (files written by newer versions)."""
+        defaults. Unknown keys in the metadata are ignored (files written by newer versions).
+        When `given` names an optimizer other than the stored one, the stored lr and
+        hyperparameters are not used (see `set_aside`)."""
         stored = stored_training(metadata)
+        for key in set_aside(metadata, given.get("optimizer")):
+            del stored[key]
         names = {f.name for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {k: v for k, v in TRAIN_DEFAULTS.items() if k in names}
         values.update({k: v for k, v in stored.items() if k in names})
@@ -167,6 +197,10 @@ class TrainingSettings:
             raise TrainingError(f"learning rate must be a finite number >= 0, got {self.lr!r}")
         if not isinstance(self.dataset, str) or not self.dataset.strip():
             raise TrainingError("no dataset chosen")
+        try:
+            preprocess_choice(self.preprocess)
+        except DatasetError as exc:
+            raise TrainingError(str(exc)) from None
         self.optimizer_and_schedule()  # the hyperparameters and the schedule's parameters
 
     def optimizer_and_schedule(self) -> tuple[Optimizer | str, Schedule | float | None]:
@@ -177,25 +211,89 @@ class TrainingSettings:
         """The starting learning rate actually used (None for the full-batch methods)."""
         if self.fullbatch:
             return None
-        return self.lr if self.lr is not None else float(OPTIMIZERS[self.optimizer]
-                                                          .HYPERPARAMETERS[0].default)
+        if self.lr is not None:
+            return self.lr
+        return float(self.hyper.get("lr", OPTIMIZERS[self.optimizer].HYPERPARAMETERS[0].default))
+
+    def hyperparameter_values(self) -> dict[str, Any]:
+        """Every hyperparameter of the optimizer with the value the run uses (lr first, the
+        defaults filled in); {} for the full-batch methods. Call after check()."""
+        if self.fullbatch:
+            return {}
+        optimizer = make_optimizer(self.optimizer, **self.hyper)
+        return {**optimizer.hyperparameters(), "lr": self.effective_lr()}
+
+    def effective(self, data: Splits | None = None, device: str | None = None
+                  ) -> dict[str, Any]:
+        """Everything the run uses, defaults filled in, as a JSON-friendly dict (metrics.json
+        "settings"). With the loaded `data`, also the preprocessing 'auto' chose; `device` is
+        the device's label when known."""
+        out: dict[str, Any] = {"dataset": self.dataset, "optimizer": self.optimizer}
+        if self.fullbatch:
+            out["batch_size"] = "full"
+        else:
+            out["hyperparameters"] = self.hyperparameter_values()
+            out["schedule"] = {"kind": self.schedule, **self.schedule_params}
+            out["batch_size"] = self.batch_size
+        out.update(epochs=self.epochs, patience=self.patience, min_epochs=self.min_epochs,
+                   preprocess=preprocess_choice(self.preprocess))
+        if data is not None:
+            out["preprocessing_applied"] = (data.preprocessor.kind if data.preprocessor
+                                            else "none")
+        out["regularisation"] = {k: v for k, v in dataclasses.asdict(self.regularisation)
+                                 .items() if v != getattr(Regularisation(), k)}
+        out["seed"] = self.seed
+        out["device"] = device if device is not None else self.device
+        return out
 
     def describe(self) -> str:
-        """One line for a log: "adam, lr 0.001, batch 100, 20 epochs on mnist5k"."""
+        """One line for a log, every setting in it: "adam (lr 0.001, beta1 0.9, beta2 0.999,
+        eps 1e-08), batch 100, 20 epochs, preprocessing auto, seed 0 on mnist5k"."""
         if self.fullbatch:
-            head = f"{self.optimizer} (full batch)"
+            parts = [f"{self.optimizer} (full batch)"]
         else:
-            head = f"{self.optimizer}, lr {self.effective_lr():g}"
+            try:
+                values = self.hyperparameter_values()
+            except ValueError:  # not checked yet: say what was asked for
+                values = {"lr": self.lr, **self.hyper}
+            parts = [f"{self.optimizer} ({_pairs(values)})"]
             if self.schedule != "constant":
-                head += f" ({self.schedule})"
-            head += f", batch {self.batch_size}"
-        stop = f", patience {self.patience}" if self.patience is not None else ""
-        return f"{head}, {self.epochs} epochs{stop} on {self.dataset}"
+                parts.append(f"schedule {self.schedule} ({_pairs(self.schedule_params)})")
+            parts.append(f"batch {self.batch_size}")
+        parts.append(f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}")
+        if self.patience is not None:
+            parts.append(f"patience {self.patience}")
+        if self.min_epochs:
+            parts.append(f"min. epochs {self.min_epochs}")
+        parts.append(f"preprocessing {self.preprocess}")
+        regularisation = {k.replace("_", " "): v for k, v in dataclasses.asdict(
+            self.regularisation).items() if v != getattr(Regularisation(), k)}
+        if regularisation:
+            parts.append(_pairs(regularisation))
+        parts.append(f"seed {self.seed}")
+        return f"{', '.join(parts)} on {self.dataset}"
 
 
-def load_data(settings: TrainingSettings) -> Splits:
-    """The dataset of `settings`, split with its seed."""
-    return load_dataset(settings.dataset, seed=settings.seed)
+def _pairs(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                     for k, v in values.items())
+
+
+def load_data(settings: TrainingSettings, *, download: bool = False,
+              progress: Progress | None = None) -> Splits:
+    """The dataset of `settings`, split with its seed and preprocessed as it says (the notes
+    on it in `Splits.notes`: see `note_text`). `download` fetches full MNIST when absent."""
+    return load_dataset(settings.dataset, seed=settings.seed,
+                        preprocess=preprocess_choice(settings.preprocess), download=download,
+                        progress=progress)
+
+
+def note_text(note: DataNote, hint: str = "consider --preprocess {}") -> str:
+    """A note on the data as a front end prints it: `hint` (formatted with the suggested
+    preprocessing) is appended to warnings that suggest one."""
+    if note.suggest is None:
+        return note.message
+    return f"{note.message}; {hint.format(note.suggest)}"
 
 
 def build_trainer(model: Model, data: Splits, settings: TrainingSettings, **extra: Any
@@ -215,14 +313,7 @@ def build_trainer(model: Model, data: Splits, settings: TrainingSettings, **extr
 def use_device(spec: str | None) -> None:
     """Select the device `spec` names (an index or part of "platform: device") unless it is
     the current one: switching makes a new context, and every program is compiled again."""
-    if spec is None or not str(spec).strip():
-        return
-    from nodestudio.backend.device import runtime, set_device
-    current, text = runtime().info, str(spec).strip()
-    if text == str(current.index) or (not text.isdigit() and text.lower() in
-                                      current.label.lower()):
-        return
-    set_device(text)
+    select_device(spec)
 
 
 def _whole(name: str, value: Any, low: int) -> None:
@@ -230,6 +321,7 @@ def _whole(name: str, value: Any, low: int) -> None:
         raise TrainingError(f"{name} must be a whole number >= {low}, got {value!r}")
 
 
-__all__ = ["SCHEDULE_PARAMETERS", "TRAIN_DEFAULTS", "ScheduleParameter", "TrainingSettings",
-           "build_trainer", "hyperparameters", "load_data", "optimizer_and_schedule",
-           "stored_training", "use_device"]
+__all__ = ["OPTIMIZER_SPECIFIC", "PREPROCESS_CHOICES", "SCHEDULE_PARAMETERS", "TRAIN_DEFAULTS",
+           "ScheduleParameter", "TrainingSettings", "build_trainer", "hyperparameters",
+           "load_data", "note_text", "optimizer_and_schedule", "set_aside", "stored_training",
+           "use_device"]

@@ -141,3 +141,35 @@ def test_connection_refused_and_stalled_server(tmp_path, monkeypatch):
         with pytest.raises(DatasetError, match="timed out"):
             download_mnist(tmp_path, base_url=f"http://127.0.0.1:{stall.getsockname()[1]}/",
                            checksums={"a": "0"}, timeout=0.3)
+
+
+def test_the_error_for_absent_mnist_names_the_download_flag(tmp_path):
+    with pytest.raises(DatasetError, match="add --download to the command line"):
+        load_dataset("mnist", cache_dir=tmp_path)
+
+
+@pytest.mark.opencl
+def test_nodestudio_train_downloads_mnist_with_the_flag(server, tmp_path, monkeypatch, capsys):
+    import nodestudio as ns
+    import nodestudio.data.download as download
+    from nodestudio.cli import main
+    base, served, requests = server
+    sums = _checksums(served)
+    _serve_under_mnist(served)
+    monkeypatch.setattr(download, "MNIST_MIRRORS", (base,))  # the local server, 6 x 6 images
+    monkeypatch.setattr(download, "MNIST_SHA256", sums)
+    monkeypatch.setenv("NODESTUDIO_DATA_DIR", str(tmp_path / "cache"))
+    x, y = ns.tensor("x", (None, 36)), ns.ivector("y")
+    logits = ns.dense(x, ns.shared(np.zeros((36, 10)), "W"), ns.shared(np.zeros(10), "b"))
+    ns.save({"loss": ns.softmax_cross_entropy(logits, y)}, tmp_path / "g.json")
+    argv = ["train", str(tmp_path / "g.json"), "--data", "mnist", "--epochs", "1",
+            "--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "mnist is not available offline; add --download" in err and requests == []
+    assert main([*argv, "--download"]) == 0
+    err = capsys.readouterr().err
+    assert len(requests) == 4 and "downloaded train-images-idx3-ubyte.gz" in err
+    assert sorted(p.name for p in (tmp_path / "cache" / "mnist").iterdir()) == sorted(sums)
+    assert (tmp_path / "run" / "metrics.json").is_file()
+    assert main(argv) == 0 and len(requests) == 4  # found in the cache from now on

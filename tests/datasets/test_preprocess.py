@@ -97,3 +97,59 @@ def test_errors():
         Scale01().fit(np.zeros((0, 3)))
     assert make_preprocessor("none") is None and make_preprocessor("standardise").kind == \
         "standardize"
+
+
+def test_auto_scales_a_csv_of_raw_pixels_like_the_built_in_and_says_so():
+    # --data resources/datasets/mnist_5k.csv.gz used to train on raw 0..255 values (68% error)
+    from_file = load_dataset("resources/datasets/mnist_5k.csv.gz", seed=2)
+    built_in = load_dataset("mnist5k", seed=2)
+    for a, b in zip(from_file, built_in):
+        np.testing.assert_array_equal(a.x, b.x)
+        np.testing.assert_array_equal(a.y, b.y)
+    assert from_file.train.x.max() == 1.0 and from_file.preprocessor.kind == "scale"
+    assert [(n.level, n.message) for n in from_file.notes] == [
+        ("info", "dataset 'mnist_5k.csv.gz': feature values span 0..255; preprocessing "
+                 "'auto' scales them to [0, 1]")]
+
+
+def _table(tmp_path, values):
+    rows = np.c_[values, np.arange(len(values)) % 2]
+    path = tmp_path / "table.csv"
+    np.savetxt(path, rows, delimiter=",", fmt="%g")
+    return path
+
+
+@pytest.mark.parametrize("values, preprocess, notes", [
+    # raw pixels, not preprocessed on purpose: a warning that suggests scaling
+    (np.r_[np.arange(0.0, 255.0, 5.0), 255.0].reshape(26, 2), "none",
+     [("warning", "dataset 'table.csv': feature values span 0..255 and are not "
+                  "preprocessed", "scale")]),
+    # whole numbers beyond 255 are not pixels: 'auto' leaves them, with a warning
+    (np.arange(0.0, 2000.0, 20.0).reshape(50, 2), "auto",
+     [("warning", "dataset 'table.csv': feature values span 0..1980 and are not "
+                  "preprocessed", "scale")]),
+    # signed measurements: standardising is the suggestion
+    (np.linspace(-40.0, 40.0, 100).reshape(50, 2), "auto",
+     [("warning", "dataset 'table.csv': feature values span -40..40 and are not "
+                  "preprocessed", "standardise")]),
+    # already small, or preprocessed: nothing to say
+    (np.linspace(-3.0, 3.0, 100).reshape(50, 2), "auto", []),
+    (np.arange(0.0, 2000.0, 20.0).reshape(50, 2), "standardise", []),
+])
+def test_raw_values_far_outside_the_unit_range_draw_a_warning(tmp_path, values, preprocess,
+                                                              notes):
+    splits = load_dataset(_table(tmp_path, values), preprocess=preprocess, test_fraction=0.2,
+                          valid_fraction=0.2, stratify=False)
+    assert [(n.level, n.message, n.suggest) for n in splits.notes] == notes
+
+
+def test_preprocessing_choices_have_one_name_each():
+    from nodestudio.data import PREPROCESS_CHOICES, preprocess_choice
+    assert list(PREPROCESS_CHOICES) == ["auto", "none", "scale", "standardise", "pca-whiten"]
+    assert preprocess_choice("Standardize") == "standardise"
+    assert preprocess_choice("PCA") == "pca-whiten" and preprocess_choice("none") == "none"
+    for name in PREPROCESS_CHOICES:  # every choice is a preprocessing load_dataset applies
+        if name not in ("auto", "none"):
+            assert make_preprocessor(name) is not None
+    with pytest.raises(DatasetError, match="unknown preprocessing 'zscore'; known: auto, none"):
+        preprocess_choice("zscore")

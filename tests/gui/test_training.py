@@ -175,7 +175,7 @@ def test_features_of_the_wrong_width_offer_the_datasets_shape(qtbot, panel):
     graph.nodes["x"].attrs["shape"] = [None, 2]
     graph.nodes["W"].attrs["shape"] = [2, 10]
     notes = []
-    panel.session.note.connect(notes.append)
+    panel.session.roles_note.connect(notes.append)
     with qtbot.waitSignal(panel.session.fixable, timeout=LONG) as offered:
         panel.train(graph, "narrow")
     message, fixes = offered.args

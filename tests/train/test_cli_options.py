@@ -99,3 +99,16 @@ def test_settings_the_studio_stored_in_the_graph_apply_unless_the_command_line_s
         base + ["--l2", "0.1", "--hyper", "momentum=0.8", "--schedule", "constant"]), stored)
     assert (given.hyper, given.regularisation.l2, given.schedule) == ({"momentum": 0.8}, 0.1,
                                                                       "constant")
+
+
+@pytest.mark.parametrize("example, optimizer, lr", [
+    ("mlp", "adam", 0.001),  # mlp.json stores sgd at 0.1: Adam used to run at 0.1
+    ("deep_mlp", "sgd", 0.01),  # deep_mlp.json stores adam at 0.001
+    ("mlp", "sgd", 0.1),  # the stored optimizer keeps its stored rate
+])
+def test_the_example_graphs_with_another_optimizer(example, optimizer, lr):
+    from nodestudio.graph import fileformat
+    metadata = fileformat.load(f"resources/examples/{example}.json").metadata
+    args = build_parser().parse_args(["train", f"{example}.json", "--data", "mnist5k",
+                                      "--out", "o", "--optimizer", optimizer])
+    assert _settings(args, metadata).effective_lr() == lr

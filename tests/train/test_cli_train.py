@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import nodestudio as ns
+from nodestudio.api.device import current_device
 from nodestudio.cli import _training_settings, main
 from nodestudio.data import load_dataset
 from nodestudio.graph import fileformat
@@ -56,7 +57,7 @@ def trained(graph, tmp_path_factory):
 def test_metrics_json_has_the_documented_schema_and_the_apis_values(graph, trained):
     out, stderr = trained
     metrics = json.loads((out / "metrics.json").read_text())
-    assert list(metrics) == ["epochs", "best_epoch", "test_error", "test_loss"]
+    assert list(metrics) == ["epochs", "best_epoch", "test_error", "test_loss", "settings"]
     assert all(list(record) == EPOCH_KEYS for record in metrics["epochs"])
     assert [r["epoch"] for r in metrics["epochs"]] == list(range(1, len(metrics["epochs"]) + 1))
     # the same settings through the API give the same numbers: the CLI adds nothing of its own
@@ -69,6 +70,84 @@ def test_metrics_json_has_the_documented_schema_and_the_apis_values(graph, train
         api["best_epoch"], api["test_error"], api["test_loss"])
     lines = [line for line in stderr.splitlines() if line.startswith("epoch")]
     assert len(lines) == len(metrics["epochs"]) and all("samples/s" in line for line in lines)
+
+
+def test_the_effective_settings_are_printed_first_and_kept_in_metrics_json(trained):
+    out, stderr = trained
+    settings = json.loads((out / "metrics.json").read_text())["settings"]
+    assert settings["optimizer"] == "momentum"
+    assert settings["hyperparameters"] == {"lr": 0.5, "momentum": 0.9, "variant": "classic"}
+    assert (settings["batch_size"], settings["epochs"], settings["patience"]) == (647, 6, 2)
+    assert (settings["preprocess"], settings["preprocessing_applied"]) == ("auto", "scale")
+    assert (settings["dataset"], settings["seed"], settings["schedule"]) == (
+        "digits", 1, {"kind": "constant"})
+    assert settings["device"] == current_device().label
+    first = stderr.splitlines()[0]
+    assert first == ("settings: momentum (lr 0.5, momentum 0.9, variant classic), batch 647, "
+                     "6 epochs, patience 2, preprocessing auto, seed 1 on digits")
+
+
+def test_a_new_optimizer_trains_at_its_own_default_rate(tmp_path, capsys):
+    # a graph that stores sgd at 0.5 (as mlp.json stores sgd at 0.1), trained with --optimizer
+    # adam: Adam's default 0.001, exactly what the API's default Adam does
+    path = tmp_path / "stored.json"
+    _classifier(path)
+    document = json.loads(path.read_text())
+    document["metadata"]["training"] = {"optimizer": "sgd", "lr": 0.5}
+    path.write_text(json.dumps(document))
+    out = tmp_path / "run"
+    assert main(["train", str(path), "--data", "digits", "--optimizer", "adam", "--epochs",
+                 "2", "--batch-size", "200", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert ("nodestudio: note: adam starts from its own defaults; the graph's lr 0.5 (stored "
+            "for sgd) is not used") in err
+    assert "settings: adam (lr 0.001, beta1 0.9, beta2 0.999, eps 1e-08)" in err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["settings"]["hyperparameters"]["lr"] == 0.001
+    api = Trainer(Model.load(path), load_dataset("digits"), "adam", batch_size=200,
+                  epochs=2).run().metrics()
+    assert [e["train_loss"] for e in metrics["epochs"]] == [e["train_loss"]
+                                                            for e in api["epochs"]]
+    # a rate given on the command line is used, and nothing is said about the stored one
+    assert main(["train", str(path), "--data", "digits", "--optimizer", "adam", "--lr", "0.01",
+                 "--epochs", "1", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "not used" not in err and "settings: adam (lr 0.01," in err
+
+
+def test_a_csv_of_raw_pixels_is_scaled_like_the_built_in_and_says_so(graph, tmp_path, capsys):
+    # resources/datasets/digits.csv.gz holds the built-in digits (0..16) as a plain table
+    runs = {}
+    for data in ("digits", "resources/datasets/digits.csv.gz"):
+        out = tmp_path / data.replace("/", "_")
+        assert main(["train", graph, "--data", data, "--epochs", "2", "--out", str(out)]) == 0
+        runs[data] = json.loads((out / "metrics.json").read_text())
+        assert runs[data]["settings"]["preprocessing_applied"] == "scale"
+    assert [e["valid_error"] for e in runs["digits"]["epochs"]] == [
+        e["valid_error"] for e in runs["resources/datasets/digits.csv.gz"]["epochs"]]
+    err = capsys.readouterr().err
+    assert ("nodestudio: info: dataset 'digits.csv.gz': feature values span 0..16; "
+            "preprocessing 'auto' scales them to [0, 1]") in err
+
+
+def test_unscaled_raw_values_draw_a_warning(graph, tmp_path, capsys):
+    assert main(["train", graph, "--data", "resources/datasets/digits.csv.gz", "--preprocess",
+                 "none", "--epochs", "1", "--out", str(tmp_path)]) == 0
+    assert ("nodestudio: warning: dataset 'digits.csv.gz': feature values span 0..16 and are "
+            "not preprocessed; consider --preprocess scale") in capsys.readouterr().err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["settings"]["preprocessing_applied"] == "none"
+
+
+def test_evaluate_uses_the_preprocessing_training_used(graph, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", graph, "--data", "digits", "--preprocess", "standardise",
+                 "--epochs", "2", "--out", str(out)]) == 0
+    test_error = json.loads((out / "metrics.json").read_text())["test_error"]
+    capsys.readouterr()
+    evaluate = ["evaluate", graph, "--params", str(out / "params.npz"), "--data", "digits"]
+    assert main([*evaluate, "--preprocess", "standardize"]) == 0
+    assert capsys.readouterr().out.split()[5] == f"{100 * test_error:.2f}%"
 
 
 def test_params_npz_round_trips_through_evaluate(graph, trained, capsys):

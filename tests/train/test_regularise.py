@@ -112,6 +112,51 @@ def test_gaussian_input_noise_is_box_muller_on_two_uniform_streams():
         assert abs(z.mean()) < 0.03 and abs(z.std() - 1.0) < 0.03
 
 
+def _noise(shape, call):
+    """The N(0, 1) numbers of gaussian_noise's `call`-th draw, from the Philox reference."""
+    u1 = philox.uniform(int(np.prod(shape)), NOISE_SEEDS[0], call).reshape(shape)
+    u2 = philox.uniform(int(np.prod(shape)), NOISE_SEEDS[1], call).reshape(shape)
+    return np.sqrt(-2.0 * np.log(1.0 - u1)) * np.sin(np.pi * (u2 - 0.5))
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def test_input_noise_corrupts_what_an_autoencoder_reads_but_not_its_target():
+    # A denoising autoencoder: squared_error(decoder(encoder(x + noise)), x). The noise used
+    # to replace every use of x, the target included, which made the loss compare the
+    # reconstruction with the noisy input.
+    std = 0.5
+    model = Model.load("resources/examples/autoencoder.json")
+    xv = np.random.default_rng(1).uniform(size=(32, 784)).astype(np.float32)
+    loss = Regularisation(input_noise=std).training_loss(model.loss, model.x, model.params)
+    fn = ns.function([model.x], loss)
+    W1, b1, W2, b2 = (model.shared[k].get_value().astype(np.float64)
+                      for k in ("W1", "b1", "W2", "b2"))
+    x64 = xv.astype(np.float64)
+    for call in range(2):
+        noisy = x64 + std * _noise(xv.shape, call)
+        reconstruction = _sigmoid(_sigmoid(noisy @ W1 + b1) @ W2 + b2)
+        want = np.mean((reconstruction - x64) ** 2)
+        assert float(fn(xv)) == pytest.approx(want, rel=1e-4)
+        assert np.mean((reconstruction - noisy) ** 2) > 2 * want  # the noisy target is far off
+
+
+def test_augmentation_moves_the_target_with_the_input_but_noise_does_not():
+    from nodestudio.train.regularise import feed_input
+    x = ns.tensor("x", (None, 3))
+    W = ns.shared(np.eye(3) * 2.0, "W")
+    loss = ns.squared_error(ns.dot(x, W), ns.reshape(x, (-1, 3)))  # the target through a view
+    seen, target = x + 1.0, x * 3.0
+    fed = ns.function([x], feed_input(loss, x, seen, target))
+    xv = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    want = np.mean(((xv + 1.0) * 2.0 - xv * 3.0) ** 2)
+    assert float(fed(xv)) == pytest.approx(want, rel=1e-6)
+    same = ns.function([x], feed_input(loss, x, seen, seen))  # shifts, rotations: both move
+    assert float(same(xv)) == pytest.approx(np.mean(((xv + 1.0) * 2.0 - (xv + 1.0)) ** 2))
+
+
 def test_label_smoothing_mixes_in_the_uniform_distribution(digits, tmp_path):
     model = Model.load(_graph(tmp_path / "g.json"))
     eps = 0.1

@@ -14,6 +14,7 @@ from nodestudio.train.settings import (
     build_trainer,
     hyperparameters,
     optimizer_and_schedule,
+    set_aside,
 )
 
 
@@ -91,10 +92,73 @@ def test_every_optimizer_and_schedule_has_a_description_of_its_parameters():
         s.check()
 
 
-def test_describe_is_one_readable_line():
+def test_describe_is_one_readable_line_with_every_setting():
     assert TrainingSettings(optimizer="adam", epochs=5, patience=2).describe() == (
-        "adam, lr 0.001, batch 100, 5 epochs, patience 2 on mnist5k")
+        "adam (lr 0.001, beta1 0.9, beta2 0.999, eps 1e-08), batch 100, 5 epochs, patience 2, "
+        "preprocessing auto, seed 0 on mnist5k")
+    assert TrainingSettings(optimizer="momentum", lr=0.05, schedule="step",
+                            schedule_params={"factor": 0.5, "every": 100}, epochs=1,
+                            regularisation=Regularisation(l2=1e-4, input_noise=0.3),
+                            preprocess="standardise", dataset="digits").describe() == (
+        "momentum (lr 0.05, momentum 0.9, variant classic), schedule step (factor 0.5, "
+        "every 100), batch 100, 1 epoch, preprocessing standardise, l2 0.0001, "
+        "input noise 0.3, seed 0 on digits")
     assert TrainingSettings(optimizer="lbfgs").describe().startswith("lbfgs (full batch)")
+
+
+MLP = {"training": {"optimizer": "sgd", "lr": 0.1, "batch_size": 20}}  # mlp.json's
+DEEP = {"training": {"optimizer": "adam", "lr": 0.001}}  # deep_mlp.json's
+
+
+def test_another_optimizer_starts_from_its_own_defaults():
+    # `nodestudio train mlp.json --optimizer adam` used to run Adam at SGD's stored 0.1
+    adam = TrainingSettings.from_metadata(MLP, optimizer="adam")
+    assert (adam.lr, adam.effective_lr(), adam.batch_size) == (None, 0.001, 20)
+    sgd = TrainingSettings.from_metadata(DEEP, optimizer="sgd")
+    assert sgd.effective_lr() == 0.01  # not Adam's 0.001
+    stored = {"training": {"optimizer": "momentum", "lr": 0.05, "hyper": {"momentum": 0.5},
+                           "schedule": "exponential", "schedule_params": {"gamma": 0.9}}}
+    nesterov = TrainingSettings.from_metadata(stored, optimizer="nesterov")
+    assert nesterov.hyperparameter_values() == {"lr": 0.01, "momentum": 0.9}
+    assert (nesterov.schedule, nesterov.schedule_params) == ("exponential", {"gamma": 0.9})
+    assert set_aside(stored, "nesterov") == {"lr": 0.05, "hyper": {"momentum": 0.5}}
+
+
+def test_the_stored_optimizer_keeps_its_values_and_given_values_always_win():
+    assert TrainingSettings.from_metadata(MLP, optimizer="sgd").lr == 0.1
+    assert set_aside(MLP, "sgd") == {} and set_aside(MLP, None) == {}
+    assert TrainingSettings.from_metadata(MLP, optimizer="adam", lr=0.01).lr == 0.01
+    given = TrainingSettings.from_metadata(MLP, optimizer="adam", hyper={"beta1": 0.5})
+    assert given.hyper == {"beta1": 0.5} and given.effective_lr() == 0.001
+    # a file that names no optimizer stored its rate for the default one, sgd
+    assert TrainingSettings.from_metadata({"training": {"lr": 0.3}}, optimizer="sgd").lr == 0.3
+    assert TrainingSettings.from_metadata({"training": {"lr": 0.3}}, optimizer="adam").lr is None
+
+
+def test_effective_settings_name_every_value_the_run_uses():
+    from nodestudio.data import load_dataset
+    settings = TrainingSettings(optimizer="rmsprop", lr=0.002, hyper={"alpha": 0.9},
+                                dataset="digits", regularisation=Regularisation(l2=1e-3))
+    effective = settings.effective(load_dataset("digits"), device="some device")
+    assert effective == {
+        "dataset": "digits", "optimizer": "rmsprop",
+        "hyperparameters": {"lr": 0.002, "alpha": 0.9, "eps": 1e-8},
+        "schedule": {"kind": "constant"}, "batch_size": 100, "epochs": 20, "patience": None,
+        "min_epochs": 0, "preprocess": "auto", "preprocessing_applied": "scale",
+        "regularisation": {"l2": 1e-3}, "seed": 0, "device": "some device"}
+    full = TrainingSettings(optimizer="cg", preprocess="standardize").effective()
+    assert full["batch_size"] == "full" and "hyperparameters" not in full
+    assert full["preprocess"] == "standardise"
+
+
+def test_preprocessing_is_a_checked_setting_stored_with_the_graph():
+    settings = TrainingSettings(preprocess="pca-whiten")
+    settings.check()
+    assert settings.to_metadata()["preprocess"] == "pca-whiten"
+    assert TrainingSettings.from_metadata({"training": settings.to_metadata()}) == settings
+    assert "preprocess" not in TrainingSettings().to_metadata()  # auto, the default
+    with pytest.raises(TrainingError, match="unknown preprocessing 'whitening'.*standardise"):
+        TrainingSettings(preprocess="whitening").check()
 
 
 @pytest.mark.opencl

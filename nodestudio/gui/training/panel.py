@@ -29,6 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nodestudio.api.device import devices
+from nodestudio.data import PREPROCESS_CHOICES, DatasetError, preprocess_choice
+from nodestudio.data.dataset import DataNote
 from nodestudio.graph.model import Graph
 from nodestudio.gui.training.datasets import DatasetCombo
 from nodestudio.gui.training.fields import (
@@ -44,7 +47,15 @@ from nodestudio.train.events import EpochEnd, History
 from nodestudio.train.loop import FULLBATCH_METHODS, OPTIMIZER_NAMES, TrainingError
 from nodestudio.train.regularise import Regularisation
 from nodestudio.train.schedules import SCHEDULES
-from nodestudio.train.settings import SCHEDULE_PARAMETERS, TrainingSettings, hyperparameters
+from nodestudio.train.settings import (
+    SCHEDULE_PARAMETERS,
+    TrainingSettings,
+    hyperparameters,
+    note_text,
+)
+
+# how a data note's suggested preprocessing is phrased here (the CLI names its flag)
+PREPROCESS_HINT = "consider Preprocessing: {} (Training dock, Data)"
 
 
 class TrainingPanel(QWidget):
@@ -68,6 +79,7 @@ class TrainingPanel(QWidget):
         self._hyper_by_optimizer: dict[str, dict[str, Any]] = {}
         self._lr_by_optimizer: dict[str, str] = {}
         self._shown_optimizer: str | None = None
+        self._metadata: dict[str, Any] | None = None  # the graph's, for optimizer defaults
         self._last_progress = ""
         self._busy: bool | None = None  # what running_changed said last
         self._build()
@@ -76,6 +88,7 @@ class TrainingPanel(QWidget):
         self.session.epoch_end.connect(self._epoch_end)
         self.session.finished.connect(self._finished)
         self.session.failed.connect(self._failed)
+        self.session.data_note.connect(self._data_note)
         self.load_settings(TrainingSettings.from_metadata(None))
         self._state_changed("idle")
         if document is not None:
@@ -102,6 +115,13 @@ class TrainingPanel(QWidget):
     # --- building the form ----------------------------------------------------------------
     def _build(self) -> None:
         self.dataset = DatasetCombo()
+        self.preprocess = QComboBox()
+        for name, doc in PREPROCESS_CHOICES.items():
+            self.preprocess.addItem(name)
+            self.preprocess.setItemData(self.preprocess.count() - 1, doc,
+                                        Qt.ItemDataRole.ToolTipRole)
+        self.preprocess.setToolTip("How the features are prepared, fitted on the training "
+                                   "split only (docs/DATASETS.md)")
         self.optimizer = QComboBox()
         self.optimizer.addItems(list(OPTIMIZER_NAMES))
         self.optimizer.currentTextChanged.connect(self._optimizer_changed)
@@ -138,7 +158,6 @@ class TrainingPanel(QWidget):
         self.device = QComboBox()
         self.device.addItem("Automatic", None)
         try:
-            from nodestudio.backend.device import devices
             for info in devices():
                 self.device.addItem(f"{info.name} ({info.kind.upper()})", str(info.index))
                 self.device.setItemData(self.device.count() - 1, str(info),
@@ -147,7 +166,8 @@ class TrainingPanel(QWidget):
             self.device.setToolTip(f"No OpenCL device: {exc}")
         self.seed = whole_box(0, 2**31 - 1, "Data split and batch order")
 
-        for combo in (self.dataset, self.optimizer, self.schedule, self.device):
+        for combo in (self.dataset, self.preprocess, self.optimizer, self.schedule,
+                      self.device):
             # long entries (device names, file paths) must not widen the dock
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -161,6 +181,7 @@ class TrainingPanel(QWidget):
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self._heading("Data")
         self.form.addRow("Dataset", self.dataset)
+        self.form.addRow("Preprocessing", self.preprocess)
         self.form.addRow("Seed", self.seed)
         self._heading("Optimizer")
         self.form.addRow("Method", self.optimizer)
@@ -244,9 +265,10 @@ class TrainingPanel(QWidget):
 
     def set_graph_metadata(self, metadata: dict[str, Any] | None) -> None:
         """Show the defaults of a newly opened graph (its metadata["training"], then the CLI's);
-        the dataset, device and seed stay as chosen unless the metadata names them."""
-        keep = {"dataset": self.dataset.value(), "device": self.device.currentData(),
-                "seed": self.seed.value()}
+        the dataset, its preprocessing, the device and the seed stay as chosen unless the
+        metadata names them."""
+        keep = {"dataset": self.dataset.value(), "preprocess": self.preprocess.currentText(),
+                "device": self.device.currentData(), "seed": self.seed.value()}
         stored = (metadata or {}).get("training") if isinstance(metadata, dict) else None
         stored = stored if isinstance(stored, dict) else {}
         try:
@@ -255,13 +277,20 @@ class TrainingPanel(QWidget):
         except TrainingError as exc:
             self.log.emit("warning", f"ignoring the graph's training settings: {exc}", None)
             settings = TrainingSettings.from_metadata(None, **keep)
+        self._metadata = metadata if isinstance(metadata, dict) else None
+        # what was typed for the previous graph does not carry over to this one
         self._hyper_by_optimizer.clear()
         self._lr_by_optimizer.clear()
+        self._shown_optimizer = None
         self.load_settings(settings)
 
     def load_settings(self, s: TrainingSettings) -> None:
         """Fill every field from `s`."""
         self.dataset.select(s.dataset)
+        try:  # "standardize" and the other spellings the settings accept
+            self.preprocess.setCurrentText(preprocess_choice(s.preprocess))
+        except DatasetError:  # already refused by the settings' check
+            self.preprocess.setCurrentText("auto")
         self.seed.setValue(s.seed)
         self._hyper_by_optimizer[s.optimizer] = dict(s.hyper)
         self.optimizer.blockSignals(True)
@@ -311,7 +340,8 @@ class TrainingPanel(QWidget):
             epochs=self.epochs.value(),
             patience=self.patience.value() if self.early.isChecked() else None,
             min_epochs=self.min_epochs.value(), regularisation=regularisation,
-            device=self.device.currentData(), seed=self.seed.value())
+            preprocess=self.preprocess.currentText(), device=self.device.currentData(),
+            seed=self.seed.value())
         if settings.fullbatch:  # those fields are hidden: the method uses none of them
             settings = settings.replace(hyper={}, schedule="constant", schedule_params={},
                                         lr=None, regularisation=Regularisation())
@@ -413,6 +443,10 @@ class TrainingPanel(QWidget):
         self.status.setText(summary)
         self.finished_run.emit(True)
 
+    def _data_note(self, note: DataNote) -> None:
+        """What the data needed or what 'auto' did to it, from the run being prepared."""
+        self.log.emit(note.level, note_text(note, PREPROCESS_HINT), None)
+
     def _failed(self, message: str, node: object) -> None:
         self.log.emit("error", f"Training failed: {message}", node)
         self.progress.setRange(0, 1000)
@@ -430,7 +464,13 @@ class TrainingPanel(QWidget):
             # each optimizer keeps the values typed for it: Adam's rate is not SGD's
             self._hyper_by_optimizer[previous] = self.hyper.texts()
             self._lr_by_optimizer[previous] = self.lr.text()
-            self.lr.setText(self._lr_by_optimizer.get(name, ""))
+            if name not in self._lr_by_optimizer:
+                # first shown: the graph's values when it is the graph's optimizer, else the
+                # optimizer's own defaults (the CLI's --optimizer rule, one function for both)
+                lr, hyper = self._stored_for(name)
+                self._lr_by_optimizer[name] = "" if lr is None else f"{lr:.6g}"
+                self._hyper_by_optimizer.setdefault(name, hyper)
+            self.lr.setText(self._lr_by_optimizer[name])
         self._shown_optimizer = name
         specs = [FieldSpec(h.name, h.default, h.doc, h.check) for h in hyperparameters(name)
                  if h.name != "lr"]
@@ -444,6 +484,14 @@ class TrainingPanel(QWidget):
             self.form.setRowVisible(widget, not full)
         self.form.setRowVisible(self.fullbatch_note, full)
         self.schedule_form.set_visible(not full)
+
+    def _stored_for(self, optimizer: str) -> tuple[float | None, dict[str, Any]]:
+        """The learning rate and hyperparameters `optimizer` starts from with this graph."""
+        try:
+            s = TrainingSettings.from_metadata(self._metadata, optimizer=optimizer)
+        except TrainingError:  # already reported by set_graph_metadata
+            return None, {}
+        return s.lr, dict(s.hyper)
 
     def _schedule_changed(self, name: str, values: dict[str, Any] | None = None) -> None:
         specs = [FieldSpec(p.name, p.default, p.doc, positive, p.whole)

@@ -110,10 +110,11 @@ class _Bridge(QObject):
     state = Signal(str)
     progress = Signal(object)
     epoch = Signal(object)
+    note = Signal(object)  # a DataNote on the loaded dataset
     done = Signal(object, object)  # History, {node id: array}
     failed = Signal(str, object, object)  # message, node id or None, History or None
     fixable = Signal(str, object)  # message, tuple of Fix: what Train offers to mend
-    note = Signal(str)  # what the run took the graph's roles to be
+    roles_note = Signal(str)  # what the run took the graph's roles to be
 
 
 class _Worker:
@@ -174,8 +175,11 @@ class _Worker:
         model = Model.from_document(self.graph, self.title, dict(self.graph.metadata))
         if model.roles is not None and not self.closed:
             inferred = f" ({'; '.join(model.roles.inferred)})" if model.roles.inferred else ""
-            self.bridge.note.emit(f"Training roles: {model.roles.describe()}{inferred}")
+            self.bridge.roles_note.emit(f"Training roles: {model.roles.describe()}{inferred}")
         data = load_data(settings)
+        for note in data.notes:  # what 'auto' did, raw values far outside [0, 1]
+            if not self.closed:
+                self.bridge.note.emit(note)
         trainer = build_trainer(model, data, settings)
         self._n_train = len(data.train)
         if trainer.optimizer is None:  # CG / L-BFGS: a chunk of iterations per epoch
@@ -264,7 +268,8 @@ class TrainingSession(QObject):
     the trained arrays in `values`; `failed(str, object)`: a one-line message and the node id
     to select, or None; `fixable(str, object)`, just before such a failure: the message and
     the `Fix`es that would mend the graph (a role to mark, the features input's shape);
-    `note(str)`: the roles the run took, for the log."""
+    `roles_note(str)`: the roles the run took, and `data_note(object)`: a DataNote on the
+    dataset being loaded (both for the log)."""
 
     state_changed = Signal(str)
     run_started = Signal(object)
@@ -273,7 +278,8 @@ class TrainingSession(QObject):
     finished = Signal(object)
     failed = Signal(str, object)
     fixable = Signal(str, object)
-    note = Signal(str)
+    roles_note = Signal(str)
+    data_note = Signal(object)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -289,10 +295,11 @@ class TrainingSession(QObject):
         self._bridge.state.connect(self._set_state, queued)
         self._bridge.progress.connect(self.batch_progress, queued)
         self._bridge.epoch.connect(self.epoch_end, queued)
+        self._bridge.note.connect(self.data_note, queued)
         self._bridge.done.connect(self._done, queued)
         self._bridge.failed.connect(self._failed, queued)
         self._bridge.fixable.connect(self.fixable, queued)
-        self._bridge.note.connect(self.note, queued)
+        self._bridge.roles_note.connect(self.roles_note, queued)
 
     @property
     def running(self) -> bool:
