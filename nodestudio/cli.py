@@ -303,6 +303,9 @@ def _train(args: argparse.Namespace) -> int:
               f"{' and '.join(pairs)} (stored for {stored}) {'are' if len(pairs) > 1 else 'is'}"
               " not used", file=sys.stderr)
     print(f"settings: {settings.describe()}", file=sys.stderr)
+    if model.roles is not None:  # what a graph without marks was taken to be
+        inferred = f" ({'; '.join(model.roles.inferred)})" if model.roles.inferred else ""
+        print(f"roles: {model.roles.describe()}{inferred}", file=sys.stderr)
     _data_notes(data)
     if trainer.optimizer is None and args.lr is not None:
         print(f"nodestudio: note: {trainer.method} chooses its own steps; --lr is not used",

@@ -2,8 +2,7 @@
 studio's Training panel both fill in, and the one function that turns it into a `Trainer`.
 
     settings = TrainingSettings.from_metadata(graph.metadata, epochs=5)
-    trainer = build_trainer(Model.from_loaded(from_document(graph)), load_data(settings),
-                            settings)
+    trainer = build_trainer(Model.from_document(graph), load_data(settings), settings)
 
 Defaults come, in this order, from what the caller gives, the graph's metadata["training"]
 (optimizer, lr, batch_size, epochs, patience and the other fields below), then
