@@ -34,6 +34,7 @@ from nodestudio.graph.model import Graph, Position
 from nodestudio.graph.sugiyama import NODE_GAP, Band
 
 COLUMN = 280.0  # canvas units between layers: a card and room for a wire label
+CARD_WIDTH = 168.0  # the canvas's card (for the aspect ratio)
 ROW = 120.0  # a grid step for nodes placed without a layout (the canvas's fallback)
 PORT_ROW = 18.0  # between two ports of a card
 CARD = 62.0  # a card's estimated height without its port rows (header, label, padding)
@@ -50,7 +51,7 @@ def layered_positions(graph: Graph, node_ids: Iterable[str] | None = None,
                       origin: Position = (0.0, 0.0), *,
                       wrap: bool | None = None) -> dict[str, Position]:
     """New top-left positions for `node_ids` (default: every node), laid out as their own graph:
-    the left edge at `origin`'s x, centred vertically on its y. `wrap` (default: when the whole
+    the left edge at `origin`'s x, the cards' tops centred on its y. `wrap` (default: when the whole
     graph is laid out, not a part placed among other nodes) allows cutting it into bands."""
     chosen = set(graph.nodes if node_ids is None else node_ids) & set(graph.nodes)
     if wrap is None:
@@ -67,29 +68,18 @@ def layered_positions(graph: Graph, node_ids: Iterable[str] | None = None,
     layer = _layers(order, feeders, consumers)
     rows = {n: max(1, ins[n], outs[n]) for n in order}
     height = {n: CARD + PORT_ROW * rows[n] for n in order}
-    cuts = _cuts(order, layer, links, height) if wrap else []
-
-    positions: dict[str, Position] = {}
-    top = 0.0
-    bounds = [0, *cuts, max(layer.values()) + 1]
-    for start, stop in zip(bounds, bounds[1:]):
-        members = [n for n in order if start <= layer[n] < stop]
-        inside = {(u, v): w for (u, v), w in links.items()
-                  if start <= layer[u] and layer[v] < stop}
-        side = {n: 0 for n in members}  # wires to a later band leave from a layer's bottom,
-        for u, v in links:  # wires from an earlier band arrive at its top
-            if layer[u] < start <= layer[v] < stop:
-                side[v] -= 1
-            if start <= layer[u] < stop <= layer[v]:
-                side[u] += 1
-        placed = _arrange(members, {n: layer[n] - start for n in members}, inside,
-                          height, feeders, side)
-        low = min(y for _, y in placed.values())
-        high = max(y + height[n] for n, (_, y) in placed.items())
-        for n, (column, y) in placed.items():
-            positions[n] = (column * COLUMN, y - low + top)
-        top += high - low + BAND_GAP
-    middle = (top - BAND_GAP) / 2
+    plan = _Plan(order, layer, links, height, feeders)
+    bands = plan.bands() if wrap else 1
+    while True:  # the estimate of the height can be short: one band more until under 4:1
+        positions = plan.place(plan.cuts(bands))
+        xs = [x for x, _ in positions.values()]
+        ys = [y for _, y in positions.values()]
+        tall = max(y + height[n] for n, (_, y) in positions.items()) - min(ys)
+        if not wrap or plan.count <= WRAP_LAYERS or bands >= plan.count \
+                or max(xs) - min(xs) + CARD_WIDTH <= MAX_ASPECT * tall:
+            break
+        bands += 1
+    middle = (min(ys) + max(ys)) / 2  # a one-row part lands level with `origin`
     return {n: (origin[0] + x, origin[1] + float(round(y - middle)))
             for n, (x, y) in positions.items()}
 
@@ -134,41 +124,83 @@ def _layers(order: list[str], feeders: dict[str, list[str]],
     return {n: renumber[k] for n, k in layer.items()}
 
 
-def _cuts(order: list[str], layer: dict[str, int], links: dict[tuple[str, str], float],
-          height: dict[str, float]) -> list[int]:
-    """The first layer of each band after the first: none while the graph is not too wide."""
-    count = max(layer.values()) + 1
-    stack = [0.0] * count  # each layer's cards stacked, a rough height of the layer
-    for n in order:
-        stack[layer[n]] += height[n] + NODE_GAP
-    crossing = [0] * (count + 1)  # crossing[c]: wires from before layer c to c or after
-    for u, v in links:
-        crossing[layer[u] + 1] += 1
-        crossing[layer[v] + 1] -= 1
-    for c in range(1, count + 1):
-        crossing[c] += crossing[c - 1]
+class _Plan:
+    """The layered graph, cut into bands and placed band by band."""
 
-    def aspect(bands: int) -> float:
-        size = math.ceil(count / bands)
-        tall = sum(max(stack[i:i + size]) * STACK_SPREAD for i in range(0, count, size))
-        return size * COLUMN / (tall + BAND_GAP * (bands - 1))
+    def __init__(self, order: list[str], layer: dict[str, int],
+                 links: dict[tuple[str, str], _Link], height: dict[str, float],
+                 feeders: dict[str, list[str]]):
+        self.order, self.layer, self.links = order, layer, links
+        self.height, self.feeders = height, feeders
+        self.count = count = max(layer.values()) + 1
+        self.stack = [0.0] * count  # each layer's cards stacked: a rough height of the layer
+        for n in order:
+            self.stack[layer[n]] += height[n] + NODE_GAP
+        crossing = [0] * (count + 1)  # crossing[c]: wires from before layer c to c or after
+        for u, v in links:
+            crossing[layer[u] + 1] += 1
+            crossing[layer[v] + 1] -= 1
+        for c in range(1, count + 1):
+            crossing[c] += crossing[c - 1]
+        self.crossing = crossing
 
-    if count <= WRAP_LAYERS or aspect(1) <= MAX_ASPECT:
-        return []
-    # every wire across a cut sweeps back under the band above: where many would (a backward
-    # graph), as few bands as bring it under MAX_ASPECT; a chain wraps to the screen's shape
-    cheap = sorted(crossing[1:count])[(count - 1) // 2] <= CHEAP_CUT
-    target = SCREEN_ASPECT if cheap else MAX_ASPECT
-    bands = next(b for b in range(2, count + 1) if aspect(b) <= target or b == count)
-    cuts, slack = [], max(1, count // (4 * bands))
-    for j in range(1, bands):
-        ideal = round(j * count / bands)
-        low, high = max(ideal - slack, (cuts[-1] if cuts else 0) + 1), min(ideal + slack,
-                                                                            count - 1)
-        if low <= high:
-            cuts.append(min(range(low, high + 1),
-                            key=lambda c: (crossing[c], abs(c - ideal))))
-    return cuts
+    def aspect(self, bands: int) -> float:
+        """The estimated width / height in `bands` bands."""
+        size = math.ceil(self.count / bands)
+        tall = sum(max(self.stack[i:i + size]) * STACK_SPREAD
+                   for i in range(0, self.count, size))
+        return (size * COLUMN + CARD_WIDTH - COLUMN) / (tall + BAND_GAP * (bands - 1))
+
+    def bands(self) -> int:
+        """How many bands to cut the graph into: 1 while it is not too wide."""
+        if self.count <= WRAP_LAYERS or self.aspect(1) <= MAX_ASPECT:
+            return 1
+        # every wire across a cut sweeps back under the band above: where many would (a
+        # backward graph), as few bands as bring it under MAX_ASPECT; a chain wraps to the
+        # canvas's shape
+        cheap = sorted(self.crossing[1:self.count])[(self.count - 1) // 2] <= CHEAP_CUT
+        target = SCREEN_ASPECT if cheap else MAX_ASPECT
+        return next(b for b in range(2, self.count + 1)
+                    if self.aspect(b) <= target or b == self.count)
+
+    def cuts(self, bands: int) -> list[int]:
+        """The first layer of each band after the first: near equal lengths, where few wires
+        cross."""
+        cuts: list[int] = []
+        slack = max(1, self.count // (4 * bands))
+        for j in range(1, bands):
+            ideal = round(j * self.count / bands)
+            low = max(ideal - slack, (cuts[-1] if cuts else 0) + 1)
+            high = min(ideal + slack, self.count - 1)
+            if low <= high:
+                cuts.append(min(range(low, high + 1),
+                                key=lambda c: (self.crossing[c], abs(c - ideal))))
+        return cuts
+
+    def place(self, cuts: list[int]) -> dict[str, Position]:
+        """Top-left positions, the bands stacked top to bottom."""
+        layer, height = self.layer, self.height
+        positions: dict[str, Position] = {}
+        top = 0.0
+        bounds = [0, *cuts, self.count]
+        for start, stop in zip(bounds, bounds[1:]):
+            members = [n for n in self.order if start <= layer[n] < stop]
+            inside = {(u, v): link for (u, v), link in self.links.items()
+                      if start <= layer[u] and layer[v] < stop}
+            side = {n: 0 for n in members}  # wires to a later band leave from the bottom,
+            for u, v in self.links:  # wires from an earlier band arrive at the top
+                if layer[u] < start <= layer[v] < stop:
+                    side[v] -= 1
+                if start <= layer[u] < stop <= layer[v]:
+                    side[u] += 1
+            placed = _arrange(members, {n: layer[n] - start for n in members}, inside,
+                              height, self.feeders, side)
+            low = min(y for _, y in placed.values())
+            high = max(y + height[n] for n, (_, y) in placed.items())
+            for n, (column, y) in placed.items():
+                positions[n] = (column * COLUMN, y - low + top)
+            top += high - low + BAND_GAP
+        return positions
 
 
 def _arrange(members: list[str], layer: dict[str, int], links: dict[tuple[str, str], _Link],

@@ -21,7 +21,7 @@ ROUNDS = 4  # height passes each way, then two from both sides
 NODE_GAP = 34.0  # between two cards of a layer
 WIRE_GAP = 18.0  # beside a wire passing through a layer
 SEGMENT_WEIGHT = (1.0, 2.0, 8.0)  # by the dummies at its ends: long wires come out straight
-FOLLOWER = 0.001  # the weight of a wire that does not lead, and how much it moves its target
+FOLLOWER = 1e-4  # the weight of a wire that does not lead, and how much it moves its target
 EDGE_PULL = 1.0  # how hard a wire to another band draws its node to the band's edge
 
 
