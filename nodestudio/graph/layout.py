@@ -33,8 +33,11 @@ from dataclasses import dataclass
 from nodestudio.graph.model import Graph, Position
 from nodestudio.graph.sugiyama import NODE_GAP, Band
 
-COLUMN = 280.0  # canvas units between layers: a card and room for a wire label
-CARD_WIDTH = 168.0  # the canvas's card (for the aspect ratio)
+COLUMN = 280.0  # canvas units between the layers of narrow cards (the canvas's fallback grid)
+CARD_WIDTH = 168.0  # the canvas's narrowest card; it widens for a long title or op name ...
+MAX_CARD_WIDTH = 256.0  # ... up to this, about this much per letter:
+TITLE_LETTER, OP_LETTER = 7.5, 5.6  # (12 px semi-bold title, 10 px op name)
+WIRE_ROOM = COLUMN - CARD_WIDTH  # from a layer's widest card to the next layer: a wire label
 ROW = 120.0  # a grid step for nodes placed without a layout (the canvas's fallback)
 PORT_ROW = 18.0  # between two ports of a card
 CARD = 62.0  # a card's estimated height without its port rows (header, label, padding)
@@ -68,20 +71,30 @@ def layered_positions(graph: Graph, node_ids: Iterable[str] | None = None,
     layer = _layers(order, feeders, consumers)
     rows = {n: max(1, ins[n], outs[n]) for n in order}
     height = {n: CARD + PORT_ROW * rows[n] for n in order}
-    plan = _Plan(order, layer, links, height, feeders)
+    width = {n: card_width(graph.nodes[n].id, graph.nodes[n].op, graph.nodes[n].group)
+             for n in order}
+    plan = _Plan(order, layer, links, height, width, feeders)
     bands = plan.bands() if wrap else 1
     while True:  # the estimate of the height can be short: one band more until under 4:1
         positions = plan.place(plan.cuts(bands))
-        xs = [x for x, _ in positions.values()]
         ys = [y for _, y in positions.values()]
+        wide = max(x + width[n] for n, (x, _) in positions.items())
         tall = max(y + height[n] for n, (_, y) in positions.items()) - min(ys)
         if not wrap or plan.count <= WRAP_LAYERS or bands >= plan.count \
-                or max(xs) - min(xs) + CARD_WIDTH <= MAX_ASPECT * tall:
+                or wide <= MAX_ASPECT * tall:
             break
         bands += 1
     middle = (min(ys) + max(ys)) / 2  # a one-row part lands level with `origin`
     return {n: (origin[0] + x, origin[1] + float(round(y - middle)))
             for n, (x, y) in positions.items()}
+
+
+def card_width(node_id: str, op: str, group: str | None = None) -> float:
+    """About how wide the canvas draws a node's card: its title (the id, less the group's
+    prefix) and, unless the title says it, its op's name, within the narrowest and widest."""
+    title = node_id.removeprefix(f"{group}/") if group is not None else node_id
+    need = 34.0 + TITLE_LETTER * len(title) + (0.0 if op in title else 8 + OP_LETTER * len(op))
+    return min(max(CARD_WIDTH, need), MAX_CARD_WIDTH)
 
 
 @dataclass
@@ -129,13 +142,15 @@ class _Plan:
 
     def __init__(self, order: list[str], layer: dict[str, int],
                  links: dict[tuple[str, str], _Link], height: dict[str, float],
-                 feeders: dict[str, list[str]]):
+                 width: dict[str, float], feeders: dict[str, list[str]]):
         self.order, self.layer, self.links = order, layer, links
         self.height, self.feeders = height, feeders
         self.count = count = max(layer.values()) + 1
         self.stack = [0.0] * count  # each layer's cards stacked: a rough height of the layer
+        self.column = [0.0] * count  # each layer's widest card
         for n in order:
             self.stack[layer[n]] += height[n] + NODE_GAP
+            self.column[layer[n]] = max(self.column[layer[n]], width[n])
         crossing = [0] * (count + 1)  # crossing[c]: wires from before layer c to c or after
         for u, v in links:
             crossing[layer[u] + 1] += 1
@@ -147,9 +162,11 @@ class _Plan:
     def aspect(self, bands: int) -> float:
         """The estimated width / height in `bands` bands."""
         size = math.ceil(self.count / bands)
-        tall = sum(max(self.stack[i:i + size]) * STACK_SPREAD
-                   for i in range(0, self.count, size))
-        return (size * COLUMN + CARD_WIDTH - COLUMN) / (tall + BAND_GAP * (bands - 1))
+        starts = range(0, self.count, size)
+        wide = max(sum(self.column[i:i + size]) + WIRE_ROOM * (min(size, self.count - i) - 1)
+                   for i in starts)
+        tall = sum(max(self.stack[i:i + size]) * STACK_SPREAD for i in starts)
+        return wide / (tall + BAND_GAP * (bands - 1))
 
     def bands(self) -> int:
         """How many bands to cut the graph into: 1 while it is not too wide."""
@@ -197,8 +214,11 @@ class _Plan:
                               height, self.feeders, side)
             low = min(y for _, y in placed.values())
             high = max(y + height[n] for n, (_, y) in placed.items())
+            left = [0.0]  # each layer's left edge: the widest card before it and a wire's room
+            for k in range(start, stop - 1):
+                left.append(left[-1] + self.column[k] + WIRE_ROOM)
             for n, (column, y) in placed.items():
-                positions[n] = (column * COLUMN, y - low + top)
+                positions[n] = (left[column], y - low + top)
             top += high - low + BAND_GAP
         return positions
 

@@ -138,8 +138,7 @@ def test_the_main_line_is_straight_with_parameters_beside_it():
         assert positions["x"][1] < positions[f"W{k}"][1] < positions[f"b{k}"][1]
 
 
-@pytest.fixture(scope="module")
-def backward_graph(tmp_path_factory) -> Graph:
+def mlp_backward_graph(path) -> Graph:
     """An MLP's cost and its gradients, built with the API and saved as a file."""
     rng = np.random.default_rng(0)
     x, y = ns.tensor("x", (None, 784)), ns.ivector("y")
@@ -150,10 +149,14 @@ def backward_graph(tmp_path_factory) -> Graph:
     hidden = ns.tanh(ns.dense(x, W1, b1))
     cost = ns.softmax_cross_entropy(ns.dense(hidden, W2, b2), y)
     grads = ns.grad(cost, [W1, b1, W2, b2])
-    path = tmp_path_factory.mktemp("backward") / "mlp_grad.json"
     ns.save({"cost": cost, **{f"grad_{p.name}": g for p, g in zip([W1, b1, W2, b2], grads)}},
             path)
     return fileformat.load(path)
+
+
+@pytest.fixture(scope="module")
+def backward_graph(tmp_path_factory) -> Graph:
+    return mlp_backward_graph(tmp_path_factory.mktemp("backward") / "mlp_grad.json")
 
 
 def test_a_backward_graph_is_neither_a_strip_nor_a_tangle(backward_graph):
