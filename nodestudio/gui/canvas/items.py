@@ -104,6 +104,8 @@ class StatusBadge(QGraphicsItem):
         return QRectF(-r, -r, 2 * r, 2 * r)
 
     def paint(self, painter, option, widget=None) -> None:
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < DETAIL_LOD:
+            return  # far out the tile says it: an error's red outline
         s = style()
         painter.setPen(s.badge_pen)
         painter.setBrush(s.badge[self.status])
@@ -127,12 +129,14 @@ class NodeItem(QGraphicsItem):
         self._label = ""
         self._highlight: tuple[str, str, bool] | None = None  # kind, port, valid
         self._rect = QRectF()
+        self._bounds = QRectF()
         self.width = NODE_WIDTH  # sized to the title and the op's name, within limits
         self._header = QPainterPath()
         self._texts: list[tuple[int, QPointF, str]] = []  # (font slot, baseline, text)
         self.title = ""  # the header's texts as drawn (elided only where the card is full)
         self.op_label = ""
         self._overview = Overview("")  # the title far out, where the header's is unreadable
+        self._tile: tuple | None = None
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setZValue(1)
@@ -209,11 +213,16 @@ class NodeItem(QGraphicsItem):
             self.prepareGeometryChange()
             self._rect = rect
             self.width = width
+            # ports stick out by their radius, a tile with a long title far out up to
+            # MAX_TILE; the selection outline by a pixel or two
+            side = max(PORT_RADIUS, (MAX_TILE - width) / 2) + 2
+            self._bounds = rect.adjusted(-side, -2, side, 2)
             self._header = _top_rounded(QRectF(0, 0, width, HEADER), CORNER)
         self.badge.setPos(width - 13.0, HEADER / 2)
         self.title, self.op_label = title, op
         if self._overview.text != name:
             self._overview = Overview(name)
+        self._tile = None  # (zoom, style, rect, colour, (font, text)): the last tile painted
 
         texts: list[tuple[int, QPointF, str]] = []
         texts.append((0, QPointF(TITLE_LEFT, HEADER / 2 + s.title_metrics.capHeight() / 2),
@@ -249,10 +258,7 @@ class NodeItem(QGraphicsItem):
                                   spill * zoom)
 
     def boundingRect(self) -> QRectF:
-        # ports stick out by their radius, a tile with a long title far out up to MAX_TILE; the
-        # selection outline by a pixel or two
-        side = max(PORT_RADIUS, (MAX_TILE - self._rect.width()) / 2) + 2
-        return self._rect.adjusted(-side, -2, side, 2)
+        return self._bounds
 
     def card(self) -> QRectF:
         """The card in item coordinates (without the ports sticking out)."""
@@ -338,20 +344,27 @@ class NodeItem(QGraphicsItem):
         """Far out: a tile in the op's colour with the title across it, as large as fits and
         never under 7 px on screen; flat fills, no curves (hundreds of tiles on screen)."""
         s = style()
-        fit = self.title_at(lod)
-        rect = self._rect
-        if fit is not None and fit.width > rect.width() * lod:  # a long title widens it
-            spill = (fit.width / lod - rect.width()) / 2
-            rect = rect.adjusted(-spill, 0, spill, 0)
-        painter.fillRect(rect, s.category(self.op.category) if self.op else s.category("default"))
+        tile = self._tile
+        if tile is None or tile[0] != lod or tile[1] is not s:
+            fit = self.title_at(lod)
+            rect = self._rect
+            if fit is not None and fit.width > rect.width() * lod:  # a long title widens it
+                spill = (fit.width / lod - rect.width()) / 2
+                rect = rect.adjusted(-spill, 0, spill, 0)
+            colour = s.category(self.op.category) if self.op else s.category("default")
+            text = None if fit is None else (s.overview_font(fit.pixels / lod),
+                                             "\n".join(fit.lines))
+            tile = self._tile = (lod, s, rect, colour, text)
+        _, _, rect, colour, text = tile
+        painter.fillRect(rect, colour)
         if self.isSelected() or self.status == "error":
             painter.setPen(s.selected if self.isSelected() else s.error_border)
             painter.setBrush(Qt.NoBrush)
             painter.drawRect(rect)
-        if fit is not None:
-            painter.setFont(s.overview_font(fit.pixels / lod))
+        if text is not None:
+            painter.setFont(text[0])
             painter.setPen(s.header_text)
-            painter.drawText(rect, Qt.AlignCenter, "\n".join(fit.lines))
+            painter.drawText(rect, Qt.AlignCenter, text[1])
 
 
 def _names_its_op(title: str, op: str) -> bool:
