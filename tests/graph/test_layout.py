@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import nodestudio as ns
@@ -19,18 +19,23 @@ from nodestudio.graph.layout import ANCHOR, CARD, COLUMN, PORT_ROW, layered_posi
 from nodestudio.graph.model import Graph
 
 NODE_WIDTH = 168.0  # the canvas's card; wires leave its right edge
+# Examples per test; the "ci" Hypothesis profile (see conftest) lowers them
+DAG_EXAMPLES = min(60, settings.default.max_examples * 2)
+EXAMPLE_SETTINGS = dict(deadline=None, derandomize=settings.default.derandomize)
 
 
 @st.composite
 def dags(draw, max_nodes: int = 40) -> Graph:
     """A DAG of up to `max_nodes` nodes; each node takes up to three earlier nodes' outputs
-    (any of two ports), so there are long wires, fan-out and several wires between a pair."""
+    (any of two ports), mostly recent ones, so there are deep chains (wrapped into bands),
+    long wires, fan-out and several wires between a pair."""
     n = draw(st.integers(1, max_nodes))
     graph = Graph()
     for i in range(n):
         graph.add_node("add", id=f"n{i}")
         if i:
-            feeders = draw(st.lists(st.integers(0, i - 1), max_size=3))
+            back = st.one_of(st.integers(1, min(i, 2)), st.integers(1, i))
+            feeders = [i - b for b in draw(st.lists(back, max_size=3))]
             for port, j in enumerate(feeders):
                 graph.connect(f"n{j}:{draw(st.sampled_from(['out', 'aux']))}", f"n{i}:in{port}")
     return graph
@@ -88,7 +93,7 @@ def assert_cards_apart(positions) -> None:
         assert all(b - a >= CARD + PORT_ROW for a, b in zip(ys, ys[1:])), ys
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=DAG_EXAMPLES, **EXAMPLE_SETTINGS)
 @given(dags())
 def test_random_dags_flow_left_to_right_without_overlaps(graph):
     positions = layered_positions(graph, wrap=False)
@@ -102,13 +107,15 @@ def test_random_dags_flow_left_to_right_without_overlaps(graph):
     assert layered_positions(graph.copy(), wrap=False) == positions
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=DAG_EXAMPLES // 2, **EXAMPLE_SETTINGS)
 @given(dags(max_nodes=60))
 def test_wrapped_bands_read_like_lines_of_text(graph):
     """A wire runs rightwards within a band, or down to a later band (all of whose cards are
     below the earlier band's)."""
     positions = layered_positions(graph, wrap=True)
     assert len(set(positions.values())) == len(positions)
+    event("wrapped" if any(positions[e.src.node][0] >= positions[e.dst.node][0]
+                           for e in graph.edges) else "one band")
     for e in graph.edges:
         (x1, y1), (x2, y2) = positions[e.src.node], positions[e.dst.node]
         assert x1 < x2 or y1 < y2, e
