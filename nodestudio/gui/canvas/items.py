@@ -414,8 +414,8 @@ class GroupFrame(QGraphicsItem):
 
     def fit(self, members: list[NodeItem]) -> None:
         rect = QRectF()
-        for item in members:
-            rect = rect.united(item.sceneBoundingRect())
+        for item in members:  # the cards themselves (the items' bounds leave room for tiles)
+            rect = rect.united(item.mapRectToScene(item.card()))
         rect = rect.adjusted(-14, -26, 14, 14)
         if rect != self._rect:
             self.prepareGeometryChange()

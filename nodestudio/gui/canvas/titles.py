@@ -86,11 +86,12 @@ class Overview:
 
 def shortened(title: str) -> list[str]:
     """The title, then for a path ("grad/dense_2/matmul_4/mul_5") its ends: "grad/…/mul_5",
-    "…/mul_5"."""
+    then its last part: "…/mul_5"."""
     parts = title.split("/")
-    if len(parts) < 3:
+    if len(parts) < 2:
         return [title]
-    return [title, f"{parts[0]}/\u2026/{parts[-1]}", f"\u2026/{parts[-1]}"]
+    middle = [f"{parts[0]}/\u2026/{parts[-1]}"] if len(parts) > 2 else []
+    return [title, *middle, f"\u2026/{parts[-1]}"]
 
 
 def _best_split(parts: list[str], count: int, measure) -> tuple[str, ...]:
