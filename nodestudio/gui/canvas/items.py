@@ -7,6 +7,7 @@ its annotation changes (`sync_node`, `sync_annotation`), never while painting.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,18 +19,20 @@ from nodestudio.errors import GraphError
 from nodestudio.graph.model import Node, PortRef
 from nodestudio.gui.canvas.style import (
     CORNER,
+    DETAIL_LOD,
     FOOTER,
     HEADER,
     LABEL_ROW,
+    MAX_NODE_WIDTH,
     NODE_WIDTH,
     PADDING,
     PORT_HIT,
-    PORT_LOD,
     PORT_RADIUS,
     ROW,
     TEXT_LOD,
     style,
 )
+from nodestudio.gui.canvas.titles import Overview, TitleFit, shortened
 from nodestudio.ir.annotate import Annotation
 from nodestudio.ops import registry
 from nodestudio.ops.registry import OpDef
@@ -38,6 +41,12 @@ if TYPE_CHECKING:
     from nodestudio.gui.canvas.edges import EdgeItem
 
 INPUT, OUTPUT = "in", "out"
+TITLE_LEFT = 10.0  # the title's left margin in the header
+BADGE_ROOM = 24.0  # the header's right end, where the status badge sits
+OP_GAP = 8.0  # between the title and the op's name
+MIN_OP = 48.0  # an op's name elided shorter than this says nothing: the title gives way
+MAX_TILE = 264.0  # how wide a tile far out may grow for its title: the layout's columns less
+# a gap
 
 
 @dataclass
@@ -95,6 +104,8 @@ class StatusBadge(QGraphicsItem):
         return QRectF(-r, -r, 2 * r, 2 * r)
 
     def paint(self, painter, option, widget=None) -> None:
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < DETAIL_LOD:
+            return  # far out the tile says it: an error's red outline
         s = style()
         painter.setPen(s.badge_pen)
         painter.setBrush(s.badge[self.status])
@@ -118,8 +129,14 @@ class NodeItem(QGraphicsItem):
         self._label = ""
         self._highlight: tuple[str, str, bool] | None = None  # kind, port, valid
         self._rect = QRectF()
+        self._bounds = QRectF()
+        self.width = NODE_WIDTH  # sized to the title and the op's name, within limits
         self._header = QPainterPath()
         self._texts: list[tuple[int, QPointF, str]] = []  # (font slot, baseline, text)
+        self.title = ""  # the header's texts as drawn (elided only where the card is full)
+        self.op_label = ""
+        self._overview = Overview("")  # the title far out, where the header's is unreadable
+        self._tile: tuple | None = None
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setZValue(1)
@@ -186,36 +203,43 @@ class NodeItem(QGraphicsItem):
             for i, port in enumerate(ports):
                 port.y = top + (i + 0.5) * ROW
         height = top + rows * ROW + (FOOTER if self.params else 0.0) + PADDING
-        rect = QRectF(0, 0, NODE_WIDTH, max(height, HEADER + 14.0))
-        if rect != self._rect:
-            self.prepareGeometryChange()
-            self._rect = rect
-            self._header = _top_rounded(QRectF(0, 0, NODE_WIDTH, HEADER), CORNER)
-        self.badge.setPos(NODE_WIDTH - 13.0, HEADER / 2)
-
-        texts: list[tuple[int, QPointF, str]] = []
-        title_room = NODE_WIDTH - 34.0
         # inside an expanded group the frame names the group: show the node's own part only
         name = (self.node_id.removeprefix(f"{self.group}/") if self.group is not None
                 else self.node_id)
-        title = s.title_metrics.elidedText(name, Qt.ElideMiddle, title_room)
-        title_w = s.title_metrics.horizontalAdvance(title)
-        texts.append((0, QPointF(10.0, HEADER / 2 + s.title_metrics.capHeight() / 2), title))
-        sub_room = title_room - title_w - 8.0
-        if self._op_name != self.node_id and sub_room > 24.0:
-            sub = s.sub_metrics.elidedText(self._op_name, Qt.ElideRight, sub_room)
-            x = NODE_WIDTH - 24.0 - s.sub_metrics.horizontalAdvance(sub)
-            texts.append((1, QPointF(x, HEADER / 2 + s.sub_metrics.capHeight() / 2), sub))
+        op = "" if _names_its_op(name, self._op_name) else self._op_name
+        width, title, op = _header_fit(name, op)
+        rect = QRectF(0, 0, width, max(height, HEADER + 14.0))
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = rect
+            self.width = width
+            # ports stick out by their radius, a tile with a long title far out up to
+            # MAX_TILE; the selection outline by a pixel or two
+            side = max(PORT_RADIUS, (MAX_TILE - width) / 2) + 2
+            self._bounds = rect.adjusted(-side, -2, side, 2)
+            self._header = _top_rounded(QRectF(0, 0, width, HEADER), CORNER)
+        self.badge.setPos(width - 13.0, HEADER / 2)
+        self.title, self.op_label = title, op
+        if self._overview.text != name:
+            self._overview = Overview(name)
+        self._tile = None  # (zoom, style, rect, colour, (font, text)): the last tile painted
+
+        texts: list[tuple[int, QPointF, str]] = []
+        texts.append((0, QPointF(TITLE_LEFT, HEADER / 2 + s.title_metrics.capHeight() / 2),
+                      title))
+        if op:
+            x = width - BADGE_ROOM - s.sub_metrics.horizontalAdvance(op)
+            texts.append((1, QPointF(x, HEADER / 2 + s.sub_metrics.capHeight() / 2), op))
         if self._label:
-            label = s.body_metrics.elidedText(self._label, Qt.ElideRight, NODE_WIDTH - 20.0)
+            label = s.body_metrics.elidedText(self._label, Qt.ElideRight, width - 20.0)
             texts.append((3, QPointF(10.0, HEADER + LABEL_ROW / 2 + 4.0), label))
-        half = NODE_WIDTH / 2 - 14.0
+        half = width / 2 - 14.0
         for port in self.inputs:
             name = s.body_metrics.elidedText(port.name, Qt.ElideRight, half)
             texts.append((2, QPointF(11.0, port.y + 4.0), name))
         for port in self.outputs:
             name = s.body_metrics.elidedText(port.name, Qt.ElideRight, half)
-            x = NODE_WIDTH - 11.0 - s.body_metrics.horizontalAdvance(name)
+            x = width - 11.0 - s.body_metrics.horizontalAdvance(name)
             texts.append((2, QPointF(x, port.y + 4.0), name))
         if self.params:
             text = f"{self.params:,} params"
@@ -225,9 +249,20 @@ class NodeItem(QGraphicsItem):
             edge.adjust()
         self.update()
 
+    def title_at(self, zoom: float) -> TitleFit | None:
+        """How the title is drawn far out at this zoom (None: as the header's, or no room)."""
+        if zoom >= DETAIL_LOD:
+            return None
+        spill = max(0.0, (MAX_TILE - self._rect.width()) / 2)
+        return self._overview.fit(self._rect.width() * zoom, self._rect.height() * zoom,
+                                  spill * zoom)
+
     def boundingRect(self) -> QRectF:
-        # ports stick out by their radius; the selection outline by a pixel or two
-        return self._rect.adjusted(-PORT_RADIUS - 2, -2, PORT_RADIUS + 2, 2)
+        return self._bounds
+
+    def card(self) -> QRectF:
+        """The card in item coordinates (without the ports sticking out)."""
+        return QRectF(self._rect)
 
     def shape(self) -> QPainterPath:
         path = QPainterPath()
@@ -237,14 +272,14 @@ class NodeItem(QGraphicsItem):
     def port_pos(self, kind: str, name: str) -> QPointF:
         """A port's centre in scene coordinates (the header's edge for a port not shown)."""
         ports = self.inputs if kind == INPUT else self.outputs
-        x = 0.0 if kind == INPUT else NODE_WIDTH
+        x = 0.0 if kind == INPUT else self.width
         y = next((p.y for p in ports if p.name == name), HEADER / 2)
         return self.mapToScene(QPointF(x, y))
 
     def port_at(self, local: QPointF) -> tuple[str, str] | None:
         """The port under a point in node coordinates: its dot or its name near the edge."""
         for kind, ports, x, inner in ((INPUT, self.inputs, 0.0, 18.0),
-                                      (OUTPUT, self.outputs, NODE_WIDTH, -18.0)):
+                                      (OUTPUT, self.outputs, self.width, -18.0)):
             low, high = sorted((x - PORT_HIT * (1 if inner > 0 else -1), x + inner))
             if low <= local.x() <= high:
                 for port in ports:
@@ -267,16 +302,11 @@ class NodeItem(QGraphicsItem):
     def paint(self, painter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         s = style()
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        if lod < DETAIL_LOD:
+            self._paint_overview(painter, lod)
+            return
         rect = self._rect
         header = s.category(self.op.category) if self.op else s.category("default")
-        if lod < PORT_LOD:  # far out: flat blocks, no antialiased curves (hundreds on screen)
-            painter.fillRect(rect, s.group_body if self.group else s.body)
-            painter.fillRect(QRectF(0, 0, NODE_WIDTH, HEADER), header)
-            if self.isSelected() or self.status == "error":
-                painter.setPen(s.selected if self.isSelected() else s.error_border)
-                painter.setBrush(Qt.NoBrush)
-                painter.drawRect(rect)
-            return
         painter.setPen(s.no_pen)
         painter.setBrush(s.group_body if self.group else s.body)
         painter.drawRoundedRect(rect, CORNER, CORNER)
@@ -287,7 +317,7 @@ class NodeItem(QGraphicsItem):
                        else s.error_border if self.status == "error" else s.border)
         painter.drawRoundedRect(rect, CORNER, CORNER)
         painter.setPen(s.port_border)
-        for ports, x in ((self.inputs, 0.0), (self.outputs, NODE_WIDTH)):
+        for ports, x in ((self.inputs, 0.0), (self.outputs, self.width)):
             for port in ports:
                 painter.setBrush(s.port(port.dtype))
                 painter.drawEllipse(QPointF(x, port.y), PORT_RADIUS, PORT_RADIUS)
@@ -298,10 +328,8 @@ class NodeItem(QGraphicsItem):
                 if port.name == name:
                     painter.setBrush(Qt.NoBrush)
                     painter.setPen(s.port_ok if valid else s.port_bad)
-                    x = 0.0 if kind == INPUT else NODE_WIDTH
+                    x = 0.0 if kind == INPUT else self.width
                     painter.drawEllipse(QPointF(x, port.y), PORT_RADIUS + 3, PORT_RADIUS + 3)
-        if lod < TEXT_LOD:
-            return
         fonts = (s.title_font, s.sub_font, s.body_font, s.body_font, s.small_font)
         colours = (s.header_text, s.header_sub, s.text, s.muted, s.muted)
         slot = -1
@@ -311,6 +339,58 @@ class NodeItem(QGraphicsItem):
                 painter.setFont(fonts[slot])
                 painter.setPen(colours[slot])
             painter.drawText(at, text)
+
+    def _paint_overview(self, painter, lod: float) -> None:
+        """Far out: a tile in the op's colour with the title across it, as large as fits and
+        never under 7 px on screen; flat fills, no curves (hundreds of tiles on screen)."""
+        s = style()
+        tile = self._tile
+        if tile is None or tile[0] != lod or tile[1] is not s:
+            fit = self.title_at(lod)
+            rect = self._rect
+            if fit is not None and fit.width > rect.width() * lod:  # a long title widens it
+                spill = (fit.width / lod - rect.width()) / 2
+                rect = rect.adjusted(-spill, 0, spill, 0)
+            colour = s.category(self.op.category) if self.op else s.category("default")
+            text = None if fit is None else (s.overview_font(fit.pixels / lod),
+                                             "\n".join(fit.lines))
+            tile = self._tile = (lod, s, rect, colour, text)
+        _, _, rect, colour, text = tile
+        painter.fillRect(rect, colour)
+        if self.isSelected() or self.status == "error":
+            painter.setPen(s.selected if self.isSelected() else s.error_border)
+            painter.setBrush(Qt.NoBrush)
+            painter.drawRect(rect)
+        if text is not None:
+            painter.setFont(text[0])
+            painter.setPen(s.header_text)
+            painter.drawText(rect, Qt.AlignCenter, text[1])
+
+
+def _names_its_op(title: str, op: str) -> bool:
+    """Whether the title already says the op ("relu_3", "hidden1_relu"): then the header
+    does not repeat it."""
+    return op in title
+
+
+def _header_fit(title: str, op: str) -> tuple[float, str, str]:
+    """The card's width for its header (title left, op's name right, the badge) and the two
+    texts, elided only when the widest card cannot hold them: the op's name first."""
+    s = style()
+    title_w = s.title_metrics.horizontalAdvance(title)
+    op_w = s.sub_metrics.horizontalAdvance(op) + OP_GAP if op else 0.0
+    need = TITLE_LEFT + title_w + op_w + BADGE_ROOM
+    width = min(max(NODE_WIDTH, math.ceil(need / 8.0) * 8.0), MAX_NODE_WIDTH)
+    room = width - TITLE_LEFT - BADGE_ROOM
+    if title_w + op_w > room and op:
+        op = s.sub_metrics.elidedText(op, Qt.ElideRight, max(room - title_w, MIN_OP) - OP_GAP)
+        op_w = s.sub_metrics.horizontalAdvance(op) + OP_GAP
+    if title_w + op_w > room:  # a path keeps its ends whole where it can
+        short = [t for t in shortened(title)
+                 if s.title_metrics.horizontalAdvance(t) + op_w <= room]
+        title = short[0] if short else s.title_metrics.elidedText(
+            shortened(title)[-1], Qt.ElideMiddle, room - op_w)
+    return width, title, op
 
 
 def _top_rounded(rect: QRectF, radius: float) -> QPainterPath:
@@ -334,8 +414,8 @@ class GroupFrame(QGraphicsItem):
 
     def fit(self, members: list[NodeItem]) -> None:
         rect = QRectF()
-        for item in members:
-            rect = rect.united(item.sceneBoundingRect())
+        for item in members:  # the cards themselves (the items' bounds leave room for tiles)
+            rect = rect.united(item.mapRectToScene(item.card()))
         rect = rect.adjusted(-14, -26, 14, 14)
         if rect != self._rect:
             self.prepareGeometryChange()

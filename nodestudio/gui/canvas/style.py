@@ -12,8 +12,9 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPen
 
 from nodestudio.gui.theme import Theme, theme
 
-# Node geometry in scene units (the layout spaces columns 240 and rows 120 apart).
-NODE_WIDTH = 168.0
+# Node geometry in scene units (the layout spaces columns 280 apart).
+NODE_WIDTH = 168.0  # the narrowest card: wider ones fit their title and op's name ...
+MAX_NODE_WIDTH = 256.0  # ... up to this, with room left for a wire label between columns
 HEADER = 26.0
 ROW = 18.0
 LABEL_ROW = 18.0
@@ -22,7 +23,10 @@ PADDING = 6.0
 PORT_RADIUS = 4.5
 PORT_HIT = 9.0  # how far from a port's centre a press still picks it
 CORNER = 6.0
-# Below this zoom (level of detail) text is unreadable anyway: skip it, draw blocks.
+# Below this zoom (level of detail) the 12 px title is under 7 px on screen: cards become tiles
+# showing their title as large as fits (titles.py), without ports or body text.
+DETAIL_LOD = 0.6
+# Below these, wire labels and group titles are skipped, and wires are drawn straight.
 TEXT_LOD = 0.45
 PORT_LOD = 0.25
 
@@ -92,6 +96,16 @@ class CanvasStyle:
         self.sub_metrics = QFontMetricsF(self.sub_font)
         self.body_metrics = QFontMetricsF(self.body_font)
         self.small_metrics = QFontMetricsF(self.small_font)
+        self._overview_fonts: dict[int, QFont] = {}
+
+    def overview_font(self, pixels: float) -> QFont:
+        """The title font at a size in scene units (a tile's title, far out)."""
+        size = max(1, round(pixels))
+        font = self._overview_fonts.get(size)
+        if font is None:
+            font = self._overview_fonts[size] = QFont(self.title_font)
+            font.setPixelSize(size)
+        return font
 
     def category(self, name: str) -> QBrush:
         brush = self.categories.get(name)
