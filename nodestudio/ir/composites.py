@@ -190,8 +190,15 @@ def collapse_group(graph: Graph, group_id: str) -> Node:
         graph.disconnect(edge)
     for nid in members:
         graph.remove_node(nid)
+    origins = record.get("shifted_from", {})
     for nid, dx in record.get("shifted", {}).items():  # close the room expanding made
-        _shift(graph, nid, -dx)
+        node = graph.nodes.get(nid)
+        x0 = origins.get(nid)
+        if node is not None and node.position is not None and x0 is not None and \
+                abs(node.position[0] - (x0 + dx)) < 1e-6:  # not moved since: exactly back
+            graph.move(nid, (x0, node.position[1]))
+        else:
+            _shift(graph, nid, -dx)
     position = record.get("position")
     node = graph.add_node(record["op"], copy.deepcopy(record["attrs"]), id=group_id,
                           position=None if position is None else tuple(position),
@@ -219,8 +226,10 @@ def _make_room(graph: Graph, record: dict[str, Any], inner: list[str], ox: float
     for nid, n in graph.nodes.items():
         if nid not in inner and n.position is not None and n.position[0] > ox:
             record["shifted"][nid] = width
+    record["shifted_from"] = {}  # x + width - width need not give x back in floating point
     for nid in record["shifted"]:
         x, y = graph.nodes[nid].position
+        record["shifted_from"][nid] = x
         graph.move(nid, (x + width, y))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from nodestudio.errors import GraphError
+from nodestudio.graph.layout import layered_positions
 from nodestudio.graph.model import Edge, Graph, Node, PortRef
 from nodestudio.ir.expr import Apply, Variable, make_apply, toposort
 from nodestudio.ir.layers import bind_default_updates, layer_params, make_layer, param_key
@@ -28,43 +29,34 @@ from nodestudio.ops import registry
 from nodestudio.ops.init import initial_value
 from nodestudio.ops.registry import FLOAT, INT, OpDef
 
-# Spacing of the automatic layout (canvas units): one column per depth.
-COLUMN = 200.0
-ROW = 100.0
-
-
 # =============================================================================================
 # IR -> document
 # =============================================================================================
 
 def to_document(outputs: Mapping[str, Variable], layout: bool = True) -> Graph:
     """A document holding everything `outputs` depend on. Node ids are the Apply names (made
-    unique with a suffix); composites stay single nodes; arrays go to `graph.values`."""
-    graph, _ = ir_to_graph(outputs, layout=layout)
+    unique with a suffix); composites stay single nodes; arrays go to `graph.values`. With
+    `layout`, nodes are placed as the studio's auto-layout would (graph/layout.py)."""
+    graph, _ = ir_to_graph(outputs)
+    if layout:
+        for node_id, position in layered_positions(graph).items():
+            graph.nodes[node_id].position = position
     return graph
 
 
-def ir_to_graph(outputs: Mapping[str, Variable], layout: bool = True,
-                reserved: frozenset[str] = frozenset()) -> tuple[Graph, dict[Apply, str]]:
-    """`to_document` that also returns the node id given to each Apply; ids in `reserved`
-    are not used (the composite expansion keeps clear of the ids already in a document)."""
+def ir_to_graph(outputs: Mapping[str, Variable], reserved: frozenset[str] = frozenset()
+                ) -> tuple[Graph, dict[Apply, str]]:
+    """`to_document` without positions, that also returns the node id given to each Apply;
+    ids in `reserved` are not used (the composite expansion keeps clear of the ids already in
+    a document)."""
     order = toposort(list(outputs.values()))
     owned = _owned_parameters(order)
     order = [node for node in order if node not in owned]
     ids = _unique_ids(order, reserved)
     graph = Graph()
-    depth: dict[Apply, int] = {}
-    rows: dict[int, int] = {}
     for node in order:
         node_id = ids[node]
-        position = None
-        if layout:
-            depth[node] = 1 + max((depth[v.owner] for v in node.inputs if v.owner in depth),
-                                  default=-1)
-            row = rows.get(depth[node], 0)
-            rows[depth[node]] = row + 1
-            position = (depth[node] * COLUMN, row * ROW)
-        graph.nodes[node_id] = Node(node_id, node.op.name, dict(node.attrs), position)
+        graph.nodes[node_id] = Node(node_id, node.op.name, dict(node.attrs))
         ports = node.op.input_names(node.attrs)
         for port, var in zip(ports, node.inputs[:len(ports)]):
             graph.edges.append(_edge(ids[var.owner], var, node_id, port))
