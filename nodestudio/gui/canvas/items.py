@@ -137,6 +137,9 @@ class NodeItem(QGraphicsItem):
         self.op_label = ""
         self._overview = Overview("")  # the title far out, where the header's is unreadable
         self._tile: tuple | None = None
+        self.roles: dict[str, tuple[str, bool]] = {}  # output port -> (training role, inferred)
+        self.binding = ""  # an input's dataset: "mnist5k: 28 x 28"
+        self._pills: list[tuple[QRectF, str, bool]] = []  # role tags as laid out
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setZValue(1)
@@ -155,7 +158,8 @@ class NodeItem(QGraphicsItem):
         dtypes = {p.name: p.dtype for p in self.op.inputs} if self.op else {}
         first = self.op.inputs[0].dtype if self.op and self.op.inputs else None
         self.inputs = [Port(n, dtypes.get(n, first)) for n in names]
-        self.outputs = [Port(p.name, p.dtype) for p in self.op.outputs] if self.op else []
+        self.outputs = ([Port(p.name, p.dtype) for p in self.op.outputs if not p.hidden]
+                        if self.op else [])
         self._op_name = node.op
         self._label = face_text(self.op, node.attrs)
         if note is not None:
@@ -179,6 +183,13 @@ class NodeItem(QGraphicsItem):
             port.dtype = port.declared
         self.badge.set_status(self.status, self.error)
         self._relayout()
+
+    def set_roles(self, roles: dict[str, tuple[str, bool]], binding: str = "") -> None:
+        """Tag output ports with their training role (loss, error, prediction, features,
+        labels; inferred ones drawn hollow) and show an input's dataset on its body line."""
+        if roles != self.roles or binding != self.binding:
+            self.roles, self.binding = dict(roles), binding
+            self._relayout()
 
     def set_input_dtype(self, name: str, dtype: str) -> None:
         """Colour an input port by the dtype its wire brings."""
@@ -231,16 +242,24 @@ class NodeItem(QGraphicsItem):
             x = width - BADGE_ROOM - s.sub_metrics.horizontalAdvance(op)
             texts.append((1, QPointF(x, HEADER / 2 + s.sub_metrics.capHeight() / 2), op))
         if self._label:
-            label = s.body_metrics.elidedText(self._label, Qt.ElideRight, width - 20.0)
+            shown = f"{self._label}  ← {self.binding}" if self.binding else self._label
+            label = s.body_metrics.elidedText(shown, Qt.ElideRight, width - 20.0)
             texts.append((3, QPointF(10.0, HEADER + LABEL_ROW / 2 + 4.0), label))
         half = width / 2 - 14.0
         for port in self.inputs:
             name = s.body_metrics.elidedText(port.name, Qt.ElideRight, half)
             texts.append((2, QPointF(11.0, port.y + 4.0), name))
+        self._pills = []
         for port in self.outputs:
             name = s.body_metrics.elidedText(port.name, Qt.ElideRight, half)
             x = width - 11.0 - s.body_metrics.horizontalAdvance(name)
             texts.append((2, QPointF(x, port.y + 4.0), name))
+            if port.name in self.roles:  # a tag left of the port's name: "LOSS"
+                role, inferred = self.roles[port.name]
+                text = role.upper()
+                w = s.small_metrics.horizontalAdvance(text) + 10.0
+                self._pills.append((QRectF(x - 6.0 - w, port.y - 7.0, w, 14.0), text,
+                                    inferred))
         if self.params:
             text = f"{self.params:,} params"
             texts.append((4, QPointF(10.0, rect.height() - PADDING - 4.0), text))
@@ -339,6 +358,14 @@ class NodeItem(QGraphicsItem):
                 painter.setFont(fonts[slot])
                 painter.setPen(colours[slot])
             painter.drawText(at, text)
+        if self._pills:
+            painter.setFont(s.small_font)
+            for rect, text, inferred in self._pills:  # marked: filled; inferred: outlined
+                painter.setPen(s.role_pen)
+                painter.setBrush(Qt.NoBrush if inferred else s.role_fill)
+                painter.drawRoundedRect(rect, 7.0, 7.0)
+                painter.setPen(s.role_pen if inferred else s.role_text)
+                painter.drawText(rect, Qt.AlignCenter, text)
 
     def _paint_overview(self, painter, lod: float) -> None:
         """Far out: a tile in the op's colour with the title across it, as large as fits and

@@ -47,6 +47,7 @@ class GraphScene(QGraphicsScene):
         self._press_positions: dict[str, QPointF] = {}
         self._selection: list[str] = []
         self._quiet_selection = False
+        self.binding: dict[str, str] = {}  # role -> the dataset it is fed (set_dataset_binding)
         # The graph outlives the scene: unsubscribe when the C++ scene goes, without self.
         self._subscription: list[Any] = [None]
         holder = self._subscription
@@ -77,6 +78,7 @@ class GraphScene(QGraphicsScene):
             self._add_node(node, note)
         for edge in graph.edges:
             self._add_edge(edge, note)
+        self.refresh_roles()
         self._selection_changed()
 
     def detach(self) -> None:
@@ -187,6 +189,7 @@ class GraphScene(QGraphicsScene):
         note = self.document.annotation
         for item in self.nodes.values():
             item.sync_annotation(note)
+        self.refresh_roles()
         for edge, item in self.edges.items():
             known = note.types.get(edge.src)
             item.set_label("" if known is None else str(known))
@@ -194,6 +197,29 @@ class GraphScene(QGraphicsScene):
                 item.dst.set_input_dtype(edge.dst.port, known.dtype)
         for group_id in self.frames:
             self.group_moved(group_id)
+
+    def set_dataset_binding(self, features: str = "", labels: str = "") -> None:
+        """What the features and labels inputs will receive (from the Training dock's
+        dataset), shown on those input nodes: "mnist5k: 28 x 28"."""
+        self.binding = {"features": features, "labels": labels}
+        self.refresh_roles()
+
+    def refresh_roles(self) -> None:
+        """Tag each node's output ports with the training role the document gives them."""
+        roles = self.document.roles
+        marked = self.document.graph.outputs
+        tags: dict[str, dict[str, tuple[str, bool]]] = {}
+        for role, ref in roles.outputs.items():
+            tags.setdefault(ref.node, {})[ref.port] = (role, marked.get(role) != ref)
+        bound: dict[str, str] = {}
+        graph = self.document.graph
+        for role, node_id in (("features", roles.features), ("labels", roles.labels)):
+            if node_id is not None and node_id in graph.nodes:
+                explicit = graph.nodes[node_id].attrs.get("role") == role
+                tags.setdefault(node_id, {})["out"] = (role, not explicit)
+                bound[node_id] = self.binding.get(role, "")
+        for node_id, item in self.nodes.items():
+            item.set_roles(tags.get(node_id, {}), bound.get(node_id, ""))
 
     def _theme_changed(self, _theme) -> None:
         # the style rebuilds itself for the new theme; text widths may differ with it
@@ -237,8 +263,8 @@ class GraphScene(QGraphicsScene):
         """Bounding rectangle of the given nodes (default all) in scene coordinates."""
         rect = QRectF()
         for node_id, item in self.nodes.items():
-            if ids is None or node_id in ids:
-                rect = rect.united(item.sceneBoundingRect())
+            if ids is None or node_id in ids:  # the cards, not the room a far-out tile takes
+                rect = rect.united(item.mapRectToScene(item.card()))
         return rect
 
     # --- ports and wires -------------------------------------------------------------------

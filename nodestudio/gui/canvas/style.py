@@ -56,6 +56,10 @@ class CanvasStyle:
         self.group_frame_pen = _cosmetic(_with_alpha(c("accent"), 0.55), 1.0, Qt.DashLine)
         self.border = _cosmetic(c("node_border"), 1.0)
         self.selected = _cosmetic(c("accent"), 2.0)
+        # training-role tags on output ports: marked ones filled, inferred ones outlined
+        self.role_fill = QBrush(c("accent"))
+        self.role_pen = QPen(c("accent"), 1.2)
+        self.role_text = QPen(QColor("#ffffff"))
         self.error_border = _cosmetic(c("error"), 1.5)
         self.text = c("node_text")
         self.muted = c("muted")

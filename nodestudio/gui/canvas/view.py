@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, QLineF, QPoint, QPointF, QRectF, Qt
+from PySide6.QtCore import QEvent, QLineF, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QCursor, QPainter, QTransform
 from PySide6.QtWidgets import QGraphicsView, QMenu
 
@@ -29,7 +29,10 @@ ZOOM_STEP = 1.2
 
 
 class GraphView(QGraphicsView):
-    """Shows a GraphScene; see the module doc for what the user can do."""
+    """Shows a GraphScene; see the module doc for what the user can do. `rename_requested(str)`:
+    the user asked to rename a node (the window focuses the inspector's name field)."""
+
+    rename_requested = Signal(str)
 
     def __init__(self, scene: GraphScene, parent=None):
         super().__init__(scene, parent)
@@ -223,6 +226,11 @@ class GraphView(QGraphicsView):
         if isinstance(item, NodeItem):
             if not item.isSelected():
                 self.graph_scene.select_nodes([item.node_id])
+            rename = _action(menu, "Rename…", lambda: self.rename_requested.emit(item.node_id))
+            rename.setShortcut("F2")
+            rename.setEnabled(item.group is None)
+            self._role_actions(menu, item, scene_pos)
+            menu.addSeparator()
             expand = _action(menu, "Expand", self.expand_selected)
             expand.setEnabled(item.op is not None and item.op.is_composite)
             collapse = _action(menu, "Collapse group", self.collapse_selected)
@@ -240,6 +248,37 @@ class GraphView(QGraphicsView):
             _action(menu, "Auto-layout", self.auto_layout)
             _action(menu, "Fit", self.fit_all)
         return menu
+
+    def _role_actions(self, menu: QMenu, item: NodeItem, scene_pos: QPointF) -> None:
+        """Mark what a node is for in training: an input as the features or the labels, an
+        output port (the one clicked, or the node's only one) as the loss, error or
+        prediction."""
+        document, node_id = self.document, item.node_id
+        op = item.op.name if item.op is not None else None
+        if op == "input":
+            current = document.graph.nodes[node_id].attrs.get("role", "auto")
+            for role, text in (("features", "Use as the features"),
+                               ("labels", "Use as the labels"), ("auto", "Role: automatic")):
+                action = _action(menu, text, lambda role=role: self._guarded(
+                    lambda: document.mark_input(node_id, role)))
+                action.setCheckable(True)
+                action.setChecked(current == role)
+            return
+        hit = self.graph_scene.port_at(scene_pos)
+        ports = [p.name for p in item.outputs]
+        port = hit[2] if hit is not None and hit[0] is item and hit[1] == "out" else (
+            ports[0] if len(ports) == 1 else None)
+        if port is None or op in (None, "parameter", "constant"):
+            return
+        ref = f"{node_id}:{port}"
+        marked = {role for role, r in document.graph.outputs.items() if str(r) == ref}
+        for role in ("loss", "error", "prediction"):
+            action = _action(menu, f"Mark {port} as the {role}", lambda role=role: self._guarded(
+                lambda: document.mark_output(role, ref)))
+            action.setCheckable(True)
+            action.setChecked(role in marked)
+        for role in sorted(marked):
+            _action(menu, f"Unmark the {role}", lambda role=role: document.mark_output(role, None))
 
     def contextMenuEvent(self, event) -> None:
         self.context_menu(self.mapToScene(event.pos())).exec(event.globalPos())
