@@ -6,6 +6,8 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import gc  # noqa: E402
+
 import pytest  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
 
@@ -27,3 +29,14 @@ def _private_settings(tmp_path, monkeypatch):
     QCoreApplication.setApplicationName("NodeStudioTests")
     monkeypatch.setenv("NODESTUDIO_DATA_DIR", str(tmp_path / "data"))
     yield
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_between_tests():
+    """Free the last test's documents, scenes and items now, not inside a later test's paint:
+    a collection triggered in the middle of another test's event processing (after a test that
+    made thousands of documents) crashed the raster paint engine with a segmentation fault
+    (tests/gui/test_undo_history.py then test_canvas.py). The studio itself keeps one scene
+    for its lifetime."""
+    yield
+    gc.collect()
