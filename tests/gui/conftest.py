@@ -32,11 +32,26 @@ def _private_settings(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _collect_garbage_between_tests():
-    """Free the last test's documents, scenes and items now, not inside a later test's paint:
-    a collection triggered in the middle of another test's event processing (after a test that
-    made thousands of documents) crashed the raster paint engine with a segmentation fault
-    (tests/gui/test_undo_history.py then test_canvas.py). The studio itself keeps one scene
-    for its lifetime."""
+def _collect_garbage_between_tests(monkeypatch):
+    """Free the last test's documents, scenes and items when it ends, in a safe order: each
+    document's undo stack is cleared while everything it refers to is alive, then the garbage
+    is collected. Left to a collection at a random later moment, the C++ undo stack of a
+    document in a reference cycle was destroyed after parts of it (a segmentation fault in
+    QUndoStack::clear, seen with test_undo_history.py before test_canvas.py). The studio keeps
+    its one document for its lifetime."""
+    from nodestudio.gui.document import Document
+    made: list = []
+    original = Document.__init__
+
+    def recording_init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append(self)
+    monkeypatch.setattr(Document, "__init__", recording_init)
     yield
+    for document in made:
+        try:
+            document.undo_stack.clear()
+        except RuntimeError:  # its C++ side is gone already
+            pass
+    made.clear()
     gc.collect()
