@@ -35,7 +35,7 @@ from nodestudio.graph.model import Graph
 from nodestudio.ir.annotate import annotation_of
 from nodestudio.ir.convert import Loaded, from_document
 from nodestudio.ir.expand import expand
-from nodestudio.ir.expr import Variable, toposort
+from nodestudio.ir.expr import Variable, apply, toposort
 from nodestudio.ir.reference import evaluate
 from nodestudio.ir.shared import SharedVariable
 from nodestudio.ops import registry
@@ -117,6 +117,14 @@ class Model:
         ops = {n.id: registry.get(n.op) for n in graph.nodes.values()}
         outputs = {role: loaded.variables[ref.node][ops[ref.node].output_names().index(ref.port)]
                    for role, ref in roles.outputs.items()}
+        loss = outputs.get("loss")
+        if "error" not in outputs and loss is not None and \
+                loss.owner.op.name == "softmax_cross_entropy":  # report what it measures
+            scores, labels = loss.owner.inputs
+            outputs["error"] = apply("classification_error", scores, labels,
+                                     name=f"{loss.owner.name}/error")
+            roles.inferred.append(f"reporting the classification error of {scores.name}, "
+                                  "as no error is marked")
         parts = SimpleNamespace(inputs=loaded.inputs, shared=loaded.shared, outputs=outputs)
         model = cls.from_loaded(parts, source, metadata, features=roles.features,
                                 labels=roles.labels)

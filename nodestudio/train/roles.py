@@ -128,7 +128,7 @@ def _resolve_inputs(graph: Graph, note: Annotation, roles: Roles) -> None:
         batch = [i for i in auto if kind(i) == FLOAT and i != "y" and _batched(graph, note, i)]
         if len(batch) == 1:
             features = batch
-            roles.inferred.append(f"took {batch[0]!r} as the features (the only float input)")
+            roles.inferred.append(f"took {batch[0]!r} as the features, the only float input")
         elif batch:  # float features and float targets (a regression): say which is which
             asked.update(batch)
             roles.problems.append(Problem(
@@ -151,7 +151,7 @@ def _resolve_inputs(graph: Graph, note: Annotation, roles: Roles) -> None:
         if len(candidates) == 1:
             labels = candidates
             what = "integer" if ints else "other float"
-            roles.inferred.append(f"took {labels[0]!r} as the labels (the only {what} input)")
+            roles.inferred.append(f"took {labels[0]!r} as the labels, the only {what} input")
         elif len(candidates) > 1:
             asked.update(candidates)
             roles.problems.append(Problem(
@@ -195,7 +195,7 @@ def _resolve_outputs(graph: Graph, note: Annotation, roles: Roles) -> None:
     if "loss" not in roles.outputs and "loss" not in graph.outputs:
         if len(losses) == 1:
             roles.outputs["loss"] = losses[0]
-            roles.inferred.append(f"took {losses[0]} as the loss (the only scalar output)")
+            roles.inferred.append(f"took {losses[0]} as the loss, the only scalar output")
         elif losses:
             roles.problems.append(Problem(
                 f"which output is the loss to minimise: {', '.join(map(str, losses))}?",

@@ -236,8 +236,16 @@ def test_the_one_scalar_output_is_the_loss_and_an_ambiguous_graph_is_refused_wit
     ns.save({"cost": cost}, path)
     model = Model.load(path)
     assert model.loss.name == cost.name
-    assert model.roles.inferred == [f"took {cost.name}:loss as the loss (the only scalar "
-                                    "output)"]
+    assert model.roles.inferred == [
+        f"took {cost.name}:loss as the loss, the only scalar output",
+        f"reporting the classification error of {cost.owner.inputs[0].name}, as no error is "
+        "marked"]
+    rng = np.random.default_rng(0)
+    xv, yv = rng.normal(size=(50, 64)), rng.integers(0, 10, 50)
+    Wv = model.shared["W"].get_value().astype(np.float64) + rng.normal(size=(64, 10))
+    model.shared["W"].set_value(Wv)
+    (err,) = ns.reference_eval([model.error], {model.x: xv, model.y: yv})
+    assert err == pytest.approx(np.mean(np.argmax(xv @ Wv, axis=1) != yv), abs=1e-6)
     penalty = ns.l2_penalty(W)
     ns.save({"cost": cost, "penalty": penalty}, tmp_path / "two.json")
     with pytest.raises(RolesError, match=r"two\.json: which output is the loss to minimise: "
