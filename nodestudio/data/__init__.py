@@ -10,6 +10,7 @@ from nodestudio.data.batches import balanced_batches, epoch_batches, minibatches
 from nodestudio.data.builtin import (
     DEFAULT_DATASET,
     builtin_names,
+    builtin_shape,
     datasets_dir,
     describe_builtins,
     load_builtin,
@@ -36,7 +37,7 @@ from nodestudio.data.toy import make_blobs, make_circles, make_moons, make_spira
 __all__ = [
     "DEFAULT_DATASET", "MNIST_SHA256", "PREPROCESS_CHOICES", "DataNote", "Dataset",
     "DatasetError", "PCAWhiten", "Pipeline", "Preprocessor", "Scale01", "Splits", "Standardize",
-    "apply_preprocessing", "balanced_batches", "builtin_names", "datasets_dir",
+    "apply_preprocessing", "balanced_batches", "builtin_names", "builtin_shape", "datasets_dir",
     "default_cache_dir", "describe_builtins", "download_mnist", "epoch_batches",
     "load_array_pickle", "load_builtin", "load_dataset", "load_idx_folder", "make_blobs",
     "make_circles", "make_moons", "make_preprocessor", "make_spirals", "make_xor", "minibatches",

@@ -66,6 +66,17 @@ def builtin_names() -> list[str]:
     return [*EMBEDDED, *TOY_GENERATORS]
 
 
+def builtin_shape(name: str) -> tuple[tuple[int, ...], int] | None:
+    """(image shape of one example, number of classes) of a built-in, without reading its
+    file (None for other names): what the studio shows on the inputs it will feed."""
+    if name in EMBEDDED:
+        return EMBEDDED[name].image_shape, 10
+    if name in TOY_GENERATORS:
+        toy = TOY_GENERATORS[name](n_samples=12)
+        return tuple(toy.image_shape), toy.n_classes
+    return None
+
+
 def describe_builtins() -> dict[str, str]:
     """name -> one-line description, for menus and error messages."""
     return {**{k: v.description for k, v in EMBEDDED.items()}, **TOY_DESCRIPTIONS}

@@ -135,3 +135,11 @@ def test_bad_fractions_and_seed():
         load_dataset("moons", seed=-1)
     with pytest.raises(DatasetError, match="preprocessing"):
         load_dataset("moons", preprocess="normalise-ish")
+
+
+def test_builtin_shape_agrees_with_the_loaded_data():
+    from nodestudio.data import builtin_names, builtin_shape, load_builtin
+    for name in builtin_names():
+        data = load_builtin(name)
+        assert builtin_shape(name) == (tuple(data.image_shape), data.n_classes), name
+    assert builtin_shape("table.csv") is None
