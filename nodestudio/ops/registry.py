@@ -246,10 +246,12 @@ def all_ops() -> list[OpDef]:
 
 
 def categories() -> dict[str, list[OpDef]]:
+    """Ops by category, in registration order, except that layers owning their parameters
+    come first in theirs: they are what a user building a network reaches for."""
     grouped: dict[str, list[OpDef]] = {}
     for op in all_ops():
         grouped.setdefault(op.category, []).append(op)
-    return grouped
+    return {name: sorted(ops, key=lambda op: not op.params) for name, ops in grouped.items()}
 
 
 _loaded = False
