@@ -95,7 +95,8 @@ def test_the_command_line_trains_what_the_studio_marked(tmp_path, capsys):
     mark_output(graph, "loss", "xent:loss")
     fileformat.save(graph, tmp_path / "marked.json")
     out = tmp_path / "run"
-    assert main(["train", str(tmp_path / "marked.json"), "--data", "digits", "--epochs", "2",
+    assert main(["train", str(tmp_path / "marked.json"), "--data", "digits", "--epochs", "3",
+                 "--optimizer", "adam", "--lr", "0.01",
                  "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "roles: features pixels, labels digit, loss xent:loss" in err
