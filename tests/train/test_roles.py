@@ -96,11 +96,10 @@ def test_the_command_line_trains_what_the_studio_marked(tmp_path, capsys):
     fileformat.save(graph, tmp_path / "marked.json")
     out = tmp_path / "run"
     assert main(["train", str(tmp_path / "marked.json"), "--data", "digits", "--epochs", "3",
-                 "--optimizer", "adam", "--lr", "0.01",
-                 "--out", str(out)]) == 0
+                 "--optimizer", "adam", "--lr", "0.01", "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "roles: features pixels, labels digit, loss xent:loss" in err
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test_error"] < 0.5  # the inferred classification error is reported
     with np.load(out / "params.npz") as params:
-        assert set(params.files) == {"logits/W", "logits/b"}
+        assert set(params.files) == {"logits/W", "logits/b", "extra"}  # the layer's own W, b
