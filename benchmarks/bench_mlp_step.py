@@ -3,9 +3,11 @@ cross-entropy, float32, measured side by side on NodeStudio's OpenCL device (thr
 API: `ns.function` with `updates`), NumPy and PyTorch CPU (2 threads).
 
     python benchmarks/bench_mlp_step.py [--batch 128 600] [--seconds 3] [--torch-device cuda]
+                                        [--profile]
 
 Prints samples per second for each and the ratios NodeStudio / peer. On a GPU machine
 `--torch-device cuda` makes PyTorch on the same GPU the peer (NumPy stays on the CPU).
+`--profile` then lists where NodeStudio's step spends its device time, kernel by kernel.
 """
 
 from __future__ import annotations
@@ -110,6 +112,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[128, 600])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--torch-device", default="cpu", help="cpu, or cuda on a GPU machine")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the table, each batch size's kernel times")
     args = parser.parse_args()
     from nodestudio.backend.device import runtime
     print(f"NodeStudio device: {runtime().info.label}; CPU threads for peers: 2; "
@@ -132,6 +136,34 @@ def main() -> None:
                    else float("nan"))
         print(f"{batch:5d} {ns_rate:14,.0f} {np_rate:14,.0f} {th_rate:14,.0f} "
               f"{ns_rate / np_rate:9.2f} {ns_rate / th_rate:9.2f}")
+    if args.profile:
+        for batch in args.batch:
+            print_profile(batch)
+
+
+def print_profile(batch: int) -> None:
+    """Device time per kernel of one NodeStudio step (the median of 20 profiled steps)."""
+    import nodestudio as ns
+    step, train = nodestudio_step(batch)
+    ns.enable_profiling(True)
+    try:
+        times: dict[str, list[float]] = {}
+        reports = []
+        for _ in range(23):
+            step()
+            reports = train.kernels()
+            for report in reports:
+                times.setdefault(report.name, []).append(report.seconds or 0.0)
+    finally:
+        ns.enable_profiling(False)
+    median = {name: sorted(t[3:])[len(t[3:]) // 2] for name, t in times.items()}
+    total = sum(median.values())
+    print(f"\nbatch {batch}: {len(reports)} kernels, {1e3 * total:.3f} ms of device time per "
+          "step")
+    for report in sorted(reports, key=lambda r: -median[r.name])[:12]:
+        share = median[report.name] / total if total else 0.0
+        print(f"  {1e6 * median[report.name]:9.1f} us {share:6.1%}  {report.name:28s} "
+              f"{', '.join(report.nodes)[:70]}")
 
 
 if __name__ == "__main__":

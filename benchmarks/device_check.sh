@@ -38,7 +38,7 @@ python3 -c "import nodestudio as ns; raise SystemExit(0 if ns.devices() and \
     timeout 60 python3 benchmarks/bench_gemm.py --shape 1024 1024 1024 --shape 4096 4096 4096 \
         --batches --runs 5
     echo "== bench_mlp_step, PyTorch on the same GPU"
-    timeout 90 python3 benchmarks/bench_mlp_step.py --batch 128 600 4096 --seconds 1.5 \
+    timeout 120 python3 benchmarks/bench_mlp_step.py --batch 128 600 4096 --seconds 1.5 --profile \
         --torch-device cuda
     echo "== training the example MLP on mnist5k, 3 epochs"
     timeout 60 python3 -m nodestudio train resources/examples/mlp.json --data mnist5k \
