@@ -214,9 +214,10 @@ class MainWindow(QMainWindow):
         self.show_graph(opened.graph, opened.path, opened.left_out)
         self._refresh_recent_menu(files.add_recent_file(opened.path))
         nodes = len(opened.graph.nodes)
-        self.log_panel.log("info", f"Opened {opened.path} ({nodes} node{'s' if nodes != 1 else ''}"
-                           + (f", {len(opened.left_out)} left out: see Problems)"
-                              if opened.left_out else ")"))
+        counts = f"{nodes} node{'s' if nodes != 1 else ''}" + (
+            f", {len(opened.left_out)} left out: see Problems" if opened.left_out else "")
+        self.log_panel.log("info", f"Opened {opened.path.name} ({counts}) from "
+                           f"{opened.path.resolve().parent}")
         if opened.left_out:
             listing = "\n".join(f"• {item}" for item in opened.left_out)
             message = (f"{opened.path.name} uses ops this version of NodeStudio does not know. "

@@ -82,7 +82,7 @@ def test_the_log_is_its_own_dock_in_view_panels(window):
     panel_actions["Log"].trigger()
     assert not window.docks["log"].isHidden()
     opened = [m for _, m, _ in window.log_panel.entries() if m.startswith("Opened")]
-    assert opened and "mlp.json" in opened[-1] and "12 nodes" in opened[-1]
+    assert opened and opened[-1] == f"Opened mlp.json (12 nodes) from {EXAMPLES.resolve()}"
     assert window.problems.entries() == []  # an opened file is not a problem
 
 
@@ -112,8 +112,8 @@ def test_opening_another_graph_drops_the_old_graphs_problems(qtbot, window, tmp_
     assert window.problems.summary.text() == "No problems"
     assert window.docks["problems"].windowTitle() == "Problems"
     log = [m for _, m, _ in window.log_panel.entries()]
-    assert any(m.startswith(f"Opened {odd}") and "1 left out" in m for m in log)
-    assert log[-1].startswith("Opened") and "logistic_regression.json" in log[-1]
+    assert f"Opened odd.json (12 nodes, 1 left out: see Problems) from {tmp_path}" in log
+    assert log[-1].startswith("Opened logistic_regression.json (")
 
 
 def test_a_training_failure_at_a_node_is_a_problem_until_the_next_graph(qtbot, window):
@@ -133,6 +133,7 @@ def test_a_training_failure_at_a_node_is_a_problem_until_the_next_graph(qtbot, w
     assert _plotted(window) == 0  # nothing drawn for it
     item = window.curves.runs_list.topLevelItem(0)
     assert item.text(BEST) == "failed" and not item.flags() & Qt.ItemIsUserCheckable
+    assert item.data(0, Qt.CheckStateRole) is None  # no checkbox: nothing to show or hide
     assert "logits" in item.toolTip(0)
 
     assert window.open_path(EXAMPLES / "logistic_regression.json")

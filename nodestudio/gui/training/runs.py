@@ -4,8 +4,8 @@ A `Run` is one press of Train: its settings, its epoch records and smoothed batc
 ended. Runs belong to the graph they trained (`Run.graph`, a key the Curves panel derives from the
 document's file). `RunsList` shows the runs of one graph: a checkbox to show or hide each run's
 curves, its colour, the optimizer and its main settings, and the best validation figure. A run
-that failed before its first epoch has nothing to plot: it is listed as failed, without a
-checkbox, with the reason in its tooltip.
+that failed before its first epoch has nothing to plot: it is listed as failed, with an error
+mark instead of the checkbox and its colour, and the reason in its tooltip.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nodestudio.gui.panels.problems import severity_icon
 from nodestudio.gui.theme import Theme, theme
 from nodestudio.train.events import EpochRecord, History
 
@@ -167,22 +168,17 @@ def write_csv(runs: list[Run], path: str | Path) -> None:
                     (r.train_loss, r.train_error, r.valid_loss, r.valid_error)])
 
 
-def swatch(colour: str | None, t: Theme, size: int = 12) -> QIcon:
-    """A run's colour as a small rounded square (an outline only when it has no curve)."""
+def swatch(colour: str, t: Theme, size: int = 12) -> QIcon:
+    """A run's colour as a small rounded square, edged for contrast with the list."""
     scale = 2
     pixmap = QPixmap(size * scale, size * scale)
     pixmap.fill(Qt.transparent)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.Antialiasing)
     painter.scale(scale, scale)
-    box = QRectF(1.5, 1.5, size - 3, size - 3)
-    if colour is None:
-        painter.setPen(QPen(QColor(t.muted), 1.2))
-        painter.setBrush(Qt.NoBrush)
-    else:
-        painter.setPen(Qt.NoPen)
-        painter.setBrush(QColor(colour))
-    painter.drawRoundedRect(box, 2.5, 2.5)
+    painter.setPen(QPen(QColor(colour).darker(130 if t.name == "light" else 100), 0.8))
+    painter.setBrush(QColor(colour))
+    painter.drawRoundedRect(QRectF(1.5, 1.5, size - 3, size - 3), 2.5, 2.5)
     painter.end()
     pixmap.setDevicePixelRatio(scale)
     return QIcon(pixmap)
@@ -276,7 +272,7 @@ class RunsList(QTreeWidget):
         else:  # nothing to show or hide
             item.setFlags(flags)
             item.setData(0, Qt.CheckStateRole, None)
-        item.setIcon(0, swatch(run.colour(t) if run.plottable else None, t))
+        item.setIcon(0, swatch(run.colour(t), t) if run.plottable else severity_icon("error", t))
         item.setText(0, f"run {run.number}")
         item.setText(SETTINGS, run.settings_text())
         item.setText(BEST, run.best_text())
