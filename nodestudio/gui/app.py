@@ -1,10 +1,17 @@
 """Starting the studio: `nodestudio` (no arguments) opens the main window on the default
 example; `nodestudio --screenshot OUT.png [GRAPH.json] [--train-epochs N]` renders the window
-offscreen (optionally after training) to a PNG and exits, for the docs and for checks."""
+offscreen (optionally after training) to a PNG and exits, for the docs and for checks.
+
+Two checks come before Qt starts, because Qt's own failures there are unhelpful: without a
+display, creating the QApplication aborts the process with a message about xcb plugins; and a
+graph that cannot be read would otherwise be reported in a message box, which in screenshot mode
+nobody can close. Both print what is wrong and exit with status 2.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -17,6 +24,13 @@ def run_studio(graph: str | None = None, screenshot: str | None = None, train_ep
                theme: str | None = None) -> int:
     if screenshot is not None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        if graph is not None and not _readable_graph(graph):
+            return EXIT_BAD_INPUT
+    else:
+        problem = display_problem()
+        if problem is not None:
+            print(f"nodestudio: {problem}\n{HEADLESS_HINT}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QGuiApplication, QIcon
     from PySide6.QtWidgets import QApplication
@@ -36,7 +50,8 @@ def run_studio(graph: str | None = None, screenshot: str | None = None, train_ep
         app.setWindowIcon(QIcon(str(icons / "nodestudio.svg")))
 
     interactive = screenshot is None
-    window = MainWindow(autosave=interactive, remember_layout=interactive)
+    window = MainWindow(autosave=interactive, remember_layout=interactive,
+                        modal_dialogs=interactive)
     if theme is not None:
         window.set_theme(theme, remember=False)
     restored = interactive and window.offer_recovery()
@@ -49,6 +64,75 @@ def run_studio(graph: str | None = None, screenshot: str | None = None, train_ep
         window.show()
         return app.exec()
     return _screenshot(app, window, Path(screenshot), train_epochs)
+
+
+HEADLESS_HINT = """To run without a display:
+  nodestudio --screenshot out.png [GRAPH.json]   render the window to a PNG and exit
+  QT_QPA_PLATFORM=offscreen nodestudio ...       Qt's offscreen platform (nothing is shown)
+  xvfb-run nodestudio ...                        a virtual X display"""
+DISPLAY_TIMEOUT_S = 2.0
+
+
+def display_problem(env: dict[str, str] | None = None) -> str | None:
+    """Why Qt would find no display to open a window on, or None when it should find one.
+
+    Only on Linux and the BSDs (macOS and Windows always have their own platform), and only
+    when QT_QPA_PLATFORM does not choose a platform: then Qt tries Wayland (WAYLAND_DISPLAY)
+    and X11 (DISPLAY). A local X display (":0") is checked by connecting to its socket, so a
+    stale DISPLAY is caught too; a Wayland socket is trusted as named."""
+    env = dict(os.environ) if env is None else env
+    if sys.platform in ("darwin", "win32", "cygwin") or env.get("QT_QPA_PLATFORM"):
+        return None
+    if env.get("WAYLAND_DISPLAY"):
+        return None
+    display = env.get("DISPLAY", "")
+    if not display:
+        return ("no display to open the window on: neither DISPLAY nor WAYLAND_DISPLAY is "
+                "set, and QT_QPA_PLATFORM names no other platform.")
+    if not _x_display_reachable(display):
+        return f"cannot connect to the X display {display!r} (DISPLAY): is the X server running?"
+    return None
+
+
+def _x_display_reachable(display: str) -> bool:
+    """Connect to an X server as Xlib would: "[host]:N[.screen]"; no host or "unix" means the
+    local socket /tmp/.X11-unix/XN (Linux also offers it in the abstract namespace)."""
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return True  # a form we do not know: let Qt judge it
+    if host in ("", "unix") or host.startswith("/"):
+        path = host if host.startswith("/") else f"/tmp/.X11-unix/X{number}"
+        candidates = [path] + (["\0" + path] if sys.platform.startswith("linux") else [])
+        for address in candidates:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(DISPLAY_TIMEOUT_S)
+                try:
+                    sock.connect(address)
+                    return True
+                except OSError:
+                    continue
+        return False
+    try:
+        with socket.create_connection((host, 6000 + int(number)), timeout=DISPLAY_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def _readable_graph(graph: str) -> bool:
+    """Read the graph once before the window exists; print why when it cannot be read."""
+    from nodestudio.errors import NodeStudioError
+    from nodestudio.gui import files
+
+    try:
+        files.open_graph(graph)
+    except (NodeStudioError, OSError) as exc:
+        hint = "" if Path(graph).suffix.lower() == ".json" else \
+            " (a NodeStudio graph is a .json file)"
+        print(f"nodestudio: cannot open the graph: {exc}{hint}", file=sys.stderr)
+        return False
+    return True
 
 
 def _screenshot(app, window, out: Path, train_epochs: int) -> int:

@@ -3,10 +3,16 @@
 The window owns one `Document` for the whole session; New and Open swap the graph inside it
 (`Document.replace`), so every view keeps its connection. Docks and toolbars have object names,
 so their layout is saved in QSettings on close and restored on the next start.
+
+Problems (what is wrong with the graph shown) and the Log (what happened: files, training runs)
+are separate docks; opening a graph drops the old graph's problems, and the Curves show the runs
+of the graph shown.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
@@ -30,19 +36,23 @@ from nodestudio.gui.dialogs import about_text, shortcuts_dialog
 from nodestudio.gui.document import Document
 from nodestudio.gui.menus import Actions, build_menus, build_toolbar
 from nodestudio.gui.panels import InspectorWidget, PaletteWidget, ProblemsWidget
+from nodestudio.gui.panels.log import LogWidget
 from nodestudio.gui.theme import apply_theme, theme
 from nodestudio.gui.training import CurvesPanel, TrainingPanel
 
 GRAPH_FILTER = "NodeStudio graphs (*.json);;All files (*)"
 PARAMS_FILTER = "Parameter arrays (*.npz)"
-LAYOUT_VERSION = 1  # bump when the docks change, so an old saved layout is not restored
+LAYOUT_VERSION = 2  # bump when the docks change, so an old saved layout is not restored
 
 
 class MainWindow(QMainWindow):
     def __init__(self, autosave: bool = True, remember_layout: bool = True,
-                 parent: QWidget | None = None):
+                 modal_dialogs: bool = True, parent: QWidget | None = None):
+        """`modal_dialogs=False` (screenshot mode, nobody to click OK): what a message box
+        would say goes to stderr and the log instead."""
         super().__init__(parent)
         self.remember_layout = remember_layout
+        self.modal_dialogs = modal_dialogs
         self._left_out: list[str] = []
         self.setObjectName("main_window")
         self.document = Document(parent=self)
@@ -54,11 +64,13 @@ class MainWindow(QMainWindow):
         self.palette = PaletteWidget()
         self.inspector = InspectorWidget(self.document)
         self.problems = ProblemsWidget(self.document)
+        self.log_panel = LogWidget()
         self.history = QUndoView(self.document.undo_stack)
         self.history.setEmptyLabel("Opened graph")
         self.training = TrainingPanel(self.document)
         self.curves = CurvesPanel()
         self.training.attach_curves(self.curves)
+        self.curves.set_document(self.document)
         self.docks: dict[str, QDockWidget] = {}
         self._build_docks()
         self.actions = Actions(self)
@@ -108,12 +120,15 @@ class MainWindow(QMainWindow):
         curves = self._dock("curves", "Curves", self.curves, bottom)
         problems = self._dock("problems", "Problems", self.problems, bottom)
         self.splitDockWidget(curves, problems, Qt.Horizontal)
+        log = self._dock("log", "Log", self.log_panel, bottom)
+        self.tabifyDockWidget(problems, log)
+        problems.raise_()
 
     def _default_dock_sizes(self) -> None:
         """Dock sizes only take once the window has its size: called when first shown."""
         d = self.docks
         self.resizeDocks([d["palette"], d["training"]], [210, 340], Qt.Horizontal)
-        self.resizeDocks([d["curves"], d["problems"]], [600, 450], Qt.Horizontal)
+        self.resizeDocks([d["curves"], d["problems"]], [800, 260], Qt.Horizontal)
         self.resizeDocks([d["curves"]], [300], Qt.Vertical)
 
     def showEvent(self, event) -> None:  # noqa: N802  (Qt's name)
@@ -144,8 +159,10 @@ class MainWindow(QMainWindow):
             lambda reason: self.statusBar().showMessage(f"Wire refused: {reason}", 8000))
         self.palette.op_activated.connect(self._add_op_at_centre)
         self.problems.node_activated.connect(self.reveal_node)
+        self.problems.counts_changed.connect(self._problem_counts)
+        self.log_panel.node_activated.connect(self.reveal_node)
         self.inspector.selection_requested.connect(self.reveal_nodes)
-        self.training.log.connect(self.problems.log)
+        self.training.log.connect(self._training_message)
         self.training.node_failed.connect(self.reveal_node)
         self.training.running_changed.connect(self._training_running)
         self._training_running(False)
@@ -154,6 +171,10 @@ class MainWindow(QMainWindow):
     def _refresh_title(self) -> None:
         self.setWindowTitle(f"{self.document.title}[*] — NodeStudio")
         self.setWindowModified(self.document.modified)
+
+    def _problem_counts(self, errors: int, warnings: int) -> None:
+        total = errors + warnings  # on the dock's tab, where it is seen behind the Log
+        self.docks["problems"].setWindowTitle(f"Problems ({total})" if total else "Problems")
 
     def _refresh_summary(self) -> None:
         note = self.document.annotation
@@ -172,6 +193,7 @@ class MainWindow(QMainWindow):
     def new_document(self) -> None:
         if self._may_discard_changes():
             self.show_graph(Graph(), None)
+            self.log_panel.log("info", "New graph")
 
     def open_dialog(self) -> None:
         start = str(self.document.path.parent) if self.document.path else str(Path.cwd())
@@ -186,20 +208,31 @@ class MainWindow(QMainWindow):
         try:
             opened = files.open_graph(path)
         except (NodeStudioError, OSError) as exc:
-            self.problems.log("error", f"Could not open {path}: {exc}")
-            QMessageBox.warning(self, "Could not open the graph", str(exc))
+            self.log_panel.log("error", f"Could not open {path}: {exc}")
+            self._tell("warning", "Could not open the graph", str(exc))
             return False
         self.show_graph(opened.graph, opened.path, opened.left_out)
         self._refresh_recent_menu(files.add_recent_file(opened.path))
-        self.problems.log("info", f"Opened {opened.path}")
+        nodes = len(opened.graph.nodes)
+        counts = f"{nodes} node{'s' if nodes != 1 else ''}" + (
+            f", {len(opened.left_out)} left out: see Problems" if opened.left_out else "")
+        self.log_panel.log("info", f"Opened {opened.path.name} ({counts}) from "
+                           f"{opened.path.resolve().parent}")
         if opened.left_out:
             listing = "\n".join(f"• {item}" for item in opened.left_out)
             message = (f"{opened.path.name} uses ops this version of NodeStudio does not know. "
                        f"They were left out (the file itself is unchanged):\n{listing}")
             for item in opened.left_out:
-                self.problems.log("warning", f"Left out {item}: unknown op")
-            QMessageBox.information(self, "Some nodes were left out", message)
+                self.problems.report("warning", f"Left out {item}: unknown op")
+            self._tell("information", "Some nodes were left out", message)
         return True
+
+    def _tell(self, kind: str, title: str, text: str) -> None:
+        """A message box ("warning", "information"), or stderr without modal dialogs."""
+        if self.modal_dialogs:
+            getattr(QMessageBox, kind)(self, title, text)
+        else:
+            print(f"nodestudio: {title}: {text}", file=sys.stderr)
 
     def save(self) -> bool:
         if self.document.path is None:
@@ -231,6 +264,7 @@ class MainWindow(QMainWindow):
         self._left_out = []  # the file on disk is now what the window shows
         self._refresh_recent_menu(files.add_recent_file(path))
         self.statusBar().showMessage(f"Saved {path}", 4000)
+        self.log_panel.log("info", f"Saved {path}")
         return True
 
     def save_parameters_dialog(self) -> None:
@@ -250,7 +284,8 @@ class MainWindow(QMainWindow):
         if path:
             try:
                 names = self.document.load_parameters(path)
-                self.problems.log("info", f"Loaded {len(names)} parameter arrays from {path}")
+                self.log_panel.log("info",
+                                   f"Loaded {len(names)} parameter arrays from {path}")
             except (NodeStudioError, OSError, ValueError) as exc:
                 QMessageBox.warning(self, "Could not load parameters", str(exc))
 
@@ -285,7 +320,7 @@ class MainWindow(QMainWindow):
     def _refresh_examples_menu(self) -> None:
         menu = self.menus["examples"]
         for path in files.example_files():
-            menu.addAction(path.stem.replace("_", " ").title(),
+            menu.addAction(example_title(path),
                            lambda p=path: self.open_path(p)).setStatusTip(str(path))
 
     # --- autosave and recovery ---------------------------------------------------------------
@@ -320,7 +355,8 @@ class MainWindow(QMainWindow):
         origin = self.recovery.origin()
         self.show_graph(opened.graph, origin)
         self.document.undo_stack.resetClean()  # it differs from the file on disk: unsaved
-        self.problems.log("info", f"Recovered autosaved work ({origin or 'unsaved graph'})")
+        self.log_panel.log("info",
+                           f"Recovered autosaved work ({origin or 'unsaved graph'})")
         return True
 
     # --- editing -----------------------------------------------------------------------------
@@ -379,7 +415,18 @@ class MainWindow(QMainWindow):
             f"Reinitialised {len(names)} parameters: the next run starts from the initialisers"
             if names else "No trained parameters to forget", 5000)
 
+    def _training_message(self, level: str, message: str, node: object) -> None:
+        """Everything the Training panel says goes to the log; a failure at a node is also a
+        problem of the graph (until the next run, or another graph is opened)."""
+        node_id = node if isinstance(node, str) else None
+        self.log_panel.log(level, message, node_id)
+        if level == "error" and node_id is not None:
+            self.problems.report("error", message, node_id, source="training")
+            self.docks["problems"].raise_()
+
     def _training_running(self, running: bool) -> None:
+        if running:
+            self.problems.clear_reports("training")
         self.actions.train.setEnabled(not running)
         self.actions.pause.setEnabled(running)
         self.actions.stop.setEnabled(running)
@@ -425,3 +472,13 @@ class MainWindow(QMainWindow):
         self._autosave.stop()
         self.recovery.discard()
         event.accept()
+
+
+def example_title(path: Path) -> str:
+    """An example's menu entry: its metadata.title, else its file name."""
+    try:
+        title = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("title")
+    except (OSError, ValueError, AttributeError):
+        title = None
+    return title if isinstance(title, str) and title.strip() else \
+        path.stem.replace("_", " ").capitalize()

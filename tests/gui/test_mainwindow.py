@@ -167,7 +167,8 @@ def test_saving_removes_the_recovery_file(window, tmp_path):
 
 def test_examples_and_recent_menus_list_files(window):
     examples = [a.text() for a in window.menus["examples"].actions()]
-    assert "Mlp" in examples and "Logistic Regression" in examples
+    assert "Multilayer perceptron (784 -> 800 tanh -> 10)" in examples  # metadata.title
+    assert "Logistic regression (784 -> 10)" in examples
     window._refresh_recent_menu()
     assert window.menus["recent"].actions()[0].text() == "mlp.json"
 
@@ -276,7 +277,7 @@ def test_train_from_the_window_then_undo_the_trained_values(qtbot, tmp_path):
     assert len(run.epochs) == 3  # one point per epoch
     assert set(w.document.graph.values) >= {"W", "b"}
     assert "Train" in w.document.undo_stack.undoText()
-    assert any("Finished" in message for _, message, _ in w.problems.entries())
+    assert any("Finished" in message for _, message, _ in w.log_panel.entries())
     stored = w.document.graph.metadata["training"]  # the settings travel with the graph
     assert (stored["dataset"], stored["epochs"], stored["batch_size"]) == ("digits", 3, 50)
     assert "device" not in stored

@@ -1,4 +1,5 @@
-"""The palette, the inspector and the problems panel, driven with real key and mouse input."""
+"""The palette, the inspector, the problems panel and the log, driven with real key and mouse
+input."""
 
 from __future__ import annotations
 
@@ -293,24 +294,27 @@ def test_shape_problem_is_an_error(qtbot, problems, document):
     assert ("error", "logits") == problems.entries()[0][::2]
 
 
-def test_log_messages_with_levels_and_clear(qtbot, problems):
-    problems.log("info", "Loaded mlp.json")
-    with qtbot.waitSignal(problems.counts_changed) as counts:
-        problems.log("error", "training diverged: the loss is NaN", node="loss")
-    assert counts.args == [1, 0]
-    problems.log("warning", "learning rate looks high")
-    assert problems.entries() == [("info", "Loaded mlp.json", None),
-                                  ("error", "training diverged: the loss is NaN", "loss"),
-                                  ("warning", "learning rate looks high", None)]
-    assert problems.summary.text() == "1 error · 1 warning"
-    assert problems.tree.topLevelItem(1).text(1) == "loss"
-    assert problems.tree.topLevelItem(1).text(2).count(":") == 2  # HH:MM:SS
+def test_log_messages_with_levels_and_clear(qtbot):
+    from nodestudio.gui.panels.log import LogWidget
+    log = LogWidget()
+    qtbot.addWidget(log)
+    log.log("info", "Loaded mlp.json")
+    with qtbot.waitSignal(log.message_logged) as logged:
+        log.log("error", "training diverged: the loss is NaN", node="loss")
+    assert logged.args == ["error", "training diverged: the loss is NaN"]
+    log.log("warning", "learning rate looks high")
+    assert log.entries() == [("info", "Loaded mlp.json", None),
+                             ("error", "training diverged: the loss is NaN", "loss"),
+                             ("warning", "learning rate looks high", None)]
+    assert log.summary.text() == "3 messages"
+    assert log.tree.topLevelItem(1).text(1) == "loss"
+    assert log.tree.topLevelItem(1).text(2).count(":") == 2  # HH:MM:SS
     with pytest.raises(ValueError):
-        problems.log("fatal", "no such level")
+        log.log("fatal", "no such level")
 
-    qtbot.mouseClick(problems.clear_button, Qt.LeftButton)
-    assert problems.entries() == [] and problems.counts == (0, 0)
-    assert not problems.clear_button.isEnabled()
+    qtbot.mouseClick(log.clear_button, Qt.LeftButton)
+    assert log.entries() == []
+    assert not log.clear_button.isEnabled()
 
 
 def _texts(widget) -> str:

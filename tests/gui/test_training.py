@@ -354,8 +354,11 @@ def test_curves_keep_earlier_runs_faded_and_export(qtbot, tmp_path):
         curves.add_epoch(r, best_epoch=1)
     assert [run.label for run in curves.runs] == ["run 1 · sgd", "run 2 · adam"]
     curves.flush()  # points are drawn in batches while a run goes on
-    old = curves.runs[0].items["valid_error"]
-    assert old.opts["pen"].style() == Qt.PenStyle.DashLine and old.opts["pen"].color().alpha() < 255
+    old = curves.runs[0].items["valid_error"]  # validation solid, faded: not the newest run
+    assert old.opts["pen"].style() == Qt.PenStyle.SolidLine
+    assert old.opts["pen"].color().alpha() < 255
+    assert curves.runs[0].items["train_error"].opts["pen"].style() == Qt.PenStyle.DashLine
+    assert curves.runs[1].items["valid_error"].opts["pen"].color().alpha() == 255
     assert old.name() == "run 1 · sgd"
     assert list(curves.runs[0].items["valid_error"].getData()[1]) == pytest.approx(
         [100 * r.valid_error for r in _records(4)])

@@ -1,14 +1,16 @@
-"""The problems and log panel: what is wrong with the graph now, then what happened.
+"""The Problems dock: what is wrong with the open graph, now.
 
-The first rows mirror the document's annotation (one per node with a problem; a port left
-unconnected is a warning, everything else an error) and are rebuilt on `Document.annotated`.
-After them come log messages (training, file loading) appended with `log()`; they stay until
-"Clear log". An entry naming a node emits `node_activated` on click or Enter.
+Two kinds of rows, both about the graph shown: the document's annotation (one per node with a
+problem; a port left unconnected is a warning, everything else an error), rebuilt on
+`Document.annotated`; and reports from outside the annotation (`report()`): nodes of the file
+that were left out because their op is unknown, a training run that failed at a node. Reports
+are dropped when another graph is opened (`Document.replaced`), or by source with
+`clear_reports(source)`. What merely happened (files opened, epochs) goes to the Log dock.
+An entry naming a node emits `node_activated` on click or Enter.
 """
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
 
 from PySide6.QtCore import QRectF, Qt, Signal
@@ -18,7 +20,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -30,17 +31,18 @@ from nodestudio.gui.document import Document
 from nodestudio.gui.theme import Theme, signals, theme
 
 LEVELS = ("error", "warning", "info")
-MAX_LOG = 1000  # oldest log lines go first: a long training run must not grow the list forever
 NODE_ROLE = Qt.UserRole
 LEVEL_ROLE = Qt.UserRole + 1
 
 
 @dataclass(frozen=True)
-class LogEntry:
+class Report:
+    """A problem the annotation does not know: `source` groups them ("file", "training")."""
+
     level: str
     message: str
     node: str | None
-    time: datetime.datetime
+    source: str
 
 
 def severity(error: GraphError) -> str:
@@ -52,8 +54,19 @@ def problem_text(error: GraphError) -> str:
     return f"{error.port}: {error.detail}" if error.port else error.detail
 
 
+_ICONS: dict[tuple[str, str, int], QIcon] = {}
+
+
 def severity_icon(level: str, t: Theme, size: int = 14) -> QIcon:
-    """Error: red disc with '!'; warning: amber triangle with '!'; info: accent disc with 'i'."""
+    """Error: red disc with '!'; warning: amber triangle with '!'; info: accent disc with 'i'.
+    Drawn once per level, theme and size."""
+    key = (level, t.name, size)
+    if key not in _ICONS:
+        _ICONS[key] = _draw_severity_icon(level, t, size)
+    return _ICONS[key]
+
+
+def _draw_severity_icon(level: str, t: Theme, size: int) -> QIcon:
     scale = 2
     pixmap = QPixmap(size * scale, size * scale)
     pixmap.fill(Qt.transparent)
@@ -96,7 +109,7 @@ def count_summary(errors: int, warnings: int) -> str:
     return " · ".join(parts)
 
 
-class _ProblemTree(QTreeWidget):
+class EntryTree(QTreeWidget):
     """Enter on an entry activates it like a click does (itemActivated would also fire on a
     double-click, after the click already did)."""
 
@@ -111,7 +124,7 @@ class _ProblemTree(QTreeWidget):
 
 class ProblemsWidget(QWidget):
     """Signals: `node_activated(str)` (an entry naming a node was clicked or entered),
-    `counts_changed(int errors, int warnings)` (graph problems and log entries together)."""
+    `counts_changed(int errors, int warnings)`."""
 
     node_activated = Signal(str)
     counts_changed = Signal(int, int)
@@ -119,16 +132,13 @@ class ProblemsWidget(QWidget):
     def __init__(self, document: Document, parent: QWidget | None = None):
         super().__init__(parent)
         self.document = document
-        self._log: list[LogEntry] = []
+        self._reports: list[Report] = []
         self._counts: tuple[int, int] | None = None
 
         self.summary = QLabel(objectName="muted")
-        self.clear_button = QPushButton("Clear log")
-        self.clear_button.setToolTip("Remove the log messages; graph problems stay while they last")
-        self.clear_button.clicked.connect(self.clear_log)
-        self.tree = _ProblemTree(self)
-        self.tree.setColumnCount(3)
-        self.tree.setHeaderLabels(["Message", "Node", "Time"])
+        self.tree = EntryTree(self)
+        self.tree.setColumnCount(2)
+        self.tree.setHeaderLabels(["Problem", "Node"])
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(False)
@@ -138,7 +148,6 @@ class ProblemsWidget(QWidget):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeToContents)
         self.tree.itemClicked.connect(lambda item, _column: self._chosen(item))
         self.tree.entry_chosen.connect(self._chosen)
 
@@ -146,7 +155,6 @@ class ProblemsWidget(QWidget):
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.summary)
         top.addStretch(1)
-        top.addWidget(self.clear_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.setSpacing(6)
@@ -154,27 +162,30 @@ class ProblemsWidget(QWidget):
         layout.addWidget(self.tree, 1)
 
         document.annotated.connect(self.refresh)
-        document.replaced.connect(self.refresh)
+        document.replaced.connect(self._document_replaced)
         signals.theme_changed.connect(self._theme_changed)  # a method: disconnects with us
         self.refresh()
 
     # --- public ---------------------------------------------------------------------------------
-    def log(self, level: str, message: str, node: str | None = None) -> None:
-        """Append a timestamped message; level is "error", "warning" or "info"."""
+    def report(self, level: str, message: str, node: str | None = None,
+               source: str = "file") -> None:
+        """Add a problem of the open graph that the annotation cannot see; it stays until
+        another graph is opened or `clear_reports(source)`."""
         if level not in LEVELS:
-            raise ValueError(f"log level must be one of {LEVELS}, got {level!r}")
-        self._log.append(LogEntry(level, message, node, datetime.datetime.now()))
-        if len(self._log) > MAX_LOG:
-            del self._log[: len(self._log) - MAX_LOG]
+            raise ValueError(f"problem level must be one of {LEVELS}, got {level!r}")
+        self._reports.append(Report(level, message, node, source))
         self.refresh()
-        self.tree.scrollToBottom()
 
-    def clear_log(self) -> None:
-        self._log.clear()
-        self.refresh()
+    def clear_reports(self, source: str | None = None) -> None:
+        """Drop the reports of one source (all of them when None)."""
+        kept = [r for r in self._reports if source is not None and r.source != source]
+        if len(kept) != len(self._reports):
+            self._reports = kept
+            self.refresh()
 
     def entries(self) -> list[tuple[str, str, str | None]]:
-        """(level, message, node) of every row, top to bottom: graph problems, then the log."""
+        """(level, message, node) of every row, top to bottom: the annotation's problems in
+        graph order, then the reports."""
         return [(self.tree.topLevelItem(i).data(0, LEVEL_ROLE),
                  self.tree.topLevelItem(i).text(0),
                  self.tree.topLevelItem(i).data(0, NODE_ROLE))
@@ -187,26 +198,22 @@ class ProblemsWidget(QWidget):
     # --- contents -------------------------------------------------------------------------------
     def refresh(self) -> None:
         t = theme()
-        icons = {level: severity_icon(level, t) for level in LEVELS}
-        muted = QColor(t.muted)
         chosen = self.tree.currentItem()
         chosen_key = None if chosen is None else (chosen.text(0), chosen.data(0, NODE_ROLE))
         self.tree.clear()
-        rows: list[tuple[str, str, str | None, str]] = []
+        rows: list[tuple[str, str, str | None]] = []
         note = self.document.annotation
         order = {node_id: i for i, node_id in enumerate(self.document.graph.nodes)}
         for node_id, error in sorted(note.errors.items(),
                                      key=lambda kv: order.get(kv[0], len(order))):
-            rows.append((severity(error), problem_text(error), node_id, ""))
-        for entry in self._log:
-            rows.append((entry.level, entry.message, entry.node, entry.time.strftime("%H:%M:%S")))
-        for level, message, node, stamp in rows:
-            item = QTreeWidgetItem(self.tree, [message, node or "", stamp])
-            item.setIcon(0, icons[level])
+            rows.append((severity(error), problem_text(error), node_id))
+        rows.extend((r.level, r.message, r.node) for r in self._reports)
+        for level, message, node in rows:
+            item = QTreeWidgetItem(self.tree, [message, node or ""])
+            item.setIcon(0, severity_icon(level, t))
             item.setData(0, LEVEL_ROLE, level)
             item.setData(0, NODE_ROLE, node)
             item.setToolTip(0, message)
-            item.setForeground(2, muted)
             if node:
                 item.setToolTip(1, f"Click to show {node} on the canvas")
             if chosen_key == (message, node):
@@ -218,10 +225,13 @@ class ProblemsWidget(QWidget):
         self.summary.setText(count_summary(errors, warnings))
         colour = t.error if errors else t.warning if warnings else t.muted
         self.summary.setStyleSheet(f"color: {colour};")
-        self.clear_button.setEnabled(bool(self._log))
         if self._counts != (errors, warnings):
             self._counts = (errors, warnings)
             self.counts_changed.emit(errors, warnings)
+
+    def _document_replaced(self) -> None:
+        self._reports.clear()  # they were about the graph that was shown until now
+        self.refresh()
 
     def _theme_changed(self, _theme: Theme) -> None:
         self.refresh()
