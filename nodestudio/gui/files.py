@@ -63,6 +63,17 @@ def example_files() -> list[Path]:
     return sorted(folder.glob("*.json")) if folder is not None else []
 
 
+# File > New from Template, simplest first; other files of resources/templates/ follow
+TEMPLATE_ORDER = ("logistic_regression", "mlp", "deep_mlp", "autoencoder")
+
+
+def template_files() -> list[Path]:
+    folder = resource_dir("templates")
+    found = sorted(folder.glob("*.json")) if folder is not None else []
+    rank = {name: i for i, name in enumerate(TEMPLATE_ORDER)}
+    return sorted(found, key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
+
+
 def default_example() -> Path | None:
     folder = examples_dir()
     return folder / DEFAULT_EXAMPLE if folder is not None else None

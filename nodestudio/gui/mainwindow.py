@@ -28,21 +28,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nodestudio.data import builtin_shape
 from nodestudio.errors import NodeStudioError
 from nodestudio.graph.model import Graph
 from nodestudio.gui import files
 from nodestudio.gui.canvas import GraphScene, GraphView
-from nodestudio.gui.dialogs import about_text, shortcuts_dialog
+from nodestudio.gui.dialogs import FixDialog, about_text, shortcuts_dialog
 from nodestudio.gui.document import Document
 from nodestudio.gui.menus import Actions, build_menus, build_toolbar
 from nodestudio.gui.panels import InspectorWidget, PaletteWidget, ProblemsWidget
 from nodestudio.gui.panels.log import LogWidget
+from nodestudio.gui.roles_hint import RolesHint
 from nodestudio.gui.theme import apply_theme, theme
 from nodestudio.gui.training import CurvesPanel, TrainingPanel
 
 GRAPH_FILTER = "NodeStudio graphs (*.json);;All files (*)"
 PARAMS_FILTER = "Parameter arrays (*.npz)"
 LAYOUT_VERSION = 2  # bump when the docks change, so an old saved layout is not restored
+# What File > New starts with in the Training dock: Adam trains a network built from scratch
+# well without tuning (the examples keep the settings of the course they come from).
+NEW_GRAPH_TRAINING = {"optimizer": "adam", "lr": 0.001, "batch_size": 100, "epochs": 20}
 
 
 class MainWindow(QMainWindow):
@@ -75,7 +80,12 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self.actions = Actions(self)
         self.menus = build_menus(self, self.actions)
-        self.addToolBar(build_toolbar(self, self.actions))
+        toolbar = build_toolbar(self, self.actions)
+        self.roles_hint = RolesHint(self.document)
+        toolbar.addWidget(self.roles_hint)
+        self.addToolBar(toolbar)
+        self.fix_dialog: FixDialog | None = None  # what Train offered last, while it is open
+        self._offered: tuple[str, tuple] | None = None
         for dock in self.docks.values():
             self.menus["panels"].addAction(dock.toggleViewAction())
         self._build_status_bar()
@@ -91,6 +101,8 @@ class MainWindow(QMainWindow):
         self._refresh_title()
         self._refresh_recent_menu()
         self._refresh_examples_menu()
+        self._refresh_templates_menu()
+        self._show_dataset_binding()
 
     # --- construction ------------------------------------------------------------------------
     def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -164,6 +176,11 @@ class MainWindow(QMainWindow):
         self.inspector.selection_requested.connect(self.reveal_nodes)
         self.training.log.connect(self._training_message)
         self.training.node_failed.connect(self.reveal_node)
+        self.training.session.fixable.connect(self._remember_fixes)
+        self.training.session.roles_note.connect(lambda text: self.log_panel.log("info", text))
+        self.training.finished_run.connect(self._offer_fixes)
+        self.training.dataset.currentIndexChanged.connect(self._show_dataset_binding)
+        self.view.rename_requested.connect(self.rename_node)
         self.training.running_changed.connect(self._training_running)
         self._training_running(False)
 
@@ -192,8 +209,23 @@ class MainWindow(QMainWindow):
 
     def new_document(self) -> None:
         if self._may_discard_changes():
-            self.show_graph(Graph(), None)
+            graph = Graph()
+            graph.metadata = {"training": dict(NEW_GRAPH_TRAINING)}
+            self.show_graph(graph, None)
             self.log_panel.log("info", "New graph")
+
+    def new_from_template(self, path: str | Path) -> bool:
+        """A new, unsaved graph that starts as a copy of a template (Save asks for a name)."""
+        if not self._may_discard_changes():
+            return False
+        try:
+            opened = files.open_graph(path)
+        except (NodeStudioError, OSError) as exc:
+            self._tell("warning", "Could not open the template", str(exc))
+            return False
+        self.show_graph(opened.graph, None)
+        self.log_panel.log("info", f"New graph from the template {example_title(Path(path))}")
+        return True
 
     def open_dialog(self) -> None:
         start = str(self.document.path.parent) if self.document.path else str(Path.cwd())
@@ -323,6 +355,12 @@ class MainWindow(QMainWindow):
             menu.addAction(example_title(path),
                            lambda p=path: self.open_path(p)).setStatusTip(str(path))
 
+    def _refresh_templates_menu(self) -> None:
+        menu = self.menus["templates"]
+        for path in files.template_files():
+            action = menu.addAction(example_title(path), lambda p=path: self.new_from_template(p))
+            action.setStatusTip(template_description(path))
+
     # --- autosave and recovery ---------------------------------------------------------------
     def autosave_now(self) -> None:
         if self.document.modified:
@@ -387,6 +425,23 @@ class MainWindow(QMainWindow):
         self.docks["palette"].raise_()
         self.palette.focus_search()
 
+    def rename_selected(self) -> None:
+        selected = self.scene.selected_node_ids()
+        if len(selected) == 1:
+            self.rename_node(selected[0])
+        else:
+            self.statusBar().showMessage("Select one node to rename it", 4000)
+
+    def rename_node(self, node_id: str) -> None:
+        """Show the node in the inspector with its name selected for typing (F2)."""
+        self.scene.select_nodes([node_id])
+        self.inspector.show_nodes([node_id])
+        self.docks["inspector"].show()
+        self.docks["inspector"].raise_()
+        if not self.inspector.begin_rename():
+            self.statusBar().showMessage(f"{node_id} is inside an expanded composite: "
+                                         "collapse it to rename", 5000)
+
     def select_all(self) -> None:
         self.scene.select_nodes(list(self.document.graph.nodes))
 
@@ -423,6 +478,46 @@ class MainWindow(QMainWindow):
         if level == "error" and node_id is not None:
             self.problems.report("error", message, node_id, source="training")
             self.docks["problems"].raise_()
+
+    def _remember_fixes(self, message: str, fixes: object) -> None:
+        self._offered = (message, tuple(fixes))  # offered once the run has ended
+
+    def _offer_fixes(self, ok: bool) -> None:
+        """Train could not start: say why, with a button per fix; the chosen one is applied as
+        one undo step and training starts again."""
+        offered, self._offered = self._offered, None
+        if ok or offered is None:
+            return
+        message, fixes = offered
+        if not self.modal_dialogs:
+            self.log_panel.log("warning", f"{message} (fixes: "
+                               f"{'; '.join(f.label for f in fixes)})")
+            return
+        dialog = self.fix_dialog = FixDialog(self, message, fixes)
+        dialog.accepted.connect(lambda: self._apply_fix(dialog.chosen))
+        dialog.finished.connect(lambda _: setattr(self, "fix_dialog", None))
+        dialog.open()
+
+    def _apply_fix(self, fix) -> None:
+        try:
+            self.document.apply_fix(fix)
+        except NodeStudioError as exc:
+            self._tell("warning", "Could not apply the fix", str(exc))
+            return
+        self.log_panel.log("info", f"{fix.label}: done; training again")
+        self.train()
+
+    def _show_dataset_binding(self, *_args) -> None:
+        """Tell the canvas what the features and labels inputs will receive."""
+        name = self.training.dataset.value()
+        shape = builtin_shape(name)
+        short = Path(name).name or name
+        if shape is None:
+            self.scene.set_dataset_binding(short, short)
+            return
+        example, classes = shape
+        self.scene.set_dataset_binding(f"{short}: {' x '.join(map(str, example))}",
+                                       f"{short}: {classes} classes")
 
     def _training_running(self, running: bool) -> None:
         if running:
@@ -472,6 +567,15 @@ class MainWindow(QMainWindow):
         self._autosave.stop()
         self.recovery.discard()
         event.accept()
+
+
+def template_description(path: Path) -> str:
+    try:
+        text = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get(
+            "description")
+    except (OSError, ValueError, AttributeError):
+        text = None
+    return text if isinstance(text, str) else str(path)
 
 
 def example_title(path: Path) -> str:

@@ -58,6 +58,8 @@ def _commands() -> list[Command]:
         C("delete", "&Delete", lambda w: w.view.delete_selection, None,
           "Delete the selected nodes and wires (Delete or Backspace on the canvas)"),
         C("select_all", "Select &All", lambda w: w.select_all, StandardKey.SelectAll),
+        C("rename", "Re&name Node", lambda w: w.rename_selected, "F2",
+          "Rename the selected node (in the Inspector)"),
         C("expand", "&Expand Composite", lambda w: w.view.expand_selected, "Ctrl+E",
           "Open the selected composite op into its primitive ops"),
         C("collapse", "C&ollapse Group", lambda w: w.view.collapse_selected, "Ctrl+Shift+E",
@@ -119,7 +121,9 @@ def build_menus(window: MainWindow, actions: Actions) -> dict[str, QMenu]:
     bar = window.menuBar()
     a = actions
     file_menu = bar.addMenu("&File")
-    file_menu.addActions([a.new, a.open])
+    file_menu.addAction(a.new)
+    templates = file_menu.addMenu("New from &Template")
+    file_menu.addAction(a.open)
     recent = file_menu.addMenu("Open &Recent")
     examples = file_menu.addMenu("&Examples")
     file_menu.addSeparator()
@@ -132,7 +136,7 @@ def build_menus(window: MainWindow, actions: Actions) -> dict[str, QMenu]:
     edit = bar.addMenu("&Edit")
     edit.addActions([a.undo, a.redo])
     edit.addSeparator()
-    edit.addActions([a.cut, a.copy, a.paste, a.duplicate, a.delete, a.select_all])
+    edit.addActions([a.cut, a.copy, a.paste, a.duplicate, a.delete, a.select_all, a.rename])
     edit.addSeparator()
     edit.addActions([a.quick_add, a.find_op, a.expand, a.collapse, a.layout])
 
@@ -151,7 +155,7 @@ def build_menus(window: MainWindow, actions: Actions) -> dict[str, QMenu]:
 
     help_menu = bar.addMenu("&Help")
     help_menu.addActions([a.shortcuts, a.about])
-    return {"recent": recent, "examples": examples, "panels": panels}
+    return {"recent": recent, "examples": examples, "templates": templates, "panels": panels}
 
 
 def build_toolbar(window: MainWindow, actions: Actions) -> QToolBar:
