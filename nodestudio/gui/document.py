@@ -53,7 +53,8 @@ class ChangeCommand(QUndoCommand):
 
 class Document(QObject):
     """One graph being edited. Signals: `annotated` after the types are recomputed (coalesced:
-    once per burst of changes), `path_changed`, and the undo stack's `cleanChanged`."""
+    once per burst of changes; `annotation_changes` says for which nodes), `path_changed`, and
+    the undo stack's `cleanChanged`."""
 
     annotated = Signal()
     path_changed = Signal()
@@ -68,6 +69,9 @@ class Document(QObject):
         self._annotator = Annotator(self.graph)
         self._recorder: Recorder | None = None  # while an edit runs
         self._roles: roles.Roles | None = None
+        # for views: the nodes whose annotation may have changed before the last `annotated`
+        # signal (None: any node's), so that they can redraw only those
+        self.annotation_changes: set[str] | None = None
         self._reannotate = QTimer(self, singleShot=True, interval=0)
         self._reannotate.timeout.connect(self._annotate_now)
         self._unsubscribe = self.graph.subscribe(self._graph_changed)
@@ -96,7 +100,7 @@ class Document(QObject):
             self._reannotate.start()
 
     def _annotate_now(self) -> None:
-        self.annotation  # noqa: B018  (computes and caches)
+        self.annotation_changes = self._annotator.take_changes()  # brings it up to date
         self.annotated.emit()
 
     @property

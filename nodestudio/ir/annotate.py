@@ -14,6 +14,7 @@ or not, output types) keeps changing; the rest is reused. Its result equals `ann
 
 from __future__ import annotations
 
+import copy
 import heapq
 import math
 from collections import ChainMap
@@ -121,6 +122,7 @@ class Annotator:
         self.graph = graph
         self.rebuilt: set[str] = set()  # the nodes the last update built anew
         self._unchecked: set[str] = set()  # built anew since `stale_owned_values` last looked
+        self._untaken: set[str] | None = None  # built anew since `take_changes` (None: all)
         self._reset()
 
     # --- events ---------------------------------------------------------------------------
@@ -152,6 +154,7 @@ class Annotator:
 
     def _removed(self, node_id: str) -> None:
         self._forget(node_id)
+        self._memo.pop(node_id, None)
         self._rank.pop(node_id, None)
         self._dirty.discard(node_id)
         self._dirty.update(e.dst.node for e in self._out_edges.get(node_id, ()))
@@ -185,6 +188,14 @@ class Annotator:
             self._update()
         assert self._note is not None
         return self._note
+
+    def take_changes(self) -> set[str] | None:
+        """The nodes whose annotation (types of their outputs, status, problem, parameter
+        count) may differ from what it was at the previous call; None: any node's (the first
+        time, and after a rebuild of everything). For views that redraw only what changed."""
+        self.annotation()
+        changes, self._untaken = self._untaken, set()
+        return changes
 
     def stale_owned_values(self) -> list[str]:
         """Keys of stored parameters that no longer fit their layer, among the layers built
@@ -244,6 +255,8 @@ class Annotator:
         self._params: dict[str, int] = {}
         self._parameter_nodes: set[str] = set()
         self._cycle: Annotation | None = None
+        self._untaken = None
+        self._memo: dict[str, tuple] = {}  # node id -> what its last build depended on and gave
 
     def _forget(self, node_id: str) -> None:
         self._ops.pop(node_id, None)
@@ -301,6 +314,8 @@ class Annotator:
                         heapq.heappush(queue, (self._rank[edge.dst.node], edge.dst.node))
         self.rebuilt = done
         self._unchecked |= done
+        if self._untaken is not None:
+            self._untaken |= done
         self._note = Annotation(dict(self._types), dict(self._errors), set(self._blocked),
                                 dict(self._params), set(self._parameter_nodes),
                                 dict(self._owned))
@@ -313,12 +328,12 @@ class Annotator:
             skipped.add(node_id)  # blocked, as `build_node` decides first (quick: a deleted
             self._blocked.add(node_id)  # node can block half the graph)
         else:
-            loaded = Loaded(variables=self._variables)
-            build_node(graph, node_id, incoming, self._ops, loaded, skipped)
-            if node_id in loaded.errors:
-                self._errors[node_id] = loaded.errors[node_id]
-            elif node_id not in skipped:
-                self._built(node_id, loaded)
+            built = self._recall(node_id, incoming)
+            if isinstance(built, GraphError):
+                skipped.add(node_id)
+                self._errors[node_id] = built
+            else:
+                self._keep(node_id, *built)
                 out = PortRef(node_id, "out")
                 if graph.nodes[node_id].op == "parameter" and out in self._types:
                     self._parameter_nodes.add(node_id)
@@ -330,15 +345,51 @@ class Annotator:
         if used:
             self._params[node_id] = used
 
-    def _built(self, node_id: str, loaded: Loaded) -> None:
-        """Keep the types (and stand-ins for the outputs) of a node that was built."""
-        outs = self._variables[node_id]
-        self._variables[node_id] = _shells(outs)
-        ports = [PortRef(node_id, port) for port in self._ops[node_id].output_names()]
+    def _recall(self, node_id: str, incoming: dict[str, PortRef]) -> Any:
+        """What building the node gives (its GraphError, or its op, output stand-ins and the
+        types of the shared variables it made), remembered from its last build when nothing it
+        depends on changed since: op, attributes, wires, the sources' ops and types, stored
+        values. Undoing a deletion brings back what followed it without building it again."""
+        graph = self.graph
+        node = graph.nodes[node_id]
+        sources = tuple((port, ref, self._ops.get(ref.node), self._types.get(ref))
+                        for port, ref in incoming.items())
+        values = tuple(graph.values.get(key) for key in self._value_keys(node_id, node.op))
+        memo = self._memo.get(node_id)
+        if memo is not None and memo[0] == node.op and memo[1] == node.attrs \
+                and memo[2] == sources and len(memo[3]) == len(values) \
+                and all(a is b for a, b in zip(memo[3], values)):
+            return memo[4]
+        loaded = Loaded(variables=self._variables)
+        build_node(graph, node_id, incoming, self._ops, loaded, self._skipped)
+        built: Any
+        if node_id in loaded.errors:
+            self._skipped.discard(node_id)  # `_build` marks it, built now or remembered
+            built = loaded.errors[node_id]
+        else:
+            outs = _shells(self._variables[node_id])
+            built = (self._ops[node_id], outs, {k: v.type for k, v in loaded.shared.items()})
+        self._memo[node_id] = (node.op, copy.deepcopy(node.attrs), sources, values, built)
+        return built
+
+    @staticmethod
+    def _value_keys(node_id: str, op_name: str) -> list[str]:
+        """The stored values a node's build reads: its own, and a layer's parameters."""
+        try:
+            params = registry.get(op_name).param_names()
+        except GraphError:
+            params = []
+        return [node_id, *(param_key(node_id, p) for p in params)]
+
+    def _keep(self, node_id: str, op: OpDef, outs: tuple[Variable, ...],
+              shared: dict[str, TensorType]) -> None:
+        """Take in a built node: its op, output stand-ins, output types and owned parameters."""
+        self._ops[node_id] = op
+        self._variables[node_id] = outs
+        ports = [PortRef(node_id, port) for port in op.output_names()]
         self._ports[node_id] = ports[:len(outs)]
         for ref, var in zip(ports, outs):
             self._types[ref] = var.type
-        shared = {key: var.type for key, var in loaded.shared.items()}
         self._shared[node_id] = shared
         for key, t in shared.items():
             if key not in self.graph.nodes:  # a layer's own parameter ("layer/W")
@@ -396,6 +447,7 @@ class Annotator:
             except CycleError as exc:
                 self._cycle = self._note = _cycle_annotation(self.graph, exc)
                 self._dirty.update(nodes)
+                self._untaken = None
                 return False
         self._rank = rank
         self._next_rank = len(rank)

@@ -198,3 +198,17 @@ def test_collapsing_around_an_expanded_neighbour_undoes_exactly(doc):
     while document.undo_stack.canUndo():
         document.undo_stack.undo()
     assert fileformat.dumps(document.graph) == original and scene_matches(document, scene)
+
+
+def test_the_annotated_signal_says_which_nodes_changed(doc, qtbot):
+    document, _ = doc
+    with qtbot.waitSignal(document.annotated):
+        document.set_attrs("W2", {"seed": 3})
+    assert document.annotation_changes is None  # the first signal of a document: any node
+    with qtbot.waitSignal(document.annotated):
+        document.set_attrs("W2", {"seed": 4})
+    assert document.annotation_changes == {"W2"}
+    with qtbot.waitSignal(document.annotated):
+        document.remove_nodes(["hidden_tanh"])
+    assert {"logits", "loss", "error", "prediction"} <= document.annotation_changes
+    assert "W1" not in document.annotation_changes

@@ -223,3 +223,39 @@ def test_the_annotation_keeps_no_parameter_arrays_alive(mlp_annotator):
     for outs in annotator._variables.values():
         for var in outs:
             assert var.owner.data is None and var.owner.inputs == ()
+
+
+def test_changes_name_the_nodes_built_anew_since_the_last_look(mlp_annotator):
+    graph, annotator = mlp_annotator
+    assert annotator.take_changes() is None  # the first look: everything is new
+    graph.set_attrs("W1", {"seed": 7})
+    graph.move("x", (3.0, 4.0))
+    assert annotator.take_changes() == {"W1"}
+    assert annotator.take_changes() == set()
+    graph.disconnect("hidden_tanh:x")
+    graph.set_attrs("b2", {"seed": 2})
+    changes = annotator.take_changes()
+    assert {"hidden_tanh", "logits", "loss", "b2"} <= changes and "W1" not in changes
+
+
+def test_a_wire_put_back_restores_what_follows_without_building_it_again(mlp_annotator,
+                                                                          monkeypatch):
+    import nodestudio.ir.annotate as module
+
+    graph, annotator = mlp_annotator
+    before = comparable(annotator.annotation())
+    edge = next(e for e in graph.edges if e.dst == PortRef("hidden_tanh", "x"))
+    graph.disconnect(edge)
+    assert annotator.annotation().status("logits") == "blocked"
+    builds: list[str] = []
+    real = module.build_node
+    monkeypatch.setattr(module, "build_node",
+                        lambda graph, node_id, *a, **k: builds.append(node_id) or
+                        real(graph, node_id, *a, **k))
+    graph.restore_edge(edge)
+    assert comparable(annotator.annotation()) == before
+    # only the node whose wire changed is built; what follows it is as it was before
+    assert builds == ["hidden_tanh"] and {"logits", "loss"} <= annotator.rebuilt
+    graph.set_attrs("logits", {"unused": 1})  # what a node depends on changed: built
+    annotator.annotation()
+    assert builds == ["hidden_tanh", "logits"]
