@@ -1,9 +1,11 @@
 """The controller of one open graph: the document, its file, its undo stack and its annotation.
 
-Every change a user makes goes through `Document.edit`: the edit runs on a scratch copy, and
-an undo command holding the states before and after makes the live graph equal to the new state
-(`nodestudio.graph.history`). Views never change the graph themselves; they call the methods
-here and listen to the graph's events (the canvas) or to this object's signals (panels).
+Every change a user makes goes through `Document.edit`: the edit runs on the live graph while a
+`Recorder` (`nodestudio.graph.history`) keeps what it changed; that change is the undo step
+(replayed backwards to undo, forwards to redo), and an edit that raises is rolled back at once.
+The annotation is kept by an `Annotator` (`nodestudio.ir.annotate`) that rebuilds only what an
+edit touched. Views never change the graph themselves; they call the methods here and listen to
+the graph's events (the canvas) or to this object's signals (panels).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from nodestudio.errors import GraphError
 from nodestudio.graph import fileformat
-from nodestudio.graph.history import State, capture, restore
+from nodestudio.graph.history import Change, Recorder
 from nodestudio.graph.model import Edge, Graph, PortLike, PortRef, Position, as_port
-from nodestudio.ir.annotate import Annotation, annotate, check_connection
+from nodestudio.ir.annotate import Annotation, Annotator, check_connection
 from nodestudio.ir.composites import collapse_group, expand_node
 from nodestudio.ops import registry
 from nodestudio.train import roles
@@ -30,23 +32,29 @@ T = TypeVar("T")
 OP_MIME = "application/x-nodestudio-op"  # a drag from the palette: the op name, utf-8
 
 
-class StateCommand(QUndoCommand):
-    """Undo / redo = bring the graph back to the state before / after the edit."""
+class ChangeCommand(QUndoCommand):
+    """Undo / redo = replay the recorded change backwards / forwards. It is pushed after the
+    edit already ran, so the first `redo` (QUndoStack.push calls it) does nothing."""
 
-    def __init__(self, text: str, graph: Graph, before: State, after: State):
+    def __init__(self, text: str, graph: Graph, change: Change):
         super().__init__(text)
-        self.graph, self.before, self.after = graph, before, after
+        self.graph, self.change = graph, change
+        self._applied = True
 
     def redo(self) -> None:
-        restore(self.graph, self.after)
+        if self._applied:
+            self._applied = False
+            return
+        self.change.redo(self.graph)
 
     def undo(self) -> None:
-        restore(self.graph, self.before)
+        self.change.undo(self.graph)
 
 
 class Document(QObject):
     """One graph being edited. Signals: `annotated` after the types are recomputed (coalesced:
-    once per burst of changes), `path_changed`, and the undo stack's `cleanChanged`."""
+    once per burst of changes; `annotation_changes` says for which nodes), `path_changed`, and
+    the undo stack's `cleanChanged`."""
 
     annotated = Signal()
     path_changed = Signal()
@@ -58,8 +66,12 @@ class Document(QObject):
         self.graph = graph if graph is not None else Graph()
         self.path: Path | None = Path(path) if path is not None else None
         self.undo_stack = QUndoStack(self)
-        self._annotation: Annotation | None = None
+        self._annotator = Annotator(self.graph)
+        self._recorder: Recorder | None = None  # while an edit runs
         self._roles: roles.Roles | None = None
+        # for views: the nodes whose annotation may have changed before the last `annotated`
+        # signal (None: any node's), so that they can redraw only those
+        self.annotation_changes: set[str] | None = None
         self._reannotate = QTimer(self, singleShot=True, interval=0)
         self._reannotate.timeout.connect(self._annotate_now)
         self._unsubscribe = self.graph.subscribe(self._graph_changed)
@@ -67,9 +79,8 @@ class Document(QObject):
     # --- the graph and what is known about it ----------------------------------------------
     @property
     def annotation(self) -> Annotation:
-        if self._annotation is None:
-            self._annotation = annotate(self.graph)
-        return self._annotation
+        """Types, problems and parameter counts, brought up to date (incrementally) on use."""
+        return self._annotator.annotation()
 
     @property
     def roles(self) -> roles.Roles:
@@ -79,12 +90,17 @@ class Document(QObject):
         return self._roles
 
     def _graph_changed(self, event: str, payload: Any) -> None:
+        # the first listener of the graph: the recorder hears every change before a view can
+        # fail on it
+        if self._recorder is not None:
+            self._recorder.observe(event, payload)
+        self._annotator.observe(event, payload)
         if event != "moved":  # positions do not change types
-            self._annotation = self._roles = None
+            self._roles = None
             self._reannotate.start()
 
     def _annotate_now(self) -> None:
-        self.annotation  # noqa: B018  (computes and caches)
+        self.annotation_changes = self._annotator.take_changes()  # brings it up to date
         self.annotated.emit()
 
     @property
@@ -97,16 +113,38 @@ class Document(QObject):
 
     # --- the one way to change the graph ---------------------------------------------------
     def edit(self, text: str, change: Callable[[Graph], T]) -> T:
-        """Run `change` on a scratch copy; if it succeeds and changed something, push one undo
-        step that applies the result. GraphError from `change` leaves everything untouched."""
-        before = capture(self.graph)
-        scratch = before.to_graph()
-        result = change(scratch)
-        drop_stale_owned_values(scratch)  # a layer resized by this edit starts afresh
-        after = capture(scratch)
-        if after != before:
-            self.undo_stack.push(StateCommand(text, self.graph, before, after))
+        """Run `change` on the graph as one undo step (none when nothing changed). An error
+        from `change` (GraphError or any other) leaves the graph exactly as it was."""
+        if self._recorder is not None:  # an edit inside an edit is part of it
+            return change(self.graph)
+        recorder = self._recorder = Recorder(self.graph)
+        try:
+            result = change(self.graph)
+            self._drop_stale_owned_values()  # a layer resized by this edit starts afresh
+            step = recorder.finish()
+        except BaseException:
+            self._recorder = None
+            recorder.rollback()
+            raise
+        self._recorder = None
+        if step is not None:
+            self.undo_stack.push(ChangeCommand(text, self.graph, step))
         return result
+
+    def _drop_stale_owned_values(self) -> None:
+        """Trained values of a layer's own parameters that no longer fit it (its `units` or its
+        incoming width changed) are dropped in the same edit: the layer is initialised anew.
+        Only layers this edit rebuilt are looked at; nothing is done without such values."""
+        graph = self.graph
+        if not any("/" in k and k not in graph.nodes for k in graph.values):
+            return
+        while True:  # a layer dropping its values may let the next one be built: look again
+            self._annotator.annotation()
+            stale = self._annotator.stale_owned_values()
+            if not stale:
+                return
+            for key in stale:
+                del graph.values[key]
 
     def add_node(self, op: str, attrs: Mapping[str, Any] | None = None,
                  position: Position | None = None) -> str:
@@ -121,8 +159,11 @@ class Document(QObject):
         if ids:
             self.edit("Delete " + _names(ids), lambda g: [g.remove_node(n) for n in ids])
 
-    def connection_problem(self, src: PortLike, dst: PortLike) -> str | None:
-        return check_connection(self.graph, src, dst, self.annotation)
+    def connection_problem(self, src: PortLike, dst: PortLike,
+                           without: Edge | None = None) -> str | None:
+        """Why the wire src -> dst cannot be made (None: it can); `without`: as if that wire
+        were deleted first (one being re-routed)."""
+        return check_connection(self.graph, src, dst, self.annotation, without)
 
     def connect(self, src: PortLike, dst: PortLike) -> Edge:
         """Wire an output to an input; GraphError with the reason when it is not valid."""
@@ -274,7 +315,8 @@ class Document(QObject):
         self._unsubscribe = graph.subscribe(self._graph_changed)
         self.path = Path(path) if path is not None else None
         self.undo_stack.clear()
-        self._annotation = self._roles = None
+        self._annotator = Annotator(graph)
+        self._roles = None
         self.replaced.emit()
         self.path_changed.emit()
         self._reannotate.start()
@@ -313,20 +355,6 @@ class Document(QObject):
                 loaded[key] = array.astype(np.float32)
         self.set_values(loaded, f"Load parameters from {Path(path).name}")
         return sorted(loaded)
-
-
-def drop_stale_owned_values(graph: Graph) -> None:
-    """Trained values of a layer's own parameters that no longer fit it (its `units` or its
-    incoming width changed) are dropped in the same edit: the layer is initialised anew."""
-    keys = {k for k in graph.values if k not in graph.nodes and "/" in k}
-    if not keys:
-        return
-    probe = capture(graph).to_graph()  # the shapes the layers want, whatever is stored
-    probe.values = {k: v for k, v in probe.values.items() if k not in keys}
-    wanted = annotate(probe).owned
-    for key in keys:
-        if key in wanted and tuple(graph.values[key].shape) != wanted[key].shape:
-            del graph.values[key]
 
 
 def _names(ids: list[str]) -> str:

@@ -244,8 +244,8 @@ def _shift(graph: Graph, nid: str, dx: float) -> None:
     record = graph.groups.get(nid)
     if record is None:
         return  # deleted since
-    if record.get("position") is not None:
-        record["position"][0] += dx
+    if record.get("position") is not None:  # a new list: undo keeps the old one (history.py)
+        record["position"] = [record["position"][0] + dx, record["position"][1]]
     for member in record["nodes"]:
         _shift(graph, member, dx)
 

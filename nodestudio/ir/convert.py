@@ -143,27 +143,9 @@ def from_document(graph: Graph, strict: bool = True) -> Loaded:
     loaded = Loaded()
     ops: dict[str, OpDef] = {}
     skipped: set[str] = set()
+    incoming = incoming_index(graph)
     for node_id in graph.topological_order():
-        node = graph.nodes[node_id]
-        incoming = graph.incoming(node_id)
-        upstream = sorted({src.node for src in incoming.values() if src.node in skipped})
-        if upstream:
-            skipped.add(node_id)
-            loaded.skipped.append(f"node {node_id!r}: depends on skipped node "
-                                  f"{', '.join(map(repr, upstream))}")
-            continue
-        try:
-            op = registry.get(node.op, node=node_id)  # legacy names map to the current op
-            outs = _build_node(graph, node, op, incoming, ops, loaded)
-        except GraphError as exc:
-            if strict:
-                raise
-            skipped.add(node_id)
-            loaded.skipped.append(str(exc))
-            loaded.errors[node_id] = exc
-            continue
-        ops[node_id] = op
-        loaded.variables[node_id] = outs
+        build_node(graph, node_id, incoming.get(node_id, {}), ops, loaded, skipped, strict)
     _bind_group_updates(graph, ops, loaded)
     for name, ref in graph.outputs.items():
         if ref.node in skipped:
@@ -176,6 +158,43 @@ def from_document(graph: Graph, strict: bool = True) -> Loaded:
                 raise
             loaded.skipped.append(f"output {name!r}: {exc}")
     return loaded
+
+
+def incoming_index(graph: Graph) -> dict[str, dict[str, PortRef]]:
+    """{node id: `graph.incoming(node id)`} for every node with an incoming edge, in one pass."""
+    index: dict[str, dict[str, PortRef]] = {}
+    for e in graph.edges:
+        index.setdefault(e.dst.node, {})[e.dst.port] = e.src
+    return index
+
+
+def build_node(graph: Graph, node_id: str, incoming: dict[str, PortRef],
+               ops: dict[str, OpDef], loaded: Loaded, skipped: set[str],
+               strict: bool = False, values: Mapping[str, np.ndarray] | None = None) -> None:
+    """Build one node whose sources are built (or skipped) already: its outputs go to
+    `loaded.variables` and its op to `ops`; or, when a source was skipped or (with
+    `strict=False`) it cannot be built, it joins `skipped` with the reason in `loaded.skipped`
+    (and its own GraphError in `loaded.errors`). `values` stand in for `graph.values`."""
+    node = graph.nodes[node_id]
+    upstream = sorted({src.node for src in incoming.values() if src.node in skipped})
+    if upstream:
+        skipped.add(node_id)
+        loaded.skipped.append(f"node {node_id!r}: depends on skipped node "
+                              f"{', '.join(map(repr, upstream))}")
+        return
+    try:
+        op = registry.get(node.op, node=node_id)  # legacy names map to the current op
+        outs = _build_node(graph.values if values is None else values, node, op, incoming,
+                           ops, loaded)
+    except GraphError as exc:
+        if strict:
+            raise
+        skipped.add(node_id)
+        loaded.skipped.append(str(exc))
+        loaded.errors[node_id] = exc
+        return
+    ops[node_id] = op
+    loaded.variables[node_id] = outs
 
 
 def _bind_group_updates(graph: Graph, ops: dict[str, OpDef], loaded: Loaded) -> None:
@@ -206,8 +225,9 @@ def _output_of(ref: PortRef, ops: dict[str, OpDef], loaded: Loaded,
     return loaded.variables[ref.node][names.index(ref.port)]
 
 
-def _build_node(graph: Graph, node: Node, op: OpDef, incoming: dict[str, PortRef],
-                ops: dict[str, OpDef], loaded: Loaded) -> tuple[Variable, ...]:
+def _build_node(values: Mapping[str, np.ndarray], node: Node, op: OpDef,
+                incoming: dict[str, PortRef], ops: dict[str, OpDef],
+                loaded: Loaded) -> tuple[Variable, ...]:
     node_id = node.id
     attrs = op.normalise_attrs(node.attrs, node_id)  # attribute errors name the node
     ports = op.input_names(attrs)
@@ -232,14 +252,14 @@ def _build_node(graph: Graph, node: Node, op: OpDef, incoming: dict[str, PortRef
         inputs.append(loaded.variables[src.node][names.index(src.port)])
 
     if op.name == "parameter":
-        var = _parameter(node, attrs, graph.values.get(node_id))
+        var = _parameter(node, attrs, values.get(node_id))
         loaded.shared[node_id] = var
         return (var,)
     if op.name == "constant":
-        const_attrs, data = _constant(node, attrs, graph.values.get(node_id))
+        const_attrs, data = _constant(node, attrs, values.get(node_id))
         return make_apply(op, [], const_attrs, node_id, data).outputs
     if op.params:  # a layer: its own parameters from the document's values or initialisers
-        apply, params = make_layer(op, inputs, dict(node.attrs), node_id, graph.values)
+        apply, params = make_layer(op, inputs, dict(node.attrs), node_id, values)
         for name, var in params.items():
             loaded.shared[param_key(node_id, name)] = var
         return apply.outputs
@@ -296,4 +316,5 @@ def _parameter(node: Node, attrs: dict[str, Any], value: np.ndarray | None) -> S
     return shared(array, name=node.id, init=attrs["init"], attrs=attrs)
 
 
-__all__ = ["Loaded", "from_document", "to_document", "ir_to_graph", "stored_value"]
+__all__ = ["Loaded", "build_node", "from_document", "incoming_index", "ir_to_graph",
+           "stored_value", "to_document"]

@@ -1,13 +1,11 @@
 """Dragging a wire, as a small state object the scene drives: which port the drag started from,
 whether it picked up an existing wire, and the verdict for each port it hovers (asked once per
-target per drag, because checking shapes re-annotates a trial graph)."""
+target per drag; a check builds the hovered node alone on the annotation's types, no copy)."""
 
 from __future__ import annotations
 
 from nodestudio.errors import GraphError
-from nodestudio.graph.history import capture
 from nodestudio.graph.model import Edge, PortRef
-from nodestudio.ir.annotate import check_connection
 
 WRONG_KIND = "a wire joins an output port to an input port"
 
@@ -39,14 +37,10 @@ class WireGesture:
         if target_is_output == self.fixed_is_output:
             return WRONG_KIND
         src, dst = self.ends(target)
-        if self.picked is None:
-            return self.document.connection_problem(src, dst)
-        if Edge(src, dst) == self.picked:
+        if self.picked is not None and Edge(src, dst) == self.picked:
             return None  # put back where it was
-        # judged on the graph without the wire being moved: its old input is free again
-        trial = capture(self.document.graph).to_graph()
-        trial.disconnect(self.picked)
-        return check_connection(trial, src, dst)
+        # judged as if the wire being moved were gone: its old input is free again
+        return self.document.connection_problem(src, dst, without=self.picked)
 
     def finish(self, target: PortRef | None, target_is_output: bool = False) -> str | None:
         """Apply the drop (one undo step); returns the reason when it is refused."""
