@@ -185,18 +185,27 @@ class GraphScene(QGraphicsScene):
         self.frames[group_id].update()
 
     def refresh_annotation(self) -> None:
-        """New types, statuses and parameter counts: update the cached texts of every item."""
+        """New types, statuses and parameter counts: update the cached texts of the items the
+        document says may have changed (every item when it cannot say)."""
         note = self.document.annotation
-        for item in self.nodes.values():
+        changed = self.document.annotation_changes
+        nodes = (self.nodes if changed is None else
+                 {k: self.nodes[k] for k in changed if k in self.nodes})
+        for item in nodes.values():
             item.sync_annotation(note)
-        self.refresh_roles()
-        for edge, item in self.edges.items():
+        edges = (self.edges.items() if changed is None else
+                 [(e, item) for node in nodes.values() for item in node.edges
+                  for e in (item.edge,) if e.src.node in nodes or e.dst.node in nodes])
+        for edge, item in edges:
             known = note.types.get(edge.src)
             item.set_label("" if known is None else str(known))
             if known is not None:
                 item.dst.set_input_dtype(edge.dst.port, known.dtype)
-        for group_id in self.frames:
+        groups = (self.frames if changed is None else
+                  {item.group for item in nodes.values() if item.group in self.frames})
+        for group_id in groups:
             self.group_moved(group_id)
+        self.refresh_roles()
 
     def set_dataset_binding(self, features: str = "", labels: str = "") -> None:
         """What the features and labels inputs will receive (from the Training dock's

@@ -26,6 +26,10 @@ GRID_MINOR, GRID_MAJOR = 20.0, 100.0
 WORLD = 100_000.0  # scene rect: room to pan anywhere and zoom around any point
 PAN_STEP = 60  # pixels per arrow key press
 ZOOM_STEP = 1.2
+EMPTY_TITLE = "An empty graph"
+EMPTY_HINT = ("Drag ops from the Palette onto the canvas, or press Tab to search for one.\n"
+              "Drag from an output port to an input port to wire them.\n"
+              "File > New from Template starts from a ready network.")
 
 
 class GraphView(QGraphicsView):
@@ -389,6 +393,22 @@ class GraphView(QGraphicsView):
             painter.setPen(pen)
             painter.drawLines(lines)
         painter.setRenderHint(QPainter.Antialiasing, True)
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+        """An empty graph says how to start, in the middle of the view."""
+        if self.graph_scene.nodes:
+            return
+        s = style()
+        painter.save()
+        painter.resetTransform()  # in viewport pixels, whatever the zoom
+        area = QRectF(self.viewport().rect()).adjusted(40, 0, -40, 0)
+        painter.setPen(s.muted)
+        painter.setFont(s.title_font)
+        painter.drawText(area.adjusted(0, -40, 0, -40), Qt.AlignCenter, EMPTY_TITLE)
+        painter.setFont(s.body_font)
+        painter.drawText(area.adjusted(0, 20, 0, 20), Qt.AlignCenter | Qt.TextWordWrap,
+                         EMPTY_HINT)
+        painter.restore()
 
     def _theme_changed(self, _theme) -> None:
         self.viewport().update()
