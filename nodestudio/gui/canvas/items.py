@@ -219,6 +219,10 @@ class NodeItem(QGraphicsItem):
                 else self.node_id)
         op = "" if _names_its_op(name, self._op_name) else self._op_name
         width, title, op = _header_fit(name, op)
+        shown = f"{self._label}  ← {self.binding}" if self.binding else self._label
+        if shown:  # the body line widens the card too (an input's dataset), within limits
+            need = s.body_metrics.horizontalAdvance(shown) + 20.0
+            width = max(width, min(MAX_NODE_WIDTH, math.ceil(need / 8.0) * 8.0))
         rect = QRectF(0, 0, width, max(height, HEADER + 14.0))
         if rect != self._rect:
             self.prepareGeometryChange()
@@ -242,7 +246,6 @@ class NodeItem(QGraphicsItem):
             x = width - BADGE_ROOM - s.sub_metrics.horizontalAdvance(op)
             texts.append((1, QPointF(x, HEADER / 2 + s.sub_metrics.capHeight() / 2), op))
         if self._label:
-            shown = f"{self._label}  ← {self.binding}" if self.binding else self._label
             label = s.body_metrics.elidedText(shown, Qt.ElideRight, width - 20.0)
             texts.append((3, QPointF(10.0, HEADER + LABEL_ROW / 2 + 4.0), label))
         half = width / 2 - 14.0

@@ -309,8 +309,10 @@ class InspectorWidget(QWidget):
                                            muted=found is None)))
         count = note.params.get(node.id)
         if count:
-            owned = node.op == "parameter"
-            rows.append(("parameters", value_label(f"{count:,}" + ("" if owned else " (used)"))))
+            owned = node.op == "parameter" or bool(opdef.params)
+            rows.append(("parameters", value_label(f"{count:,}" + (" (its own)" if opdef.params
+                                                                   else "" if owned
+                                                                   else " (used)"))))
         forms.append(self._facts_section("Outputs", rows))
         if node.op not in ("input", "parameter", "constant"):
             forms.append(self._facts_section("Training role", output_role_rows(
