@@ -10,6 +10,7 @@ import gc  # noqa: E402
 
 import pytest  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -55,3 +56,29 @@ def _collect_garbage_between_tests(monkeypatch):
             pass
     made.clear()
     gc.collect()
+
+
+class Dialogs:
+    """Stands in for the modal message boxes: records them and answers as told."""
+
+    def __init__(self, monkeypatch):
+        self.shown: list[tuple[str, str, str]] = []
+        self.answer = QMessageBox.Discard
+        for kind in ("warning", "information", "critical"):
+            monkeypatch.setattr(QMessageBox, kind, self._record(kind))
+        monkeypatch.setattr(QMessageBox, "question", self._question)
+
+    def _record(self, kind):
+        def show(parent, title, text, *args, **kwargs):
+            self.shown.append((kind, title, text))
+            return QMessageBox.Ok
+        return staticmethod(show)
+
+    def _question(self, parent, title, text, *args, **kwargs):
+        self.shown.append(("question", title, text))
+        return self.answer
+
+
+@pytest.fixture
+def dialogs(monkeypatch):
+    return Dialogs(monkeypatch)

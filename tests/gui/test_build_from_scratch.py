@@ -16,7 +16,6 @@ from nodestudio.cli import main
 from nodestudio.gui.canvas.items import INPUT, OUTPUT
 from nodestudio.gui.mainwindow import MainWindow
 from tests.gui.test_canvas import drag, port
-from tests.gui.test_mainwindow import dialogs  # noqa: F401  (the fixture: no modal boxes)
 
 MAX_ACTIONS = 15
 

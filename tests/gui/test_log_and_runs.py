@@ -16,7 +16,7 @@ from nodestudio.gui.theme import DARK, LIGHT, theme
 from nodestudio.gui.training.runs import BEST
 from nodestudio.train.events import EpochRecord, History
 from nodestudio.train.settings import TrainingSettings
-from tests.gui.test_mainwindow import Dialogs
+from tests.gui.conftest import Dialogs
 from tests.train.examples import EXAMPLES
 
 

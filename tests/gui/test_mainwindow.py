@@ -17,32 +17,6 @@ from nodestudio.gui.theme import theme
 from tests.train.examples import EXAMPLES
 
 
-class Dialogs:
-    """Stands in for the modal message boxes: records them and answers as told."""
-
-    def __init__(self, monkeypatch):
-        self.shown: list[tuple[str, str, str]] = []
-        self.answer = QMessageBox.Discard
-        for kind in ("warning", "information", "critical"):
-            monkeypatch.setattr(QMessageBox, kind, self._record(kind))
-        monkeypatch.setattr(QMessageBox, "question", self._question)
-
-    def _record(self, kind):
-        def show(parent, title, text, *args, **kwargs):
-            self.shown.append((kind, title, text))
-            return QMessageBox.Ok
-        return staticmethod(show)
-
-    def _question(self, parent, title, text, *args, **kwargs):
-        self.shown.append(("question", title, text))
-        return self.answer
-
-
-@pytest.fixture
-def dialogs(monkeypatch):
-    return Dialogs(monkeypatch)
-
-
 @pytest.fixture
 def window(qtbot, dialogs):
     w = MainWindow(autosave=False)
