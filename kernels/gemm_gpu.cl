@@ -6,6 +6,9 @@
 // so edge tiles need no special inner loop), then every work-item accumulates a $wm x $wn
 // register micro-tile. Rows owned by a work-item are $ly apart and columns $lx apart, so
 // neighbouring work-items read neighbouring local words and store neighbouring columns of C.
+// Split over k ($slices slices of $depth): work-group z sums its slice into a partial C of its
+// own (C + z m n, the plan's scratch), and a second kernel adds the partials; a small output
+// with a long k then keeps every compute unit busy instead of a handful.
 
 __kernel __attribute__((reqd_work_group_size($lx, $ly, 1)))
 void $name(__global const float* restrict A, __global const float* restrict B,
@@ -18,8 +21,9 @@ void $name(__global const float* restrict A, __global const float* restrict B,
     const int tid = ty * $lx + tx;
     const int row0 = get_group_id(1) * $tm;
     const int col0 = get_group_id(0) * $tn;
+    const int p_begin = get_group_id(2) * $depth;
 $declare
-    for (int p0 = 0; p0 < $k; p0 += $tk) {
+    for (int p0 = p_begin; p0 < p_begin + $depth && p0 < $k; p0 += $tk) {
         // Cooperative loads; the index order makes consecutive work-items read consecutive
         // addresses of the stored (possibly transposed) matrix.
         for (int t = tid; t < $tk * $tm; t += $lx * $ly) {

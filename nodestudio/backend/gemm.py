@@ -9,7 +9,10 @@ Two kernel families, filled from `kernels/gemm_cpu.cl` and `kernels/gemm_gpu.cl`
   (~215 GFLOP/s on 2 Zen 4 cores, OpenBLAS: ~200). Edge blocks get their own exactly-sized
   code, so full blocks run without guards. The vector operand must be stored with the output's
   columns contiguous; otherwise it is first transposed into the scratch buffer.
-* "gpu": classic local-memory tiles with a register micro-tile per work-item and barriers.
+* "gpu": classic local-memory tiles with a register micro-tile per work-item and barriers;
+  a small output with a long k (the output layer's weight gradient, batch x 10 products) is
+  split over k into partial products in scratch that a second kernel adds, so that it keeps
+  the whole GPU busy rather than a few of its compute units.
 
 Sizes are baked into the source as constants, so everything here specialises on the shape.
 """
@@ -312,6 +315,10 @@ def _plan_cpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
 
 _GPU_THREADS = 16       # work-group is 16 x 16
 _GPU_TK = 16            # depth of the k slice staged in local memory
+# Split k when the output has fewer tiles than this: enough work-groups to fill a big GPU
+# (132 compute units on an H100, two groups each) ...
+_GPU_TARGET_GROUPS = 256
+_GPU_MIN_DEPTH = 128    # ... as long as each slice still runs this many steps of k
 
 
 def _gpu_micro(m_or_n: int) -> int:
@@ -335,11 +342,15 @@ def _plan_gpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool) -> GemmPlan:
              ind + " ".join(f"const float b{c} = Bs[kk][tx + {c * lx}];" for c in range(wn))]
     micro += [ind + " ".join(f"acc{r}_{c} = fma(a{r}, b{c}, acc{r}_{c});" for c in range(wn))
               for r in range(wm)]
+    groups = _ceil_div(n, tn) * _ceil_div(m, tm)
+    slices, depth = _gpu_split(groups, k)
+    offset = f"(size_t)get_group_id(2) * {m * n} + " if slices > 1 else ""
     store = []
     for r in range(wm):
         for c in range(wn):
             store.append(f"    {{ const int i = row0 + ty + {r * ly}, j = col0 + tx + {c * lx};\n"
-                         f"      if (i < {m} && j < {n}) C[(size_t)i * {n} + j] = acc{r}_{c}; }}")
+                         f"      if (i < {m} && j < {n}) C[{offset}(size_t)i * {n} + j] = "
+                         f"acc{r}_{c}; }}")
     # Consecutive `t` walks the stored matrix's contiguous axis (coalesced global reads).
     if trans_a:   # A stored (k, m): i contiguous
         a_ii, a_kk, a_index = f"t % {tm}", f"t / {tm}", f"(size_t)p * {m} + i"
@@ -353,8 +364,28 @@ def _plan_gpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool) -> GemmPlan:
         "gemm_gpu.cl", name=name, m=m, n=n, k=k, lx=lx, ly=ly, wm=wm, wn=wn, tm=tm, tn=tn, tk=tk,
         layout=_layout(trans_a, trans_b), declare=declare, micro_tile="\n".join(micro),
         store="\n".join(store), a_ii=a_ii, a_kk=a_kk, a_index=a_index,
-        b_jj=b_jj, b_kk=b_kk, b_index=b_index)
-    launch = Launch(kernel=name, source=source, options=BUILD_OPTIONS,
-                    global_size=(_ceil_div(n, tn) * lx, _ceil_div(m, tm) * ly),
-                    local_size=(lx, ly), args=("A", "B", "C"))
-    return GemmPlan((launch,), 0)
+        b_jj=b_jj, b_kk=b_kk, b_index=b_index, slices=slices, depth=depth)
+    grid = (_ceil_div(n, tn) * lx, _ceil_div(m, tm) * ly, slices)
+    if slices == 1:
+        return GemmPlan((Launch(kernel=name, source=source, options=BUILD_OPTIONS,
+                                global_size=grid, local_size=(lx, ly, 1),
+                                args=("A", "B", "C")),), 0)
+    total = _ceil_div(m * n, 64) * 64
+    sum_name = f"{name}_sum{slices}"
+    return GemmPlan((
+        Launch(kernel=name, source=source, options=BUILD_OPTIONS, global_size=grid,
+               local_size=(lx, ly, 1), args=("A", "B", "scratch")),
+        Launch(kernel=sum_name, source=render("gemm_gpu_sum.cl", name=sum_name, mn=m * n,
+                                              slices=slices),
+               options=BUILD_OPTIONS, global_size=(total,), local_size=(64,),
+               args=("scratch", "C"))), slices * m * n)
+
+
+def _gpu_split(groups: int, k: int) -> tuple[int, int]:
+    """(slices, depth) of k: one slice of all of k unless the output has too few tiles to
+    fill the device and k is long; a slice's depth is a whole number of staged steps."""
+    want = min(_GPU_TARGET_GROUPS // max(groups, 1), k // _GPU_MIN_DEPTH)
+    if want < 2:
+        return 1, _ceil_div(k, _GPU_TK) * _GPU_TK
+    depth = _ceil_div(_ceil_div(k, want), _GPU_TK) * _GPU_TK
+    return _ceil_div(k, depth), depth

@@ -113,6 +113,24 @@ def test_gpu_variant_matches_numpy(cl_env, m, n, k, trans_a, trans_b):
     check(cl_env, plan, m, n, k, trans_a, trans_b)
 
 
+@pytest.mark.parametrize("trans_a,trans_b", COMBOS, ids=["NN", "NT", "TN", "TT"])
+@pytest.mark.parametrize("m,n,k,slices", [(3, 5, 2000, 14), (130, 10, 700, 5), (70, 10, 1000, 7)],
+                         ids=lambda v: str(v))
+def test_gpu_split_over_k_matches_numpy(cl_env, m, n, k, slices, trans_a, trans_b):
+    """A small output with a long k is computed in slices of k, then summed: same result."""
+    plan = plan_gemm(m, n, k, trans_a=trans_a, trans_b=trans_b, variant="gpu")
+    first, second = plan.launches
+    assert first.global_size[2] == slices and plan.scratch_floats == slices * m * n
+    assert first.args == ("A", "B", "scratch") and second.args == ("scratch", "C")
+    check(cl_env, plan, m, n, k, trans_a, trans_b)
+
+
+def test_gpu_keeps_one_launch_where_the_output_fills_the_device():
+    for m, n, k in [(4096, 800, 784), (784, 800, 4096), (600, 800, 784), (10, 10, 100)]:
+        plan = plan_gemm(m, n, k, variant="gpu")
+        assert len(plan.launches) == 1 and plan.scratch_floats == 0, (m, n, k)
+
+
 def test_mlp_shapes_cpu(cl_env):
     # The shapes the compiler actually asks for (784-800-10 MLP at batch 128), one per form.
     for m, n, k, ta, tb in [(128, 800, 784, False, False), (128, 784, 800, False, True),
