@@ -316,8 +316,8 @@ def _plan_cpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
 _GPU_THREADS = 16       # work-group is 16 x 16
 _GPU_TK = 16            # depth of the k slice staged in local memory
 # Split k when the output has fewer tiles than this: enough work-groups to fill a big GPU
-# (132 compute units on an H100, two groups each) ...
-_GPU_TARGET_GROUPS = 256
+# (132 compute units on an H100, about four groups each) ...
+_GPU_TARGET_GROUPS = 512
 _GPU_MIN_DEPTH = 128    # ... as long as each slice still runs this many steps of k
 
 
