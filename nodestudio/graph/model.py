@@ -323,21 +323,7 @@ class Graph:
 
     def path(self, start: str, goal: str) -> list[str] | None:
         """Node ids of a downstream path start -> ... -> goal, or None."""
-        succ = self._successors()
-        parent: dict[str, str | None] = {start: None}
-        stack = [start]
-        while stack:
-            current = stack.pop()
-            if current == goal:
-                path = [current]
-                while parent[path[-1]] is not None:
-                    path.append(parent[path[-1]])  # type: ignore[arg-type]
-                return path[::-1]
-            for nxt in succ.get(current, ()):
-                if nxt not in parent:
-                    parent[nxt] = current
-                    stack.append(nxt)
-        return None
+        return path_in(self._successors(), start, goal)
 
     def find_cycle(self) -> list[str] | None:
         """One cycle as [a, b, ..., a], or None (edges to missing nodes are ignored)."""
@@ -437,6 +423,24 @@ class Graph:
         if plain(self.metadata) != plain(other.metadata):
             notes.append("metadata differs")
         return "; ".join(notes) or "equal"
+
+
+def path_in(succ: dict[str, list[str]], start: str, goal: str) -> list[str] | None:
+    """Node ids of a path start -> ... -> goal through `succ` (node -> its successors)."""
+    parent: dict[str, str | None] = {start: None}
+    stack = [start]
+    while stack:
+        current = stack.pop()
+        if current == goal:
+            path = [current]
+            while parent[path[-1]] is not None:
+                path.append(parent[path[-1]])  # type: ignore[arg-type]
+            return path[::-1]
+        for nxt in succ.get(current, ()):
+            if nxt not in parent:
+                parent[nxt] = current
+                stack.append(nxt)
+    return None
 
 
 def _renamed(ref: PortRef, old: str, new: str) -> PortRef:

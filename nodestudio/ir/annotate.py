@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nodestudio.errors import CycleError, GraphError, ShapeError
-from nodestudio.graph.model import Edge, Graph, PortLike, PortRef, as_port
+from nodestudio.graph.model import Edge, Graph, PortLike, PortRef, as_port, path_in
 from nodestudio.ir.convert import Loaded, build_node, from_document, incoming_index
 from nodestudio.ir.expr import Apply, Variable
 from nodestudio.ir.layers import param_key
@@ -483,7 +483,7 @@ def check_connection(graph: Graph, src: PortLike, dst: PortLike,
     fed = incoming.get(dst.port)
     if fed is not None:
         return f"'{dst.node}.{dst.port}' is already fed by '{fed}'; delete that wire first"
-    path = _path(succ, dst.node, src.node)
+    path = path_in(succ, dst.node, src.node)
     if path is not None:
         return "this wire would close a cycle: " + " -> ".join([src.node, *path])
     if without is not None and not _removal_only_blocks(graph, without):
@@ -546,24 +546,6 @@ def _successors(graph: Graph, without: Edge | None) -> dict[str, list[str]]:
         if e.src.node in nodes and e.dst.node in nodes and not _is(e, without):
             succ.setdefault(e.src.node, []).append(e.dst.node)
     return succ
-
-
-def _path(succ: dict[str, list[str]], start: str, goal: str) -> list[str] | None:
-    """Node ids of a downstream path start -> ... -> goal, or None (as `Graph.path`)."""
-    parent: dict[str, str | None] = {start: None}
-    stack = [start]
-    while stack:
-        current = stack.pop()
-        if current == goal:
-            path = [current]
-            while parent[path[-1]] is not None:
-                path.append(parent[path[-1]])  # type: ignore[arg-type]
-            return path[::-1]
-        for nxt in succ.get(current, ()):
-            if nxt not in parent:
-                parent[nxt] = current
-                stack.append(nxt)
-    return None
 
 
 def _downstream(succ: dict[str, list[str]], start: str) -> set[str]:
