@@ -206,7 +206,7 @@ def feed_input(loss: Variable, x: Variable, seen: Variable, target: Variable) ->
     for node in toposort([loss]):
         if node is x.owner:
             continue
-        ports = node.op.input_names(node.attrs)
+        ports = node.op.ir_input_names(node.attrs)  # a layer's own parameters too
         for mapping in ((model, clean) if id(node) in needs_clean else (model,)):
             inputs = [(clean if port == "target" or mapping is clean else model).get(id(v), v)
                       for port, v in zip(ports, node.inputs)]

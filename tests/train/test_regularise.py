@@ -266,3 +266,13 @@ def test_the_cli_trains_with_random_shifts(tmp_path):
     first, second = json.loads((tmp_path / "metrics.json").read_text())["epochs"]
     assert second["train_loss"] < first["train_loss"]
     assert second["valid_loss"] < first["valid_loss"]
+
+
+@pytest.mark.opencl
+def test_input_noise_reaches_through_layers_that_own_their_parameters(tmp_path):
+    """The noisy copy of the graph keeps each layer's own weights (they are the layer's last
+    inputs in the IR): the template autoencoder trains as a denoising one."""
+    from nodestudio.paths import resource_dir
+    graph = resource_dir("templates") / "autoencoder.json"
+    assert main(["train", str(graph), "--data", "mnist5k", "--epochs", "1",
+                 "--input-noise", "0.2", "--out", str(tmp_path / "run")]) == 0
