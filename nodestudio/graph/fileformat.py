@@ -18,7 +18,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from nodestudio.errors import FileFormatError
 from nodestudio.graph.model import Edge, Graph, Node, PortRef
+from nodestudio.graph.safefile import write_atomically
 
 FORMAT = "nodestudio-graph"
 VERSION = 1
@@ -148,40 +148,10 @@ def dumps(graph: Graph, path: str = "<memory>") -> str:
 
 
 def save(graph: Graph, path: str | os.PathLike[str]) -> None:
-    """Write atomically: a temporary file in the same folder, fsync, then os.replace, so a
-    crash or a full disk never leaves a half-written graph in place of a good one."""
-    path = os.fspath(path)
-    data = dumps(graph, path).encode("utf-8")
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        mode = os.stat(path).st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable; not possible on every platform
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    """Write atomically (safefile.write_atomically: temporary file, fsync, rename), so a crash
+    or a full disk never leaves a half-written graph in place of a good one, and a later save
+    removes the temporaries a killed save left behind."""
+    write_atomically(path, dumps(graph, os.fspath(path)).encode("utf-8"))
 
 
 # ============================================================================================
