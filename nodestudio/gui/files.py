@@ -1,5 +1,5 @@
 """Files around the document: opening with clear errors, recent files, examples, and the
-autosave that lets the next start recover from a crash.
+folder of the autosaves (recovery.py) that let the next start recover from a crash.
 
 Opening never touches the current document until the new one has been read completely. A file
 with ops this version does not know loads without them; `OpenedGraph.left_out` says what was
@@ -9,14 +9,13 @@ dropped so the window can list it (the file itself is unchanged until the user s
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths
 
 from nodestudio.errors import GraphError
-from nodestudio.graph import fileformat
+from nodestudio.graph import fileformat, safefile
 from nodestudio.graph.layout import layered_positions
 from nodestudio.graph.model import Graph
 from nodestudio.ops import registry
@@ -37,9 +36,17 @@ class OpenedGraph:
 
 
 def open_graph(path: str | Path) -> OpenedGraph:
-    """Read a graph file. FileFormatError (file, JSON path, field) when it cannot be read."""
+    """Read a graph file. FileFormatError (file, JSON path, field) when it cannot be read.
+    Temporaries that a killed save of this file left beside it are removed."""
     path = Path(path)
     graph = fileformat.load(path)
+    safefile.remove_stale_temporaries(path.parent, path.name)
+    return prepare(graph, path)
+
+
+def prepare(graph: Graph, path: Path) -> OpenedGraph:
+    """A graph read from `path`, ready to show: nodes of unknown ops left out (and listed),
+    positions computed when missing."""
     opened = OpenedGraph(graph, path)
     for node_id, node in list(graph.nodes.items()):
         try:
@@ -99,45 +106,9 @@ def clear_recent_files() -> None:
 
 # --- autosave and recovery -------------------------------------------------------------------
 def data_dir() -> Path:
-    """Where the recovery file lives: $NODESTUDIO_DATA_DIR, else Qt's app-data folder."""
+    """Where the autosaves live: $NODESTUDIO_DATA_DIR, else Qt's app-data folder."""
     chosen = os.environ.get("NODESTUDIO_DATA_DIR") or QStandardPaths.writableLocation(
         QStandardPaths.AppDataLocation)
     folder = Path(chosen)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-class Recovery:
-    """One recovery file per user: written while there are unsaved changes, removed when the
-    document is saved or the window closes normally. Finding it at start means a crash."""
-
-    def __init__(self, folder: Path | None = None):
-        self.folder = folder or data_dir()
-        self.file = self.folder / "recovery.json"
-        self.origin_file = self.folder / "recovery-origin.txt"
-
-    def write(self, graph: Graph, origin: Path | None) -> None:
-        fileformat.save(graph, self.file)  # atomic: a crash mid-write keeps the old copy
-        self.origin_file.write_text(str(origin) if origin is not None else "", encoding="utf-8")
-
-    def pending(self) -> bool:
-        return self.file.is_file()
-
-    def describe(self) -> str:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.file.stat().st_mtime))
-        origin = self.origin()
-        return f"{origin.name if origin else 'an unsaved graph'} (autosaved {when})"
-
-    def origin(self) -> Path | None:
-        try:
-            text = self.origin_file.read_text(encoding="utf-8").strip()
-        except OSError:
-            return None
-        return Path(text) if text else None
-
-    def load(self) -> OpenedGraph:
-        return open_graph(self.file)
-
-    def discard(self) -> None:
-        for f in (self.file, self.origin_file):
-            f.unlink(missing_ok=True)

@@ -38,6 +38,7 @@ from nodestudio.gui.document import Document
 from nodestudio.gui.menus import Actions, build_menus, build_toolbar
 from nodestudio.gui.panels import InspectorWidget, PaletteWidget, ProblemsWidget
 from nodestudio.gui.panels.log import LogWidget
+from nodestudio.gui.recovery import Orphan, Recovery, find_orphans
 from nodestudio.gui.roles_hint import RolesHint
 from nodestudio.gui.theme import apply_theme, theme
 from nodestudio.gui.training import CurvesPanel, TrainingPanel
@@ -61,7 +62,7 @@ class MainWindow(QMainWindow):
         self._left_out: list[str] = []
         self.setObjectName("main_window")
         self.document = Document(parent=self)
-        self.recovery = files.Recovery()
+        self.recovery = Recovery()  # this window's own autosave
         self.scene = GraphScene(self.document)
         self.view = GraphView(self.scene)
         self.setCentralWidget(self.view)
@@ -203,6 +204,7 @@ class MainWindow(QMainWindow):
     def show_graph(self, graph: Graph, path: Path | None,
                    left_out: list[str] | None = None) -> None:
         self.document.replace(graph, path)
+        self.recovery.discard()  # the work autosaved before was saved or given up
         self._left_out = list(left_out or [])  # nodes of the file on disk that are not shown
         self.inspector.show_nodes([])
         QTimer.singleShot(0, self.view.fit_all)
@@ -363,35 +365,45 @@ class MainWindow(QMainWindow):
 
     # --- autosave and recovery ---------------------------------------------------------------
     def autosave_now(self) -> None:
-        if self.document.modified:
-            try:
-                self.recovery.write(self.document.graph, self.document.path)
-            except (NodeStudioError, OSError) as exc:
-                self.statusBar().showMessage(f"Autosave failed: {exc}", 8000)
+        if not self.document.modified:  # back to what is on disk (undone): nothing to lose
+            self.recovery.discard()
+            return
+        try:
+            self.recovery.write(self.document.graph, self.document.path)
+        except (NodeStudioError, OSError) as exc:
+            self.statusBar().showMessage(f"Autosave failed: {exc}", 8000)
 
     def offer_recovery(self) -> bool:
-        """After a crash: offer the autosaved graph. True when it was restored."""
-        if not self.recovery.pending():
-            return False
-        answer = QMessageBox.question(
-            self, "Recover unsaved work?",
-            f"NodeStudio did not close normally. Restore {self.recovery.describe()}?",
-            QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+        """At start: offer back, newest first, the autosaves of windows that are gone (never
+        those of a studio still running). True when one was restored into this window; the
+        others stay for a later start."""
         restored = False
-        if answer == QMessageBox.Yes:
-            restored = self.restore_recovery()
-        else:
-            self.recovery.discard()
+        for orphan in find_orphans():
+            if restored:
+                orphan.release()
+                continue
+            answer = QMessageBox.question(
+                self, "Recover unsaved work?",
+                f"NodeStudio did not close normally. Restore {orphan.describe()}?",
+                QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+            if answer == QMessageBox.Yes:
+                restored = self.restore_recovery(orphan)
+            else:
+                orphan.discard()
         return restored
 
-    def restore_recovery(self) -> bool:
+    def restore_recovery(self, orphan: Orphan) -> bool:
+        """Show an orphaned autosave as unsaved work; this window takes over its file. One
+        that cannot be read is left for a later start (where No removes it)."""
         try:
-            opened = self.recovery.load()
+            opened = orphan.load()
         except (NodeStudioError, OSError) as exc:
+            orphan.release()
             QMessageBox.warning(self, "Could not recover", str(exc))
             return False
-        origin = self.recovery.origin()
-        self.show_graph(opened.graph, origin)
+        origin = orphan.origin()
+        self.show_graph(opened.graph, origin, opened.left_out)
+        self.recovery.adopt(orphan)
         self.document.undo_stack.resetClean()  # it differs from the file on disk: unsaved
         self.log_panel.log("info",
                            f"Recovered autosaved work ({origin or 'unsaved graph'})")
