@@ -32,6 +32,7 @@ from nodestudio.data.preprocess import (
     make_preprocessor,
     preprocess_choice,
 )
+from nodestudio.data.sources import max_dataset_bytes
 from nodestudio.data.toy import make_blobs, make_circles, make_moons, make_spirals, make_xor
 
 __all__ = [
@@ -40,7 +41,8 @@ __all__ = [
     "apply_preprocessing", "balanced_batches", "builtin_names", "builtin_shape", "datasets_dir",
     "default_cache_dir", "describe_builtins", "download_mnist", "epoch_batches",
     "load_array_pickle", "load_builtin", "load_dataset", "load_idx_folder", "make_blobs",
-    "make_circles", "make_moons", "make_preprocessor", "make_spirals", "make_xor", "minibatches",
+    "make_circles", "make_moons", "make_preprocessor", "make_spirals", "make_xor",
+    "max_dataset_bytes", "minibatches",
     "preprocess_choice", "read_csv", "read_idx", "read_idx_header", "read_mnist_pair",
     "read_mnist_pickle", "split_dataset", "split_indices", "write_idx",
 ]

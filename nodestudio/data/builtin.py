@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,8 +98,9 @@ def _embedded(name: str) -> Dataset:
     if digest != spec.sha256:
         raise DatasetError(f"SHA-256 {digest} does not match the recorded {spec.sha256}: the "
                            "installed file is damaged; reinstall nodestudio", path)
+    # checked by its digest, so the size limit for files from elsewhere does not apply
     data = read_csv(raw, label_column=-1, header=False, image_shape=spec.image_shape,
-                    n_classes=10, name=str(path))
+                    n_classes=10, name=str(path), max_bytes=sys.maxsize)
     data.x.setflags(write=False)
     data.y.setflags(write=False)
     return Dataset(data.x, data.y, spec.image_shape, 10, name)

@@ -33,8 +33,8 @@ class Dataset:
     def __post_init__(self) -> None:
         # Normalise once here so every producer (files, toys, preprocessing) yields one layout.
         x = np.asarray(self.x)
-        if x.ndim != 2:
-            x = x.reshape(len(x), -1)
+        if x.ndim != 2:  # (N, *image): flattened; prod, not -1, which fails when N is 0
+            x = x.reshape(len(x), math.prod(x.shape[1:]))
         try:
             with np.errstate(over="raise", invalid="raise"):
                 x = np.ascontiguousarray(x, dtype=np.float32)
@@ -47,6 +47,8 @@ class Dataset:
         object.__setattr__(self, "image_shape", shape)
         if len(x) != len(y):
             raise DatasetError(f"{len(x)} examples but {len(y)} labels", self.name)
+        if x.shape[1] == 0:
+            raise DatasetError("the examples have no features", self.name)
         if math.prod(shape) != x.shape[1]:
             raise DatasetError(f"image shape {shape} does not hold {x.shape[1]} features",
                                self.name)

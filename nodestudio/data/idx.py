@@ -2,9 +2,11 @@
 
 An IDX file is a 4-byte magic number (two zero bytes, a type code, the number of dimensions),
 one big-endian uint32 per dimension, then the values, big-endian, row-major. Reading checks the
-magic, then compares the size the header declares with the size of the file (plain files) or
-with what the gzip stream actually yields (read in bounded chunks), so a header that claims 10^9
-images in a 100-byte file is refused without allocating anything.
+magic, then the size the header declares against the limit (`max_dataset_bytes`), then against
+the size of the file (plain files) or what the gzip stream actually yields (read in bounded
+chunks), so a header that claims 10^9 images in a 100-byte file is refused without allocating
+anything, and a small gzip file that would inflate past the limit is refused before it is
+decompressed. The data is held once: decompressed into one buffer, byte-swapped in place.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from nodestudio.data.errors import DatasetError
-from nodestudio.data.sources import DEFAULT_MAX_BYTES, ByteStream, Source, open_stream
+from nodestudio.data.sources import (
+    ByteStream,
+    Source,
+    max_dataset_bytes,
+    open_stream,
+    over_limit,
+    source_name,
+)
 
 # type code -> big-endian NumPy dtype, as in the format description on the MNIST page.
 _CODE_TO_DTYPE: dict[int, np.dtype] = {
@@ -49,20 +58,22 @@ class IdxHeader:
 
 
 def read_idx(source: Source, *, name: str | None = None, expect_magic: int | None = None,
-             max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
+             max_bytes: int | None = None) -> np.ndarray:
     """The array stored in an IDX file (plain or gzipped path, or the file's bytes).
 
     `expect_magic` pins the type and rank (IMAGES_MAGIC, LABELS_MAGIC); `max_bytes` caps the
-    data a header may declare. Any defect raises DatasetError naming the file, the problem and
-    the byte offset (offsets count decompressed bytes for gzip files).
+    data a header may declare (default: `max_dataset_bytes()`). Any defect raises DatasetError
+    naming the file, the problem and the byte offset (offsets count decompressed bytes for
+    gzip files).
     """
+    limit = max_dataset_bytes(max_bytes)
     with open_stream(source, name) as stream:
         header = _read_header(stream, expect_magic)
         total = header.header_bytes + header.data_bytes
         declared = (f"the header declares shape {header.shape} of {header.dtype.name}, "
                     f"{header.data_bytes} bytes of data, {total} bytes in all")
-        if header.data_bytes > max_bytes:
-            raise DatasetError(f"{declared}, more than the limit of {max_bytes} bytes",
+        if header.data_bytes > limit:
+            raise DatasetError(f"{declared}: " + over_limit("the data", header.data_bytes, limit),
                                stream.name, offset=4)
         # Plain files: compare with the file size before reading a single data byte.
         if stream.size is not None and stream.size != total:
@@ -71,16 +82,20 @@ def read_idx(source: Source, *, name: str | None = None, expect_magic: int | Non
                                    stream.name, offset=stream.size)
             raise DatasetError(f"{stream.size - total} unexpected bytes after the end of the "
                                f"data at byte {total}: {declared}", stream.name, offset=total)
-        # Gzip: what is read is bounded by what the stream really holds, so this is safe.
-        data = stream.read(header.data_bytes)
+        # Gzip: the buffer grows with what the stream really holds, up to the declared size.
+        data = stream.read_buffer(header.data_bytes)
         if len(data) < header.data_bytes:
             raise DatasetError(f"truncated at byte {stream.pos}: {declared}",
                                stream.name, offset=stream.pos)
         if stream.read(1):
             raise DatasetError(f"unexpected bytes after the end of the data at byte {total}: "
                                f"{declared}", stream.name, offset=total)
-    array = np.frombuffer(data, dtype=header.dtype).reshape(header.shape)
-    return array.astype(header.dtype.newbyteorder("="))  # native order, writable copy
+    array = np.frombuffer(data, dtype=header.dtype).reshape(header.shape)  # writable, no copy
+    native = header.dtype.newbyteorder("=")
+    if native != header.dtype:
+        array.byteswap(inplace=True)
+        array = array.view(native)
+    return array
 
 
 def read_idx_header(source: Source, *, name: str | None = None,
@@ -142,21 +157,35 @@ def _describe_magic(magic: int) -> str:
 
 
 def read_mnist_pair(images: Source, labels: Source, *, n_classes: int = 10,
-                    max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[np.ndarray, np.ndarray]:
+                    max_bytes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, rows, cols) uint8 and labels (N,) uint8 of one MNIST-format split, checked:
-    the magic numbers, equal counts, and every label within 0..n_classes-1."""
+    the magic numbers, at least one image of at least one pixel, equal counts, every label
+    within 0..n_classes-1, and the float32 features the images become within the limit."""
+    limit = max_dataset_bytes(max_bytes)
+    images_name, labels_name = source_name(images), source_name(labels)
     # Headers first: a count mismatch is reported before the image data is read.
-    n_images = read_idx_header(images, expect_magic=IMAGES_MAGIC).shape[0]
+    n_images, rows, cols = read_idx_header(images, expect_magic=IMAGES_MAGIC).shape
+    if n_images == 0:
+        raise DatasetError("the header declares 0 images at byte 4; a dataset needs at least "
+                           "one example", images_name, offset=4)
+    if rows * cols == 0:
+        raise DatasetError(f"the header declares images of {rows} x {cols} pixels at byte 8; "
+                           "an image needs at least one pixel", images_name, offset=8)
+    features = n_images * rows * cols * 4
+    if features > limit:
+        raise DatasetError(f"the header declares {n_images} images of {rows} x {cols} pixels at "
+                           "byte 4: " + over_limit("holding them as float32 features", features,
+                                                   limit), images_name, offset=4)
     n_labels = read_idx_header(labels, expect_magic=LABELS_MAGIC).shape[0]
     if n_images != n_labels:
-        raise DatasetError(f"count mismatch: {images} declares {n_images} images but this "
-                           f"file declares {n_labels} labels", labels, offset=4)
-    y = read_idx(labels, expect_magic=LABELS_MAGIC, max_bytes=max_bytes)
+        raise DatasetError(f"count mismatch: {images_name} declares {n_images} images but this "
+                           f"file declares {n_labels} labels at byte 4", labels_name, offset=4)
+    y = read_idx(labels, expect_magic=LABELS_MAGIC, max_bytes=limit)
     bad = np.flatnonzero(y >= n_classes)
     if bad.size:
         i = int(bad[0])
         raise DatasetError(f"label {int(y[i])} at index {i} (byte {8 + i}) is outside "
-                           f"0..{n_classes - 1} ({bad.size} labels out of range)", labels,
+                           f"0..{n_classes - 1} ({bad.size} labels out of range)", labels_name,
                            offset=8 + i)
-    x = read_idx(images, expect_magic=IMAGES_MAGIC, max_bytes=max_bytes)
+    x = read_idx(images, expect_magic=IMAGES_MAGIC, max_bytes=limit)
     return x, y

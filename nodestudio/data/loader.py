@@ -63,8 +63,7 @@ def load_idx_folder(folder: str | os.PathLike, *, name: str | None = None,
         images, labels = files[(prefix, "images")], files[(prefix, "labels")]
         assert images is not None and labels is not None
         x, y = read_mnist_pair(images, labels, n_classes=n_classes)
-        out.append(Dataset(x.reshape(len(x), -1), y, x.shape[1:], n_classes, f"{name}:{split}",
-                           class_names))
+        out.append(Dataset(x, y, x.shape[1:], n_classes, f"{name}:{split}", class_names))
     return out[0], out[1]
 
 

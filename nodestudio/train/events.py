@@ -41,14 +41,17 @@ class EpochRecord:
 @dataclass(frozen=True)
 class Failure:
     """Why training stopped: a non-finite value, and the node that first produced it (or an
-    error such as a kernel build failure, with node None, which run() then re-raises)."""
+    error such as a kernel build failure, which run() then re-raises; its node, if it names
+    one). `node` is always one of the user's nodes (an id of the document, which the studio
+    selects), never a node of the expanded or backward graph: that one is `ir_node`."""
 
     message: str  # one line, for a status bar or the CLI
     iteration: int  # the step that produced it (counted from 0 over the whole run)
     epoch: int  # the epoch it belongs to (from 1)
-    node: str | None  # the first node that produced NaN or Inf, when it could be found
-    phase: str | None  # "forward" or "backward" (a node named "grad/...")
+    node: str | None  # the user's node that first produced NaN or Inf (or is at fault)
+    phase: str | None  # "forward" or "backward" (the gradient of `node`)
     rolled_back: bool  # the parameters are those from before the failing step
+    ir_node: str | None = None  # the IR node itself ("grad/hidden/matmul_5/matmul_10")
 
 
 @dataclass

@@ -45,15 +45,19 @@ The divergence guard: a non-finite value in the loss, or in any gradient (0 * su
 added to the loss the device returns, which keeps it bit for bit unless a gradient is NaN or
 Inf), stops training at once. The failing step's updates are undone, so the parameters are those
 from before it; the forward and backward graph is then re-evaluated on that batch to name the
-first node that produced NaN or Inf, and a `Failed` event carries the message.
+first node that produced NaN or Inf, and a `Failed` event carries the message. Messages and
+events name the user's node (ir/names.py: "the gradient of node 'hidden' (dense_layer), at its
+inner op div"), never the expanded or backward node, so the studio can select it; errors
+raised while building or running the training graph are rewritten the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -62,9 +66,11 @@ from nodestudio.api.function import function
 from nodestudio.api.symbols import scalar
 from nodestudio.data.batches import balanced_batches, epoch_batches
 from nodestudio.data.dataset import Dataset, Splits
-from nodestudio.errors import NodeStudioError
+from nodestudio.errors import GraphError, NodeStudioError
 from nodestudio.ir import build as F
 from nodestudio.ir.autodiff import grad
+from nodestudio.ir.expr import name_scope
+from nodestudio.ir.names import in_user_terms
 from nodestudio.train.events import (
     BatchEnd,
     Callback,
@@ -207,14 +213,21 @@ class Trainer:
                                 f"{self.method} works on the plain loss")
         if self.optimizer is None:  # a random cost is refused now, not after compiling
             deterministic_objective(model.loss, self.method)
+        with _user_terms(model.nodes):
+            self._build_functions(model, eval_batch_size, guard_gradients)
+
+    def _build_functions(self, model: Model, eval_batch_size: int,
+                         guard_gradients: bool) -> None:
         # a graph read from a file has no default updates: its batch-norm running averages
         # get them here, so that training functions update them (see regularise.py)
         attach_running_averages([v for v in (model.loss, model.error, model.prediction)
                                  if v is not None])
         self.evaluator = Evaluator(model, eval_batch_size)
-        self.training_loss = (self.regularisation.training_loss(model.loss, model.x,
-                                                                 model.params)
-                              if self.regularisation.active else model.loss)
+        # what the options add is named apart: no node of the user's graph is called so
+        with name_scope("regularisation/"):
+            self.training_loss = (self.regularisation.training_loss(model.loss, model.x,
+                                                                     model.params)
+                                  if self.regularisation.active else model.loss)
         self._grads = grad(self.training_loss, model.params)
         self._train_fn = None
         if self.optimizer is not None:
@@ -288,9 +301,13 @@ class Trainer:
             self._fail(history, diverged.failure, "diverged", start)
             return history
         except NodeStudioError as exc:  # a kernel build failure, out of device memory, ...
+            node = ir_node = None
+            if isinstance(exc, GraphError):  # a shape checked at run time, in the user's terms
+                ir_node = getattr(in_user_terms(exc, self.model.nodes), "ir_node", exc.node)
+                node = exc.node
             # subscribers still get their one terminal event before the error propagates
             self._fail(history, Failure(str(exc).splitlines()[0], history.iterations,
-                                        len(history.epochs) + 1, None, None, False),
+                                        len(history.epochs) + 1, node, None, False, ir_node),
                        "error", start)
             raise
         if self._best_values is not None:
@@ -409,21 +426,32 @@ class Trainer:
         feeds = {self.model.x: xb, self.model.y: yb}
         calls = self._train_fn.calls - 1 if self._train_fn is not None else 0
         try:
-            found = locate_non_finite([self.training_loss, *self._grads], feeds, calls)
+            found = locate_non_finite([self.training_loss, *self._grads], feeds, calls,
+                                      self.model.nodes)
         except NodeStudioError:  # the diagnosis must not hide the divergence itself
             found = None
         message = (f"training diverged at iteration {iteration} (epoch {epoch}): a "
                    f"non-finite value ({loss}) in the loss or the gradients")
         if found is not None:
-            message += (f"; first produced by node {found.node!r} ({found.op}, "
-                        f"{found.phase} pass: {found.summary}"
-                        + (", in float32 on the device" if found.on_device else "") + ")")
+            message += f"; first produced in {found.describe()}"
         else:
             message += "; no single node could be blamed on re-evaluation"
         message += ("; parameters restored to before that step" if rolled_back
                     else "; the parameters could not be rolled back")
-        return Failure(message, iteration, epoch, found.node if found else None,
-                       found.phase if found else None, rolled_back)
+        if found is None:
+            return Failure(message, iteration, epoch, None, None, rolled_back)
+        return Failure(message, iteration, epoch, found.node, found.phase, rolled_back,
+                       found.origin.ir_name)
+
+
+@contextlib.contextmanager
+def _user_terms(user_nodes: Mapping[str, str]) -> Iterator[None]:
+    """A GraphError raised inside names the user's node rather than an IR node."""
+    try:
+        yield
+    except GraphError as exc:
+        in_user_terms(exc, user_nodes)  # rewritten in place: same type, same traceback
+        raise
 
 
 def _resolve_optimizer(optimizer: Optimizer | str) -> tuple[str, Optimizer | None]:

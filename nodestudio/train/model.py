@@ -36,6 +36,8 @@ from nodestudio.ir.annotate import annotation_of
 from nodestudio.ir.convert import Loaded, from_document
 from nodestudio.ir.expand import expand
 from nodestudio.ir.expr import Variable, apply, toposort
+from nodestudio.ir.layers import layer_params
+from nodestudio.ir.names import NodeOrigin, origin_of
 from nodestudio.ir.reference import evaluate
 from nodestudio.ir.shared import SharedVariable
 from nodestudio.ops import registry
@@ -86,6 +88,8 @@ class Model:
     n_classes: int | None  # classes the graph's output distinguishes, when it can tell
     metadata: dict[str, Any] = field(default_factory=dict)  # the file's free metadata
     roles: Roles | None = None  # how a document's roles were told (None: from_loaded by name)
+    # the user's nodes, id -> op: what messages and the studio may name (ir/names.py)
+    nodes: dict[str, str] = field(default_factory=dict)
 
     @property
     def unsupervised(self) -> bool:
@@ -129,6 +133,7 @@ class Model:
         model = cls.from_loaded(parts, source, metadata, features=roles.features,
                                 labels=roles.labels)
         model.roles = roles
+        model.nodes = {node_id: node.op for node_id, node in graph.nodes.items()}
         return model
 
     @classmethod
@@ -183,6 +188,7 @@ class Model:
         model = cls(source, x, y, loss, error, outputs.get("prediction"), params, shared,
                     None, dict(metadata or {}))
         model.n_classes = model._classes()
+        model.nodes = _forward_nodes([loss, error, outputs.get("prediction"), x, y])
         return model
 
     def _classes(self) -> int | None:
@@ -266,28 +272,46 @@ class Model:
 
 @dataclass(frozen=True)
 class NonFinite:
-    """The first node (in evaluation order) whose value holds NaN or Inf."""
+    """The first node (in evaluation order) whose value holds NaN or Inf: `origin` says which
+    of the user's nodes it belongs to (ir/names.py), `node` is that node's id."""
 
-    node: str
-    op: str
-    phase: str  # "forward" or "backward"
+    origin: NodeOrigin
     summary: str  # e.g. "-inf in 1 of 1 elements"
     on_device: bool  # found by re-running on the device (float32) rather than the reference
 
+    @property
+    def node(self) -> str | None:
+        return self.origin.node
+
+    @property
+    def phase(self) -> str:
+        return self.origin.phase  # "forward", or "backward" (a node of the gradient)
+
+    def describe(self) -> str:
+        """E.g. "the gradient of node 'hidden' (dense_layer), at its inner op div (backward
+        pass: nan in 3 of 10 element(s))"."""
+        where = ", in float32 on the device" if self.on_device else ""
+        return f"{self.origin.describe()} ({self.phase} pass: {self.summary}{where})"
+
 
 def locate_non_finite(outputs: Sequence[Variable], feeds: Mapping[Variable, Any],
-                      call_index: int = 0) -> NonFinite | None:
+                      call_index: int = 0, user_nodes: Mapping[str, str] | None = None
+                      ) -> NonFinite | None:
     """Walk the primitive graph of `outputs` (the loss and the gradients) in topological order
-    with the current parameter values, and name the first node that produces NaN or Inf.
+    with the current parameter values, and name the first node that produces NaN or Inf, as
+    the user's node it belongs to (`user_nodes`, id -> op: `Model.nodes`; by default the
+    nodes of `outputs` before expansion).
 
     The float64 reference interpreter goes first: it is quick and needs no compilation. A value
     that overflows only in float32 (exp(100)) stays finite there, so when it finds nothing the
     graph is re-run on the device with every intermediate value as an output."""
+    if user_nodes is None:
+        user_nodes = {node.name: node.op.name for node in toposort(list(outputs))}
     prim = expand(list(outputs), "train")
     order = toposort(prim)
     variables = [v for node in order for v in node.outputs]
     values = evaluate(variables, feeds, mode="train", call_index=call_index)
-    found = _first_bad(variables, values, on_device=False)
+    found = _first_bad(variables, values, user_nodes, on_device=False)
     if found is not None:
         return found
     from nodestudio.api.function import function  # the device path, only when needed
@@ -296,11 +320,11 @@ def locate_non_finite(outputs: Sequence[Variable], feeds: Mapping[Variable, Any]
     fn = function(inputs, computed, training=True)
     fn.calls = call_index  # the same dropout masks as the failing step
     results = fn(*[feeds[v] for v in inputs])
-    return _first_bad(computed, results, on_device=True)
+    return _first_bad(computed, results, user_nodes, on_device=True)
 
 
 def _first_bad(variables: Sequence[Variable], values: Sequence[np.ndarray],
-               on_device: bool) -> NonFinite | None:
+               user_nodes: Mapping[str, str], on_device: bool) -> NonFinite | None:
     for var, value in zip(variables, values):
         value = np.asarray(value)
         if value.dtype.kind != "f" or np.isfinite(value).all():
@@ -308,10 +332,18 @@ def _first_bad(variables: Sequence[Variable], values: Sequence[np.ndarray],
         counts = [(int(np.isnan(value).sum()), "nan"), (int(np.isposinf(value).sum()), "inf"),
                   (int(np.isneginf(value).sum()), "-inf")]
         kinds = ", ".join(f"{label} in {n}" for n, label in counts if n)
-        phase = "backward" if var.owner.name.startswith("grad/") else "forward"
-        return NonFinite(var.owner.name, var.owner.op.name, phase,
-                         f"{kinds} of {value.size} element(s)", on_device)
+        origin = origin_of(var.owner.name, user_nodes, var.owner.op.name)
+        return NonFinite(origin, f"{kinds} of {value.size} element(s)", on_device)
     return None
+
+
+def _forward_nodes(outputs: Sequence[Variable | None]) -> dict[str, str]:
+    """The nodes a graph built in Python (or loaded without its document) is made of, as the
+    user sees them: composites whole, a layer's own parameters part of the layer."""
+    order = toposort([v for v in outputs if v is not None])
+    owned = {id(var.owner) for node in order if node.outputs
+             for var in layer_params(node.outputs[0]).values()}
+    return {node.name: node.op.name for node in order if id(node) not in owned}
 
 
 def _check_scalar(source: str, name: str, var: Variable) -> None:

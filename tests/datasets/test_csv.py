@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -68,8 +69,53 @@ def test_csv_errors_name_file_and_line(tmp_path, text, message):
         read_csv(path)
     assert str(info.value).startswith(str(path))
     assert message in str(info.value)
+    assert info.value.line is not None or info.value.offset is not None  # where, for programs
 
 
 def test_label_beyond_given_class_count():
     with pytest.raises(DatasetError, match="line 2: label 7 is outside 0..4"):
         read_csv(b"1,0\n2,7\n", n_classes=5)
+
+
+def test_a_field_only_numpy_rejects_is_named_by_line():
+    # float() takes "1_0" and Arabic-Indic digits, np.loadtxt does not: such a line used to go
+    # unnamed ("the values could not be parsed as numbers")
+    with pytest.raises(DatasetError, match="line 3, column 2: '1_0' is not a number") as info:
+        read_csv(b"1,2,0\n3,4,1\n3,1_0,1\n")
+    assert info.value.line == 3
+    with pytest.raises(DatasetError, match="line 3: cannot be read as numbers .*'\u0661'") as info:
+        read_csv("1,2,0\n3,4,1\n3,\u0661,1\n5,6,0\n".encode())
+    assert info.value.line == 3
+
+
+def test_blank_lines_cost_nothing_beyond_their_bytes():
+    # 4 million newlines in a 4 KB gzip file: they used to become 4 million strings (~200 MB)
+    blob = gzip.compress(b"1,2,0\n" + b"\n" * 4_000_000 + b"3,4,1\n")
+    tracemalloc.start()
+    try:
+        data = read_csv(blob)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(data.y, [0, 1])
+    assert peak < 4_000_000 * 1.3 + (1 << 20)
+
+
+def test_rows_and_values_are_checked_against_the_limit():
+    row = b",".join([b"0"] * 49 + [b"1"]) + b"\n"  # 50 values in 100 bytes
+    text = row * 100  # 10 KB of text, 25 KB of rows kept, 40 KB of float64 values
+    with pytest.raises(DatasetError, match=r"100 rows of 50 values \(as float64\) needs 40000 "
+                                           "bytes, more than the limit of 35000") as info:
+        read_csv(text, max_bytes=35_000)
+    assert info.value.line == 100
+    with pytest.raises(DatasetError, match="keeping the rows up to line") as info:
+        read_csv(text, max_bytes=20_000)
+    assert 0 < info.value.line < 100
+    with pytest.raises(DatasetError, match="decompresses to more|needs more than the limit"):
+        read_csv(gzip.compress(text), max_bytes=9_000)
+    assert len(read_csv(text, max_bytes=40_000)) == 100
+
+
+def test_an_emoji_is_named_by_line():
+    with pytest.raises(DatasetError, match="line 4, column 1: '\U0001f600' is not a number"):
+        read_csv("1,0\n2,1\n3,0\n\U0001f600,1\n".encode())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import struct
 import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -154,7 +155,7 @@ def test_header_too_short(tmp_path):
 
 
 @pytest.mark.parametrize("gz", [False, True])
-@pytest.mark.parametrize("count", [10**9, 10**6])  # over and under the default max_bytes
+@pytest.mark.parametrize("count", [10**9, 10**5])  # over and under the default limit
 def test_huge_header_refused_before_allocation(tmp_path, gz, count):
     head = struct.pack(">BBBBIII", 0, 0, 8, 3, count, 28, 28)
     data = head + bytes(100 - len(head))
@@ -168,8 +169,10 @@ def test_huge_header_refused_before_allocation(tmp_path, gz, count):
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20  # nothing near the declared size was allocated
-    if count == 10**6:
+    if count == 10**5:
         assert "truncated at byte 100" in str(info.value)
+    else:
+        assert "NODESTUDIO_MAX_DATASET_BYTES" in str(info.value) and info.value.offset == 4
 
 
 def test_count_mismatch(tmp_path):
@@ -197,3 +200,85 @@ def test_missing_file(tmp_path):
 
 def test_labels_magic_constant():
     assert LABELS_MAGIC == idx_magic("u1", 1) and IMAGES_MAGIC == idx_magic("u1", 3)
+
+
+# --- empty datasets, and the limit on what one file may cost -------------------------------
+
+@pytest.mark.parametrize(("shape", "message", "offset"), [
+    ((0, 6, 6), "declares 0 images at byte 4", 4),
+    ((20, 0, 0), "declares images of 0 x 0 pixels at byte 8", 8),
+    ((20, 6, 0), "declares images of 6 x 0 pixels at byte 8", 8),
+])
+def test_empty_images_are_refused_naming_the_header_field(tmp_path, shape, message, offset):
+    # these used to escape as NumPy's ValueError from a reshape or an empty reduction
+    folder = tmp_path / "empty"
+    make_mnist_folder(folder, gz=False)
+    write_idx(folder / "train-images-idx3-ubyte", np.zeros(shape, np.uint8))
+    write_idx(folder / "train-labels-idx1-ubyte", np.zeros(shape[0], np.uint8))
+    with pytest.raises(DatasetError, match=message) as info:
+        load_dataset(folder)
+    assert info.value.path == str(folder / "train-images-idx3-ubyte")
+    assert info.value.offset == offset
+
+
+def _gzip_of_zeros(head: bytes, n: int) -> bytes:
+    """gzip(head + n zero bytes), compressed a chunk at a time (never n bytes at once)."""
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [z.compress(head)]
+    chunk = bytes(1 << 20)
+    for start in range(0, n, len(chunk)):
+        parts.append(z.compress(chunk[:min(len(chunk), n - start)]))
+    parts.append(z.flush())
+    return b"".join(parts)
+
+
+def test_a_small_gzip_bomb_is_refused_from_its_header(tmp_path):
+    # 200,000 images of 28 x 28 zeros: 157 MB of data in a 152 KB file, 627 MB as float32
+    make_mnist_folder(tmp_path / "bomb")
+    images = tmp_path / "bomb" / "train-images-idx3-ubyte.gz"
+    images.write_bytes(_gzip_of_zeros(struct.pack(">BBBBIII", 0, 0, 8, 3, 200_000, 28, 28),
+                                      200_000 * 784))
+    assert images.stat().st_size < 200_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError) as info:
+            load_dataset(tmp_path / "bomb")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 << 20  # refused before anything was decompressed
+    assert info.value.path == str(images) and info.value.offset == 4
+    assert "holding them as float32 features needs 627200000 bytes" in str(info.value)
+    assert "NODESTUDIO_MAX_DATASET_BYTES" in str(info.value)
+
+
+def test_the_limit_is_read_from_the_environment(tmp_path, monkeypatch):
+    path = write_idx(tmp_path / "a.idx.gz", np.zeros((10, 100), np.float32))  # 4000 bytes
+    monkeypatch.setenv("NODESTUDIO_MAX_DATASET_BYTES", "3999")
+    with pytest.raises(DatasetError, match=r"needs 4000 bytes, more than the limit of 3999 "
+                                           r"bytes \(3999 bytes\); set NODESTUDIO_MAX_DATA"):
+        read_idx(path)
+    for value in ("4000", "4K", "4 KiB", "1m", "1G"):
+        monkeypatch.setenv("NODESTUDIO_MAX_DATASET_BYTES", value)
+        assert read_idx(path).shape == (10, 100)
+    monkeypatch.setenv("NODESTUDIO_MAX_DATASET_BYTES", "lots")
+    with pytest.raises(DatasetError, match="NODESTUDIO_MAX_DATASET_BYTES='lots' is not a size"):
+        read_idx(path)
+    assert read_idx(path, max_bytes=4000).shape == (10, 100)  # an explicit limit wins
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("dtype", ["u1", ">i4"])
+def test_data_is_held_once(tmp_path, gz, dtype):
+    # decompressed into one growing buffer and byte-swapped in place: no list of chunks
+    # joined at the end, no converted copy (each of which doubled the peak)
+    array = np.arange(4 << 20, dtype=np.uint32).astype(dtype)
+    path = write_idx(tmp_path / ("a.idx.gz" if gz else "a.idx"), array)
+    tracemalloc.start()
+    try:
+        back = read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(back, array)
+    assert peak < array.nbytes * 1.15 + (2 << 20), (peak, array.nbytes)

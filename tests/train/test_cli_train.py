@@ -187,6 +187,21 @@ def test_divergence_exits_1_naming_the_node(tmp_path, capsys):
     assert not (out / "metrics.json").exists() and not (out / "params.npz").exists()
 
 
+def test_divergence_in_a_gradient_names_the_users_node(tmp_path, capsys):
+    # sqrt(p * p) at p = 0: the gradient's inner division by sqrt(0) is Inf; the message names
+    # the file's sqrt node and the op, never the backward node "grad/sqrt_N/div_M"
+    path = _classifier(tmp_path / "sqrt.json", extra=lambda: ns.sqrt(
+        ns.shared(np.float32(0.0), "p") * ns.shared(np.float32(0.0), "q")))
+    sqrt_node = next(n.id for n in fileformat.load(path).nodes.values() if n.op == "sqrt")
+    assert main(["train", path, "--data", "digits", "--lr", "0.1", "--batch-size", "647",
+                 "--out", str(tmp_path / "out")]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("nodestudio: training diverged at iteration 0 (epoch 1)")
+    assert (f"first produced in the gradient of node {sqrt_node!r} (sqrt), at its inner op div "
+            "(backward pass:") in last
+    assert "grad/" not in last
+
+
 def _one_line_failure(argv, capsys) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()

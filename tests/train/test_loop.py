@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,8 +15,16 @@ import pytest
 import nodestudio as ns
 from nodestudio.data import load_dataset
 from nodestudio.graph import fileformat
+from nodestudio.ir.autodiff import grad
+from nodestudio.ir.expr import toposort
 from nodestudio.train.loop import EarlyStopping, Evaluator, Trainer, TrainingError
-from nodestudio.train.model import DataMismatchError, Model, ModelError, RolesError
+from nodestudio.train.model import (
+    DataMismatchError,
+    Model,
+    ModelError,
+    RolesError,
+    locate_non_finite,
+)
 
 BATCH = 647  # 1,294 training examples: two steps per epoch, one kernel specialisation
 
@@ -153,13 +162,65 @@ def test_a_non_finite_gradient_with_a_finite_loss_is_caught_in_the_backward_pass
     def plant(x):
         p = ns.shared(np.float32(0.0), "p")
         return ns.sqrt(p * p)
-    model = Model.load(_save_classifier(tmp_path / "sqrt.json", extra=plant))
+    path = _save_classifier(tmp_path / "sqrt.json", extra=plant)
+    sqrt_node = next(n.id for n in fileformat.load(path).nodes.values() if n.op == "sqrt")
+    model = Model.load(path)
     start = model.values()
-    history = Trainer(model, digits, "sgd", 0.1, batch_size=BATCH, epochs=2).run()
+    trainer = Trainer(model, digits, "sgd", 0.1, batch_size=BATCH, epochs=2)
+    events = []
+    trainer.subscribe(events.append)
+    history = trainer.run()
     failure = history.failure
     assert failure is not None and failure.iteration == 0
-    assert failure.phase == "backward" and failure.node.startswith("grad/")
+    # the user's node, which the studio selects, not the backward node "grad/sqrt_N/div_M"
+    assert failure.phase == "backward" and failure.node == sqrt_node
+    assert events[-1].node == sqrt_node and failure.ir_node.startswith(f"grad/{sqrt_node}/")
+    assert (f"first produced in the gradient of node {sqrt_node!r} (sqrt), at its inner op "
+            "div (backward pass: inf in 1 of 1 element(s))") in failure.message
+    assert "grad/" not in failure.message
     assert all(model.values()[n].tobytes() == v.tobytes() for n, v in start.items())
+
+
+@pytest.mark.opencl
+def test_a_non_finite_value_inside_a_composite_names_the_composite(tmp_path, digits):
+    # binary_cross_entropy(p, 0) at p = 1: its inner log(1 - p) is log(0) = -inf; the message
+    # names the loss node of the file, and the inner op, not "binary_cross_entropy_N/log_M"
+    def plant(x):
+        return ns.binary_cross_entropy(ns.shared(np.float32(1.0), "p"), ns.constant(0.0))
+    path = _save_classifier(tmp_path / "bce.json", extra=plant)
+    bce = next(n.id for n in fileformat.load(path).nodes.values()
+               if n.op == "binary_cross_entropy")
+    history = Trainer(Model.load(path), digits, "sgd", 0.1, batch_size=BATCH, epochs=2).run()
+    failure = history.failure
+    assert failure.node == bce and failure.phase == "forward"
+    assert failure.ir_node.startswith(f"{bce}/log_")
+    assert (f"first produced in node {bce!r} (binary_cross_entropy), at its inner op log "
+            "(forward pass: -inf in 1 of 1 element(s))") in failure.message
+
+
+@pytest.mark.opencl
+def test_an_error_naming_an_inner_node_names_the_users_node(graph, digits):
+    # an error raised while a step runs (a shape checked at run time) that names a node of
+    # the expanded graph is told in the user's terms, and the Failed event selects that node
+    from nodestudio.errors import ShapeError
+    model = Model.load(graph)
+    trainer = Trainer(model, digits, "sgd", 0.1, batch_size=BATCH, epochs=1)
+    dense = next(n for n, op in model.nodes.items() if op == "dense")
+
+    def fail(*_):
+        raise ShapeError("input 'x' has size 1 at run time along free axis 0",
+                         node=f"grad/{dense}/matmul_7/matmul_9", port="b")
+    trainer._train_fn = fail
+    events = []
+    trainer.subscribe(events.append)
+    with pytest.raises(ShapeError) as caught:
+        trainer.run()
+    assert caught.value.node == dense and caught.value.port is None
+    assert str(caught.value) == (f"the gradient of node {dense!r} (dense), at its inner op "
+                                 "matmul: input 'x' has size 1 at run time along free axis 0")
+    failure = events[-1].failure
+    assert events[-1].node == failure.node == dense
+    assert failure.ir_node == f"grad/{dense}/matmul_7/matmul_9"
 
 
 @pytest.mark.opencl
@@ -340,3 +401,33 @@ def test_image_shaped_inputs_and_one_hot_targets_are_fed_as_declared(tmp_path, d
     np.testing.assert_array_equal(xv[0].reshape(-1), digits.train.x[3])
     np.testing.assert_array_equal(yv.argmax(axis=1), digits.train.y[[3, 1]])
     assert yv.sum() == 2.0
+
+
+def test_the_models_nodes_are_the_users_nodes(graph, tmp_path):
+    # what failures may name (Model.nodes): the file's node ids; for a graph built in Python,
+    # its nodes before expansion, a layer's own parameters ("hidden/W") part of the layer
+    document = fileformat.load(graph)
+    assert Model.load(graph).nodes == {i: n.op for i, n in document.nodes.items()}
+    x, y = ns.tensor("x", (None, 64)), ns.ivector("y")
+    hidden = ns.dense_layer(x, 8, activation="tanh", name="hidden")
+    loss = ns.softmax_cross_entropy(ns.dense_layer(hidden, 10, name="logits"), y)
+    shared = {n.name: n.outputs[0] for n in toposort([loss]) if n.op.name == "parameter"}
+    assert "hidden/W" in shared
+    built = Model.from_loaded(SimpleNamespace(inputs={"x": x, "y": y}, outputs={"loss": loss},
+                                              shared=shared), "<python>")
+    assert {"hidden": "dense_layer", "logits": "dense_layer", "x": "input", "y": "input"} \
+        .items() <= built.nodes.items()
+    assert not any("/" in name for name in built.nodes)
+
+
+def test_locate_non_finite_names_the_users_node_from_the_reference(tmp_path):
+    # the float64 reference finds log(1 - p) = -inf inside binary_cross_entropy: no device
+    p = ns.shared(np.float32(1.0), "p")
+    x = ns.tensor("x", (None, 2))
+    loss = ns.binary_cross_entropy(p * ns.mean(x * 0.0 + 1.0), ns.constant(0.0))
+    nodes = {"p": "parameter", "x": "input", loss.owner.name: "binary_cross_entropy"}
+    found = locate_non_finite([loss, *grad(loss, [p])], {x: np.ones((3, 2), np.float32)},
+                              user_nodes=nodes)
+    assert found.node == loss.owner.name and found.phase == "forward" and not found.on_device
+    assert found.describe() == (f"node {loss.owner.name!r} (binary_cross_entropy), at its inner "
+                                "op log (forward pass: -inf in 1 of 1 element(s))")
