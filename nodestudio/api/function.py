@@ -11,7 +11,7 @@ import numpy as np
 from nodestudio.backend import device as devices
 from nodestudio.backend.lower import host_array, lower
 from nodestudio.backend.program import Executable, KernelReport
-from nodestudio.errors import GraphError, MissingInputError, NodeStudioError, ShapeError
+from nodestudio.errors import GraphError, MissingInputError, ShapeError
 from nodestudio.ir.expand import expand
 from nodestudio.ir.expr import Variable, as_variable, toposort
 from nodestudio.ir.reference import check_input_shape
@@ -115,11 +115,7 @@ class Function:
             if isinstance(var, SharedVariable):
                 var.set_value(supplied[var])
                 continue
-            try:
-                array = host_array(supplied[var], var)
-            except (TypeError, ValueError) as exc:
-                raise NodeStudioError(f"input {var.name!r}: cannot use the value given as "
-                                      f"{var.dtype}: {exc}") from None
+            array = host_array(supplied[var], var)  # refuses what it cannot hold exactly
             check_input_shape(var, array.shape)
             values[id(var)] = array
         return values

@@ -19,7 +19,8 @@ from nodestudio.backend.launch import Launch, Plan
 from nodestudio.errors import ShapeError
 from nodestudio.ir.expr import Apply, Variable, check_free_broadcast, infer
 from nodestudio.ir.fusion import Group, fuse
-from nodestudio.ops.registry import FLOAT, TensorType
+from nodestudio.ir.shared import device_array
+from nodestudio.ops.registry import TensorType
 
 ITEM_BYTES = 4  # float32 and int32 alike
 
@@ -200,6 +201,6 @@ def _slug(group: Group) -> str:
 
 
 def host_array(value: object, var: Variable) -> np.ndarray:
-    # np.ascontiguousarray would turn a 0-d value into shape (1,)
-    return np.require(np.asarray(value, dtype=np.float32 if var.dtype == FLOAT else np.int32),
-                      requirements="C")
+    """The value of an input or constant node as its device buffer holds it (float32 / int32);
+    a value the dtype cannot hold exactly raises an InputValueError naming the node."""
+    return device_array(value, var.dtype, f"{var.owner.op.name} {var.name!r}")
