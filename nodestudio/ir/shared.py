@@ -48,6 +48,7 @@ class SharedValue:
 
     def __init__(self, value: Any, dtype: str, name: str = "shared"):
         self.dtype = dtype
+        self.name = name  # of its node, for messages
         self.host: np.ndarray = device_array(value, dtype, f"shared variable {name!r}").copy()
         self.device: DeviceCopy | None = None  # set by the backend on first use
         self.host_stale = False  # the device holds a newer value than `host`
@@ -63,7 +64,8 @@ class SharedValue:
             self.host_stale = False
         return self.host.copy()
 
-    def set_value(self, value: Any, name: str = "shared") -> None:
+    def set_value(self, value: Any, name: str | None = None) -> None:
+        name = name or self.name
         array = device_array(value, self.dtype, f"shared variable {name!r}").copy()
         if array.shape != self.host.shape:
             raise ShapeError(f"set_value: shape {array.shape} differs from {self.host.shape}",
