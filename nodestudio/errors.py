@@ -48,6 +48,13 @@ class DeviceError(NodeStudioError):
     """No usable OpenCL device, or the requested one does not exist."""
 
 
+class InputValueError(NodeStudioError, ValueError):
+    """A value (fed to an input, set on a shared variable, held by a constant) that the
+    device's dtype cannot hold exactly: an integer outside int32, a fraction, NaN or text for
+    an int32 input, a finite number beyond float32's range. Names the place, the first
+    offending value and its position."""
+
+
 class KernelBuildError(NodeStudioError):
     """An OpenCL program failed to build; carries the device and the build log."""
 
@@ -59,5 +66,6 @@ class KernelBuildError(NodeStudioError):
         super().__init__(f"OpenCL build of {kernel!r} failed on {device}:\n{log.strip()}")
 
 
-class DeviceMemoryError(NodeStudioError):
-    """The device ran out of memory; says how much was asked for."""
+class DeviceMemoryError(DeviceError):
+    """Buffers that do not fit the device: says how much was asked for, for which node, and
+    how much the device has."""

@@ -119,6 +119,25 @@ def test_function_inputs_and_updates_must_be_variables_of_the_right_kind():
         ns.function([x], x, givens={x: ns.matrix("m2")})
 
 
+@pytest.mark.parametrize("make, words", [
+    (lambda v, s: dict(givens={"x": 1.0}), r"givens: the key 'x' \(str\) is not a variable"),
+    (lambda v, s: dict(givens={v: "text"}), r"node 'vec': givens: cannot use str"),
+    (lambda v, s: dict(givens=[v]), r"givens: expected a dict or \(variable, expression\)"),
+    (lambda v, s: dict(givens={v: 1.0}), r"node 'vec': givens: .* cannot stand for 'vec'"),
+    (lambda v, s: dict(updates=[(s, "text")]), r"update of shared variable 'sv': cannot use str"),
+    (lambda v, s: dict(updates={s: None}), r"update of shared variable 'sv': cannot use None"),
+    (lambda v, s: dict(outputs=["text"]), r"function outputs: cannot use str"),
+    (lambda v, s: dict(inputs=v), r"function inputs must be a list of variables"),
+    (lambda v, s: dict(inputs=[v, "x"]), r"function inputs: cannot use str"),
+])
+def test_function_arguments_of_the_wrong_kind_are_graph_errors(make, words):
+    """Keys and values that are not variables: a GraphError saying which argument, never an
+    AttributeError or TypeError from deep inside."""
+    vec, sv = ns.vector("vec"), ns.shared(np.zeros(3, np.float32), "sv")
+    with pytest.raises(GraphError, match=words):
+        ns.function(**{"inputs": [vec], "outputs": vec * 2.0, **make(vec, sv)})
+
+
 UPDATE_SHAPE = ("api/function.py only compares the rank of an update value with its shared "
                 "variable; a same-rank value of another size is swapped in silently and the "
                 "shared value is truncated / padded")

@@ -11,7 +11,7 @@ import numpy as np
 from nodestudio.backend import device as devices
 from nodestudio.backend.lower import host_array, lower
 from nodestudio.backend.program import Executable, KernelReport
-from nodestudio.errors import GraphError, MissingInputError, NodeStudioError, ShapeError
+from nodestudio.errors import GraphError, MissingInputError, ShapeError
 from nodestudio.ir.expand import expand
 from nodestudio.ir.expr import Variable, as_variable, toposort
 from nodestudio.ir.reference import check_input_shape
@@ -24,30 +24,33 @@ class Function:
 
     def __init__(self, inputs: Sequence[Variable], outputs: Any, updates=None, givens=None,
                  training: bool | None = None):
-        self.inputs = [as_variable(v) for v in inputs]
+        if isinstance(inputs, Variable) or not isinstance(inputs, Sequence):
+            raise GraphError(f"function inputs must be a list of variables, got {inputs!r}")
+        self.inputs = [_variable(v, "function inputs") for v in inputs]
         for var in self.inputs:
             if var.owner.op.name not in ("input", "parameter"):
                 raise GraphError("function inputs must be symbolic inputs (ns.scalar, "
                                  "ns.matrix, ...) or shared variables", node=var.name)
         self.single = isinstance(outputs, Variable) or not isinstance(outputs, (list, tuple))
         outs = [] if outputs is None else [outputs] if self.single else list(outputs)
-        self.outputs = [as_variable(o) for o in outs]
-        pairs = list(updates.items() if isinstance(updates, Mapping) else updates or [])
+        self.outputs = [_variable(o, "function outputs") for o in outs]
+        pairs = _pairs(updates, "updates")
         for shared, _ in pairs:
             if not isinstance(shared, SharedVariable):
                 raise GraphError("updates must target shared variables",
                                  node=getattr(shared, "name", None))
+        pairs = [(s, _variable(e, f"the update of shared variable {s.name!r}")) for s, e in pairs]
         self.training = bool(pairs) if training is None else training
         mode = "train" if self.training else "infer"
         if self.training:  # running averages and similar default updates
             targets = {id(s) for s, _ in pairs}
-            for node in toposort(self.outputs + [as_variable(e) for _, e in pairs]):
+            for node in toposort(self.outputs + [e for _, e in pairs]):
                 for var in node.outputs:
                     if isinstance(var, SharedVariable) and var.default_update is not None \
                             and id(var) not in targets:
                         pairs.append((var, var.default_update))
                         targets.add(id(var))
-        update_exprs = [as_variable(e) for _, e in pairs]
+        update_exprs = [e for _, e in pairs]
         for shared, expr in zip([s for s, _ in pairs], update_exprs):
             if expr.dtype != shared.dtype or len(expr.shape) != len(shared.shape) or any(
                     d is not None and d != s for d, s in zip(expr.shape, shared.shape)):
@@ -55,8 +58,7 @@ class Function:
                                  f"shared variable ({shared.type})", node=shared.name)
         everything = self.outputs + update_exprs
         if givens:
-            everything = substitute(everything, dict(givens.items() if isinstance(givens, Mapping)
-                                                     else givens))
+            everything = substitute(everything, dict(_pairs(givens, "givens")))
         prim = expand(everything, mode)
         self._results = prim[:len(self.outputs)]
         self._update_values = prim[len(self.outputs):]
@@ -115,11 +117,7 @@ class Function:
             if isinstance(var, SharedVariable):
                 var.set_value(supplied[var])
                 continue
-            try:
-                array = host_array(supplied[var], var)
-            except (TypeError, ValueError) as exc:
-                raise NodeStudioError(f"input {var.name!r}: cannot use the value given as "
-                                      f"{var.dtype}: {exc}") from None
+            array = host_array(supplied[var], var)  # refuses what it cannot hold exactly
             check_input_shape(var, array.shape)
             values[id(var)] = array
         return values
@@ -136,6 +134,25 @@ class Function:
         if self._last is None:
             raise RuntimeError("call the function once before asking for its kernels")
         return self._last.kernels()
+
+
+def _variable(value: Any, what: str) -> Variable:
+    try:
+        return as_variable(value)
+    except TypeError as exc:
+        raise GraphError(f"{what}: {exc}") from None
+
+
+def _pairs(table: Any, what: str) -> list[tuple[Any, Any]]:
+    """A mapping or a sequence of (key, value) pairs, as a list of pairs."""
+    if table is None:
+        return []
+    items = list(table.items() if isinstance(table, Mapping) else table)
+    for item in items:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise GraphError(f"function {what}: expected a dict or (variable, expression) "
+                             f"pairs, got {item!r}")
+    return [tuple(item) for item in items]
 
 
 def function(inputs: Sequence[Variable], outputs: Any = None, updates=None, givens=None,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pyopencl as cl
 
+from nodestudio.backend.memory import MemoryAccount
 from nodestudio.errors import DeviceError
 
 
@@ -105,7 +106,8 @@ def _pick(spec: str | int | None) -> int:
 
 @dataclass
 class Runtime:
-    """The chosen device with its context and in-order queue."""
+    """The chosen device with its context, in-order queue and the account of the buffers
+    NodeStudio holds there."""
 
     info: DeviceInfo
     device: cl.Device
@@ -113,6 +115,11 @@ class Runtime:
     queue: cl.CommandQueue
     profiling: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    memory: MemoryAccount = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.memory = MemoryAccount(self.context, self.device, self.info.label,
+                                    self.info.kind == "cpu")
 
     @property
     def is_gpu(self) -> bool:

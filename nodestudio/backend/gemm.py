@@ -58,13 +58,24 @@ def plan_gemm(m: int, n: int, k: int, *, trans_a: bool = False, trans_b: bool = 
               variant: str = "cpu") -> GemmPlan:
     """Launches computing C (m x n) = op(A) @ op(B) with A stored (m, k) or, when `trans_a`,
     (k, m), and B stored (k, n) or, when `trans_b`, (n, k). All row-major float32."""
-    if min(m, n, k) < 1:
-        raise ValueError(f"matrix sizes must be >= 1, got m={m}, n={n}, k={k}")
+    if min(m, n, k) < 0:
+        raise ValueError(f"matrix sizes must be >= 0, got m={m}, n={n}, k={k}")
+    if m == 0 or n == 0:  # an empty product (a batch of 0): nothing to compute
+        return GemmPlan((), 0)
+    if k == 0:  # sums of nothing: zeros, as in NumPy
+        return GemmPlan((_zero_fill(m * n),), 0)
     if variant == "cpu":
         return _plan_cpu(m, n, k, bool(trans_a), bool(trans_b))
     if variant == "gpu":
         return _plan_gpu(m, n, k, bool(trans_a), bool(trans_b))
     raise ValueError(f"unknown gemm variant {variant!r} (expected 'cpu' or 'gpu')")
+
+
+def _zero_fill(count: int) -> Launch:
+    name = f"gemm_zero_{count}"
+    source = (f"__kernel void {name}(__global float *restrict C)\n{{\n"
+              f"    const size_t i = get_global_id(0);\n    if (i < {count}) C[i] = 0.0f;\n}}\n")
+    return Launch(name, source, BUILD_OPTIONS, (count,), None, ("C",))
 
 
 def _kernel_name(prefix: str, m: int, n: int, k: int, trans_a: bool, trans_b: bool) -> str:

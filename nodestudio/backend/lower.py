@@ -19,7 +19,8 @@ from nodestudio.backend.launch import Launch, Plan
 from nodestudio.errors import ShapeError
 from nodestudio.ir.expr import Apply, Variable, check_free_broadcast, infer
 from nodestudio.ir.fusion import Group, fuse
-from nodestudio.ops.registry import FLOAT, TensorType
+from nodestudio.ir.shared import device_array
+from nodestudio.ops.registry import TensorType
 
 ITEM_BYTES = 4  # float32 and int32 alike
 
@@ -32,6 +33,7 @@ class Slot:
     nbytes: int
     kind: str
     source: Apply | None = None  # the input / constant / parameter node it holds
+    node: str = ""  # the node whose value it was made for (a temp is reused by others later)
 
 
 @dataclass
@@ -108,8 +110,8 @@ def lower(order: Sequence[Apply], results: Sequence[Variable], updates: Sequence
     slots: list[Slot] = []
     slot_of: dict[int, int] = {}
 
-    def new_slot(var_bytes: int, kind: str, source: Apply | None = None) -> int:
-        slots.append(Slot(len(slots), max(var_bytes, ITEM_BYTES), kind, source))
+    def new_slot(var_bytes: int, kind: str, node: str, source: Apply | None = None) -> int:
+        slots.append(Slot(len(slots), max(var_bytes, ITEM_BYTES), kind, source, node))
         return len(slots) - 1
 
     def nbytes(var: Variable) -> int:
@@ -119,7 +121,8 @@ def lower(order: Sequence[Apply], results: Sequence[Variable], updates: Sequence
     for group in groups:
         if group.kind == "source":
             node = group.nodes[0]
-            slot_of[id(node.outputs[0])] = new_slot(nbytes(node.outputs[0]), node.op.name, node)
+            slot_of[id(node.outputs[0])] = new_slot(nbytes(node.outputs[0]), node.op.name,
+                                                    node.name, node)
 
     # Last reader of every value, through views.
     # Kernel names and sources depend only on what is computed, never on node names or
@@ -148,12 +151,12 @@ def lower(order: Sequence[Apply], results: Sequence[Variable], updates: Sequence
             kind = "result" if id(var) in keep else "temp"
             slot_of[id(var)] = _take(pool, slots, nbytes(var)) if kind == "temp" else None
             if slot_of[id(var)] is None:
-                slot_of[id(var)] = new_slot(nbytes(var), kind)
+                slot_of[id(var)] = new_slot(nbytes(var), kind, var.owner.name)
         scratch = None
         if plan.scratch_bytes:
             scratch = _take(pool, slots, plan.scratch_bytes)
             if scratch is None:
-                scratch = new_slot(plan.scratch_bytes, "temp")
+                scratch = new_slot(plan.scratch_bytes, "temp", f"{group.nodes[-1].name} (scratch)")
         for launch in plan.launches:
             steps.append(Step(launch, group, tuple(_bind(role, group, slot_of, scratch)
                                                    for role in launch.args)))
@@ -200,6 +203,6 @@ def _slug(group: Group) -> str:
 
 
 def host_array(value: object, var: Variable) -> np.ndarray:
-    # np.ascontiguousarray would turn a 0-d value into shape (1,)
-    return np.require(np.asarray(value, dtype=np.float32 if var.dtype == FLOAT else np.int32),
-                      requirements="C")
+    """The value of an input or constant node as its device buffer holds it (float32 / int32);
+    a value the dtype cannot hold exactly raises an InputValueError naming the node."""
+    return device_array(value, var.dtype, f"{var.owner.op.name} {var.name!r}")

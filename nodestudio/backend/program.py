@@ -17,7 +17,6 @@ import pyopencl as cl
 from nodestudio.backend import cache
 from nodestudio.backend.device import Runtime
 from nodestudio.backend.lower import LoweredGraph, host_array
-from nodestudio.errors import DeviceMemoryError
 from nodestudio.ir.expr import Variable
 from nodestudio.ir.shared import SharedValue
 
@@ -25,9 +24,10 @@ from nodestudio.ir.shared import SharedValue
 class DeviceParam:
     """The device copy of a SharedValue (attached as `SharedValue.device`)."""
 
-    def __init__(self, rt: Runtime, host: np.ndarray):
+    def __init__(self, rt: Runtime, host: np.ndarray, name: str):
         self.rt = rt
-        self.buffer = allocate(rt, max(host.nbytes, 4))
+        self.name = name
+        self.buffer = allocate(rt, max(host.nbytes, 4), name)
         self.shape, self.dtype = host.shape, host.dtype
         self.write(host)
 
@@ -46,18 +46,20 @@ def device_param(rt: Runtime, container: SharedValue) -> DeviceParam:
     if not isinstance(dev, DeviceParam) or dev.rt.context is not rt.context:
         if isinstance(dev, DeviceParam) and container.host_stale:
             container.get_value()  # bring the newest value over from the old device
-        dev = DeviceParam(rt, container.host)
+        dev = DeviceParam(rt, container.host, container.name)
         container.device = dev
         container.host_stale = False
     return dev
 
 
-def allocate(rt: Runtime, nbytes: int) -> cl.Buffer:
-    try:
-        return cl.Buffer(rt.context, cl.mem_flags.READ_WRITE, nbytes)
-    except cl.Error as exc:
-        raise DeviceMemoryError(f"could not allocate {nbytes / 2**20:.1f} MiB on "
-                                f"{rt.info.label}: {exc}") from exc
+def allocate(rt: Runtime, nbytes: int, node: str) -> cl.Buffer:
+    """A buffer for `node`, on the device's account (see backend/memory.py)."""
+    return rt.memory.allocate(nbytes, node)
+
+
+def _on_device(rt: Runtime, container: SharedValue) -> bool:
+    return isinstance(container.device, DeviceParam) and container.device.rt.context is \
+        rt.context
 
 
 @dataclass
@@ -82,12 +84,16 @@ class Executable:
         self.last_times: list[float] | None = None
         self._buffers: list[cl.Buffer | None] = []
         self._params: list[tuple[int, SharedValue]] = []
+        # Everything this executable will allocate, checked before any of it is: a driver
+        # asked for more than it has may abort the process instead of failing (memory.py).
+        rt.memory.check([(_slot_bytes(rt, slot), slot.node) for slot in lowered.slots],
+                        _describe(lowered))
         for slot in lowered.slots:
             if slot.kind == "parameter":
                 self._buffers.append(None)
                 self._params.append((slot.index, slot.source.data))  # type: ignore[union-attr]
             else:
-                self._buffers.append(allocate(rt, slot.nbytes))
+                self._buffers.append(allocate(rt, slot.nbytes, slot.node))
                 if slot.kind == "constant":
                     value = host_array(_constant_value(slot.source), slot.source.outputs[0])
                     cl.enqueue_copy(rt.queue, self._buffers[-1], value, is_blocking=True)
@@ -162,7 +168,7 @@ class Executable:
             container.version += 1
             self._undo.append((container, container.version, param.buffer, slot, copy))
             if copy:
-                fresh = allocate(self.rt, param.buffer.size)
+                fresh = allocate(self.rt, param.buffer.size, param.name)
                 cl.enqueue_copy(queue, fresh, buffers[slot], byte_count=param.buffer.size)
                 param.buffer = fresh
             else:
@@ -201,6 +207,21 @@ class Executable:
             reports.append(KernelReport(step.launch.kernel, step.group.names, step.launch.source,
                                         step.launch.global_size, seconds))
         return reports
+
+
+def _slot_bytes(rt: Runtime, slot) -> int:
+    """Bytes a slot will allocate: a parameter's only when its value is not on the device."""
+    if slot.kind != "parameter":
+        return slot.nbytes
+    container = slot.source.data
+    return 0 if _on_device(rt, container) else max(container.host.nbytes, 4)
+
+
+def _describe(lowered: LoweredGraph) -> str:
+    """"this graph" with the shapes of its inputs, for messages."""
+    shapes = [f"{slot.node} {lowered.shapes[id(slot.source.outputs[0])]}"  # type: ignore
+              for slot in lowered.slots if slot.kind == "input"]
+    return "this graph" + (f" (inputs {', '.join(shapes)})" if shapes else "")
 
 
 def _constant_value(node) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from nodestudio.errors import ShapeError
+from nodestudio.errors import GraphError, ShapeError
 from nodestudio.ir.expr import Variable, as_variable, make_apply, toposort
 
 
@@ -13,7 +13,14 @@ def substitute(outputs: Sequence[Variable], replacements: Mapping[Variable, obje
     """`outputs` with each key of `replacements` replaced by its value (types must agree)."""
     mapping: dict[int, Variable] = {}
     for old, new in replacements.items():
-        new_var = as_variable(new)
+        if not isinstance(old, Variable):
+            raise GraphError(f"givens: the key {old!r} ({type(old).__name__}) is not a "
+                             "variable; givens maps variables of the graph (ns.vector(...), "
+                             "shared variables) to the expressions that stand for them")
+        try:
+            new_var = as_variable(new)
+        except TypeError as exc:
+            raise GraphError(f"givens: {exc}", node=old.name) from None
         clash = any(a is not None and b is not None and a != b
                     for a, b in zip(old.shape, new_var.shape))
         if new_var.dtype != old.dtype or new_var.ndim != old.ndim or clash:

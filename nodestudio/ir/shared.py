@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from nodestudio.errors import ShapeError
+from nodestudio.errors import InputValueError, ShapeError
 from nodestudio.ir.expr import Apply, Variable, fresh_name
 from nodestudio.ops import registry
 from nodestudio.ops.registry import FLOAT, INT, TensorType
@@ -46,9 +46,10 @@ class SharedValue:
 
     variable_class = SharedVariable
 
-    def __init__(self, value: Any, dtype: str):
+    def __init__(self, value: Any, dtype: str, name: str = "shared"):
         self.dtype = dtype
-        self.host: np.ndarray = _as_device_dtype(value, dtype)
+        self.name = name  # of its node, for messages
+        self.host: np.ndarray = device_array(value, dtype, f"shared variable {name!r}").copy()
         self.device: DeviceCopy | None = None  # set by the backend on first use
         self.host_stale = False  # the device holds a newer value than `host`
         self.version = 0  # bumped by every set_value and device update
@@ -63,8 +64,9 @@ class SharedValue:
             self.host_stale = False
         return self.host.copy()
 
-    def set_value(self, value: Any, name: str = "shared") -> None:
-        array = _as_device_dtype(value, self.dtype)
+    def set_value(self, value: Any, name: str | None = None) -> None:
+        name = name or self.name
+        array = device_array(value, self.dtype, f"shared variable {name!r}").copy()
         if array.shape != self.host.shape:
             raise ShapeError(f"set_value: shape {array.shape} differs from {self.host.shape}",
                              node=name)
@@ -75,8 +77,97 @@ class SharedValue:
             self.device.write(array)
 
 
-def _as_device_dtype(value: Any, dtype: str) -> np.ndarray:
-    return np.array(value, dtype=np.float32 if dtype == FLOAT else np.int32, copy=True)
+_INT32 = np.iinfo(np.int32)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def device_array(value: Any, dtype: str, what: str) -> np.ndarray:
+    """`value` as the device holds it: a C-ordered float32 or int32 array (a 0-d one for a
+    scalar), for `what` (e.g. "input 'y'"), converted only where nothing changes silently.
+
+    int32 takes booleans, integers within its range and floats that are whole numbers within
+    it; an integer beyond it (2**32 + 1 would wrap to 1), a fraction (1.7 would become 1), NaN,
+    infinity or text is refused with an `InputValueError` naming `what`, the first offending
+    value and its index. float32 takes any real number, NaN and infinities; a finite value
+    beyond float32's range (1e300 would become inf) is refused. Rounding to float32's precision
+    is the dtype's nature and is not refused."""
+    target = np.float32 if dtype == FLOAT else np.int32
+    if isinstance(value, np.ndarray) and value.dtype == target:
+        return np.require(value, requirements="C")  # the common case: nothing to check
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError, OverflowError) as exc:  # ragged nesting and the like
+        raise InputValueError(f"{what}: cannot read the value as an array: {exc}") from None
+    if array.dtype.kind == "O":  # Python integers beyond int64, mixed objects
+        array = _from_objects(array, dtype, what)
+    kind = array.dtype.kind
+    if kind not in "biuf":
+        raise InputValueError(f"{what}: {_first(array, np.ones(array.shape, bool))} is not a "
+                              f"real number (the values are {array.dtype}; {dtype} expected)")
+    if target is np.int32 and kind in "iuf":
+        _check_int32(array, what)
+    elif target is np.float32 and kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = np.isfinite(array) & (np.abs(array) > _FLOAT32_MAX)
+        if bad.any():
+            raise InputValueError(f"{what}: {_first(array, bad)} is beyond float32's range "
+                                  f"(largest {_FLOAT32_MAX:.6g}){_count(bad)}")
+    # np.ascontiguousarray would turn a 0-d value into shape (1,)
+    return np.require(array.astype(target, copy=False), requirements="C")
+
+
+def _check_int32(array: np.ndarray, what: str) -> None:
+    if array.size == 0:
+        return
+    if array.dtype.kind in "iu" and _INT32.min <= int(array.min()) and \
+            int(array.max()) <= _INT32.max:
+        return  # integers that fit: checked without a temporary the size of the array
+    with np.errstate(invalid="ignore"):
+        bad = (array < _INT32.min) | (array > _INT32.max)
+        if array.dtype.kind == "f":
+            bad |= ~np.isfinite(array) | (np.trunc(array) != array)
+    if not bad.any():
+        return
+    item = array.reshape(-1)[int(np.flatnonzero(bad)[0])]
+    if not np.isfinite(item):
+        reason = "cannot be an int32"
+    elif _INT32.min <= item <= _INT32.max:
+        reason = "is not a whole number, so it cannot be an int32 exactly"
+    else:
+        reason = f"is outside int32's range [{_INT32.min}, {_INT32.max}]"
+    raise InputValueError(f"{what}: {_first(array, bad)} {reason}{_count(bad)}")
+
+
+def _from_objects(array: np.ndarray, dtype: str, what: str) -> np.ndarray:
+    """An object array (Python ints too large for int64, or mixed content) as int64 or
+    float64, refusing what is neither a real number nor an integer that fits."""
+    flat = array.reshape(-1)
+    for i, item in enumerate(flat):
+        if isinstance(item, (bool, np.bool_, int, np.integer)):
+            if dtype != FLOAT and not _INT32.min <= int(item) <= _INT32.max:
+                raise InputValueError(f"{what}: {int(item)} at index {_index(array, i)} is "
+                                      f"outside int32's range [{_INT32.min}, {_INT32.max}]")
+        elif not isinstance(item, (float, np.floating)):
+            raise InputValueError(f"{what}: {item!r} at index {_index(array, i)} is not a "
+                                  "number")
+    return array.astype(np.float64)
+
+
+def _index(array: np.ndarray, flat: int) -> list[int]:
+    return [int(i) for i in np.unravel_index(flat, array.shape)]
+
+
+def _first(array: np.ndarray, bad: np.ndarray) -> str:
+    """The first offending value and where it is."""
+    flat = int(np.flatnonzero(bad)[0])
+    item = array.reshape(-1)[flat]
+    text = repr(item.item() if hasattr(item, "item") else item)
+    return text if array.ndim == 0 else f"{text} at index {_index(array, flat)}"
+
+
+def _count(bad: np.ndarray) -> str:
+    n = int(np.count_nonzero(bad))
+    return f" ({n} of the {bad.size} values cannot be held exactly)" if n > 1 else ""
 
 
 def shared(value: Any, name: str | None = None, *, init: str = "constant",
@@ -84,10 +175,10 @@ def shared(value: Any, name: str | None = None, *, init: str = "constant",
     """A shared variable holding `value` (float32 unless an integer array is given)."""
     array = np.asarray(value)
     dtype = INT if array.dtype.kind in "iu" else FLOAT
-    container = SharedValue(array, dtype)
+    node_name = name or fresh_name("shared")
+    container = SharedValue(array, dtype, node_name)
     node_attrs = {"shape": array.shape, "dtype": dtype, "init": init, **(attrs or {})}
     op = registry.get("parameter")
-    node_name = name or fresh_name("shared")
     node = Apply(op, (), op.normalise_attrs(node_attrs, node_name), node_name,
                  [TensorType(dtype, array.shape)], data=container)
     return node.outputs[0]  # type: ignore[return-value]

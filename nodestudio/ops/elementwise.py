@@ -4,6 +4,8 @@ summed back over broadcast axes in one place (autodiff), not here."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from nodestudio.ops.registry import AttrDef, OpDef, PortDef, register
@@ -27,9 +29,22 @@ def _softplus(x):
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
+# OpenCL built-ins that turn NaN into a number: fmax(NaN, 0) and max(NaN, 0) are 0, sign(NaN)
+# is 0, clamp and step are undefined for NaN. NumPy and PyTorch propagate NaN through maximum,
+# relu and sign, and the divergence guard relies on NaN reaching the loss, so op expressions
+# must not use them: write the selection with a comparison that is false for NaN instead
+# (`(a < 0.0f) ? 0.0f : a` keeps NaN).
+NAN_SWALLOWING = ("fmax", "fmin", "max", "min", "sign", "clamp", "step", "smoothstep")
+_NAN_SWALLOWING_CALL = re.compile(r"(?<![\w.])(" + "|".join(NAN_SWALLOWING) + r")\s*\(")
+
+
 def elementwise(name: str, category: str, doc: str, expr: str, reference, grad=None, *,
                 inputs=X, attrs=(), int_ok: bool = False, label=None, legacy=(),
                 expr_params=None) -> OpDef:
+    swallowing = _NAN_SWALLOWING_CALL.search(expr)
+    if swallowing:
+        raise ValueError(f"op {name!r}: {swallowing.group(1)}() in the C expression {expr!r} "
+                         "turns NaN into a number; select with a comparison instead")
     return register(OpDef(name=name, category=category, doc=doc, inputs=inputs, attrs=attrs,
                           shape=_shape(int_ok), reference=reference, kernel="elementwise",
                           expr=expr, grad=grad, label=label, legacy_names=legacy,
@@ -72,12 +87,13 @@ elementwise("square", "Math", "x * x", "a * a", np.square,
             unary(lambda F, x, o, g, at: g * 2.0 * x))
 elementwise("abs", "Math", "|x|; also the absolute-value rectification", "fabs(a)", np.abs,
             unary(lambda F, x, o, g, at: g * F.sign(x)), int_ok=False, legacy=("abs_rect",))
-elementwise("sign", "Math", "-1, 0 or 1", "sign(a)", np.sign, None)
-elementwise("maximum", "Math", "larger of a and b (ties send the gradient to a)",
-            "fmax(a, b)", np.maximum,
+elementwise("sign", "Math", "-1, 0 or 1 (NaN stays NaN)",
+            "((a > 0.0f) ? 1.0f : (a < 0.0f) ? -1.0f : a)", np.sign, None)
+elementwise("maximum", "Math", "larger of a and b, NaN if either is (ties send the gradient to a)",
+            "((a > b || isnan(a)) ? a : b)", np.maximum,
             binary(lambda F, a, b, o, g, at: (g * F.ge(a, b), g * F.lt(a, b))), inputs=AB)
-elementwise("minimum", "Math", "smaller of a and b (ties send the gradient to a)",
-            "fmin(a, b)", np.minimum,
+elementwise("minimum", "Math", "smaller of a and b, NaN if either is (ties send the gradient to a)",
+            "((a < b || isnan(a)) ? a : b)", np.minimum,
             binary(lambda F, a, b, o, g, at: (g * F.le(a, b), g * F.gt(a, b))), inputs=AB)
 
 # --- comparisons and selection (outputs 0.0 / 1.0, no gradient) -----------------------------------
@@ -98,7 +114,7 @@ elementwise("sigmoid", "Activation", "1 / (1 + e ** -x)", "(0.5f + 0.5f * tanh(0
             _sigmoid, unary(lambda F, x, o, g, at: g * o * (1.0 - o)))
 elementwise("tanh", "Activation", "hyperbolic tangent", "tanh(a)", np.tanh,
             unary(lambda F, x, o, g, at: g * (1.0 - F.square(o))))
-elementwise("relu", "Activation", "max(x, 0); gradient 0 at 0", "fmax(a, 0.0f)",
+elementwise("relu", "Activation", "max(x, 0); gradient 0 at 0", "((a < 0.0f) ? 0.0f : a)",
             lambda x: np.maximum(x, 0), unary(lambda F, x, o, g, at: g * F.gt(x, 0.0)))
 elementwise("leaky_relu", "Activation", "x for x > 0, alpha * x otherwise",
             "((a > 0) ? a : {alpha} * a)", lambda x, alpha: np.where(x > 0, x, alpha * x),
@@ -111,7 +127,7 @@ elementwise("prelu", "Activation", "leaky ReLU with a learned slope alpha (a par
                                                   g * F.where(F.gt(x, 0.0), 0.0, x))),
             inputs=(PortDef("x"), PortDef("alpha")))
 elementwise("softplus", "Activation", "log(1 + e ** x), computed stably",
-            "(fmax(a, 0.0f) + log1p(exp(-fabs(a))))", _softplus,
+            "(((a < 0.0f) ? 0.0f : a) + log1p(exp(-fabs(a))))", _softplus,
             unary(lambda F, x, o, g, at: g * F.sigmoid(x)))
 
 # --- shape helpers that are elementwise in the kernel --------------------------------------------

@@ -41,10 +41,18 @@ register(OpDef(
     kernel="reduce", extra={"reduce": "sum"}, label=_label,
     grad=lambda F, ins, outs, gs, at: [F.broadcast_like(_kept(F, gs[0], at, ins[0].ndim), ins[0])]))
 
+def _mean_ref(x, axis, keepdims):
+    """sum / count: NaN over no elements (a batch of 0), as on the device, without np.mean's
+    "Mean of empty slice" warning."""
+    axes = _np_axis({"axis": axis}, x.ndim)
+    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sum(x, axis=axes, keepdims=keepdims) / np.float64(count)
+
+
 register(OpDef(
     "mean", "Reduce", "mean over axes", (PortDef("x"),), attrs=AXIS_ATTRS, shape=_reduce_shape,
-    reference=lambda x, axis, keepdims: np.mean(x, axis=_np_axis({"axis": axis}, x.ndim),
-                                                keepdims=keepdims),
+    reference=_mean_ref,
     kernel="reduce", extra={"reduce": "mean"}, label=_label,
     grad=lambda F, ins, outs, gs, at: [F.broadcast_like(
         _kept(F, gs[0], at, ins[0].ndim), ins[0],
@@ -59,10 +67,11 @@ def _max_grad(F, ins, outs, gs, at):
 
 register(OpDef(
     "max", "Reduce", "maximum over axes (each tied maximum receives the full gradient, as in "
-    "Theano)", (PortDef("x"),),
+    "Theano); NaN if any element is NaN, -inf over no elements", (PortDef("x"),),
     attrs=AXIS_ATTRS, shape=_reduce_shape,
-    reference=lambda x, axis, keepdims: np.max(x, axis=_np_axis({"axis": axis}, x.ndim),
-                                               keepdims=keepdims),
+    reference=lambda x, axis, keepdims: np.max(
+        np.asarray(x, np.float64), axis=_np_axis({"axis": axis}, x.ndim), keepdims=keepdims,
+        initial=-np.inf),
     kernel="reduce", extra={"reduce": "max"}, label=_label, grad=_max_grad))
 
 
@@ -71,6 +80,9 @@ def _argmax_shape(types, attrs):
     if x.ndim == 0:
         raise ShapeError("argmax needs at least one axis", port="x")
     axes = normalise_axes((attrs["axis"],), x.ndim)
+    if x.shape[axes[0]] == 0:  # known once a batch of 0 is fed: no index to give
+        raise ShapeError(f"argmax along axis {attrs['axis']} of size 0: an empty axis has no "
+                         f"largest element (x has shape {x.shape})", port="x")
     return [TensorType(INT, reduced_shape(x.shape, axes, attrs["keepdims"]))]
 
 
@@ -94,12 +106,14 @@ def _softmax_shape(types, attrs):
 
 
 def _softmax_ref(x, axis):
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    x = np.asarray(x, np.float64)
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True, initial=-np.inf))  # -inf: an empty axis
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
 def _log_softmax_ref(x, axis):
-    shifted = x - np.max(x, axis=axis, keepdims=True)
+    x = np.asarray(x, np.float64)
+    shifted = x - np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 

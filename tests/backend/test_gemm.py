@@ -171,7 +171,20 @@ def test_variant_for():
     assert gemm_variant_for(False) == "cpu"
 
 
-@pytest.mark.parametrize("bad", [dict(m=0), dict(n=0), dict(k=-1), dict(variant="tpu")])
+@pytest.mark.parametrize("variant", ["cpu", "gpu"])
+@pytest.mark.parametrize("m,n,k", [(0, 5, 3), (4, 0, 3), (0, 0, 0), (4, 3, 0), (1, 1, 0)])
+def test_zero_sizes_give_an_empty_product_or_zeros(cl_env, variant, m, n, k):
+    """A batch of 0 makes m or n zero: nothing to launch; k = 0 is a sum of nothing: zeros
+    (C starts as NaN in run_plan, so an element left unwritten would show)."""
+    plan = plan_gemm(m, n, k, variant=variant)
+    if m * n == 0:
+        assert plan.launches == () and plan.scratch_floats == 0
+        return
+    a = b = np.ones(1, np.float32)  # stand-ins (OpenCL has no empty buffers); never read
+    np.testing.assert_array_equal(run_plan(cl_env, plan, a, b, m, n), np.zeros((m, n)))
+
+
+@pytest.mark.parametrize("bad", [dict(m=-1), dict(n=-2), dict(k=-1), dict(variant="tpu")])
 def test_rejects_bad_arguments(bad):
     args = dict(m=4, n=4, k=4, variant="cpu") | bad
     with pytest.raises(ValueError):
