@@ -30,8 +30,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "batch_norm", "iscalar", "ivector", "matrix", "op", "scalar", "tensor", "vector"),
     "nodestudio.api.device": ("current_device", "devices", "enable_profiling", "set_device"),
     "nodestudio.errors": (
-        "CycleError", "DeviceError", "FileFormatError", "GraphError", "KernelBuildError",
-        "MissingInputError", "NodeStudioError", "ShapeError"),
+        "CycleError", "DeviceError", "DeviceMemoryError", "FileFormatError", "GraphError",
+        "InputValueError", "KernelBuildError", "MissingInputError", "NodeStudioError",
+        "ShapeError"),
     "nodestudio.ir.autodiff": ("grad",),
     "nodestudio.ir.build": (
         "abs", "absolute_error", "argmax", "binary_cross_entropy", "broadcast_like",
@@ -57,17 +58,18 @@ _SOURCES: dict[str, tuple[str, str]] = {
 # written out for static tools (ruff, type checkers); tests/test_imports.py checks it is
 # exactly the table's names
 __all__ = [
-    "CycleError", "DeviceError", "FileFormatError", "Function", "GraphError", "KernelBuildError",
-    "MissingInputError", "NodeStudioError", "ShapeError", "SharedVariable", "Variable", "abs",
-    "absolute_error", "argmax", "batch_norm", "batch_norm_layer", "binary_cross_entropy",
-    "broadcast_like", "classification_error", "concatenate", "constant", "current_device", "dense",
-    "dense_layer", "devices", "dot", "dropout", "enable_profiling", "eq", "exp", "expand_dims",
-    "expm1", "function", "ge", "grad", "gt", "iscalar", "ivector", "l1_penalty", "l2_penalty",
-    "layer_params", "le", "leaky_relu", "load", "log", "log1p", "log_softmax", "lt", "matmul",
-    "matrix", "max", "maximum", "mean", "minimum", "neq", "one_hot", "op", "prelu",
-    "reference_eval", "relu", "reshape", "save", "scalar", "set_device", "shared", "sigmoid",
-    "sign", "slice", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
-    "squared_error", "squeeze", "sum", "tanh", "tensor", "transpose", "vector", "where"
+    "CycleError", "DeviceError", "DeviceMemoryError", "FileFormatError", "Function", "GraphError",
+    "InputValueError", "KernelBuildError", "MissingInputError", "NodeStudioError", "ShapeError",
+    "SharedVariable", "Variable", "abs", "absolute_error", "argmax", "batch_norm",
+    "batch_norm_layer", "binary_cross_entropy", "broadcast_like", "classification_error",
+    "concatenate", "constant", "current_device", "dense", "dense_layer", "devices", "dot",
+    "dropout", "enable_profiling", "eq", "exp", "expand_dims", "expm1", "function", "ge", "grad",
+    "gt", "iscalar", "ivector", "l1_penalty", "l2_penalty", "layer_params", "le", "leaky_relu",
+    "load", "log", "log1p", "log_softmax", "lt", "matmul", "matrix", "max", "maximum", "mean",
+    "minimum", "neq", "one_hot", "op", "prelu", "reference_eval", "relu", "reshape", "save",
+    "scalar", "set_device", "shared", "sigmoid", "sign", "slice", "softmax",
+    "softmax_cross_entropy", "softplus", "sqrt", "square", "squared_error", "squeeze", "sum",
+    "tanh", "tensor", "transpose", "vector", "where"
 ]
 
 
@@ -102,8 +104,10 @@ if TYPE_CHECKING:  # what __getattr__ provides, spelled out for type checkers an
     from nodestudio.errors import (
         CycleError,
         DeviceError,
+        DeviceMemoryError,
         FileFormatError,
         GraphError,
+        InputValueError,
         KernelBuildError,
         MissingInputError,
         NodeStudioError,

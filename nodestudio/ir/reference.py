@@ -11,7 +11,8 @@ import numpy as np
 from nodestudio.errors import GraphError, MissingInputError, ShapeError
 from nodestudio.ir.expand import expand
 from nodestudio.ir.expr import Apply, Variable, check_free_broadcast, toposort
-from nodestudio.ops.registry import FLOAT
+from nodestudio.ir.shared import device_array
+from nodestudio.ops.registry import FLOAT, INT
 
 
 def host_dtype(dtype: str) -> type:
@@ -25,7 +26,10 @@ def source_value(node: Apply, feeds: Mapping[Variable, Any]) -> np.ndarray:
     if node.op.name == "input":
         if var not in feeds:
             raise MissingInputError(f"no value given for input {node.name!r}")
-        value = np.asarray(feeds[var], dtype=dtype)
+        raw = feeds[var]
+        if var.dtype == INT:  # refused or converted exactly, as on the device
+            raw = device_array(raw, INT, f"input {node.name!r}")
+        value = np.asarray(raw, dtype=dtype)
         check_input_shape(var, value.shape)
         return value
     if node.op.name == "constant":
