@@ -402,13 +402,16 @@ def build_parser() -> argparse.ArgumentParser:
     studio.add_argument("--screenshot", metavar="OUT.png", default=None)
     studio.add_argument("--train-epochs", type=int, default=0, metavar="N")
     studio.add_argument("--theme", choices=("dark", "light"), default=None)
+    studio.add_argument("--panel", action="append", default=[], metavar="NAME",
+                        help="open a looking-inside panel (filters, backward, kernels, ...) "
+                        "before the screenshot; may be given more than once")
     studio.set_defaults(run=_studio)
     return parser
 
 
 def _studio(args: argparse.Namespace) -> int:
     from nodestudio.gui.app import run_studio
-    return run_studio(args.graph, args.screenshot, args.train_epochs, args.theme)
+    return run_studio(args.graph, args.screenshot, args.train_epochs, args.theme, args.panel)
 
 
 COMMANDS = ("devices", "demo", "kernels", "train", "evaluate", "studio")

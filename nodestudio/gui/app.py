@@ -1,6 +1,7 @@
 """Starting the studio: `nodestudio` (no arguments) opens the main window on the default
-example; `nodestudio --screenshot OUT.png [GRAPH.json] [--train-epochs N]` renders the window
-offscreen (optionally after training) to a PNG and exits, for the docs and for checks.
+example; `nodestudio --screenshot OUT.png [GRAPH.json] [--train-epochs N] [--panel NAME]` renders
+the window offscreen (optionally after training, with looking-inside panels open) to a PNG and
+exits, for the docs and for checks.
 
 Two checks come before Qt starts, because Qt's own failures there are unhelpful: without a
 display, creating the QApplication aborts the process with a message about xcb plugins; and a
@@ -21,7 +22,7 @@ TRAINING_TIMEOUT_S = 1800
 
 
 def run_studio(graph: str | None = None, screenshot: str | None = None, train_epochs: int = 0,
-               theme: str | None = None) -> int:
+               theme: str | None = None, panels: list[str] | tuple[str, ...] = ()) -> int:
     if screenshot is not None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         if graph is not None and not _readable_graph(graph):
@@ -49,6 +50,13 @@ def run_studio(graph: str | None = None, screenshot: str | None = None, train_ep
     if icons is not None:
         app.setWindowIcon(QIcon(str(icons / "nodestudio.svg")))
 
+    from nodestudio.gui.inside import panel_names
+
+    unknown = [name for name in panels if name not in panel_names()]
+    if unknown:
+        print(f"nodestudio: no panel named {unknown[0]!r} (panels: "
+              f"{', '.join(panel_names())})", file=sys.stderr)
+        return EXIT_BAD_INPUT
     interactive = screenshot is None
     window = MainWindow(autosave=interactive, remember_layout=interactive,
                         modal_dialogs=interactive)
@@ -62,8 +70,10 @@ def run_studio(graph: str | None = None, screenshot: str | None = None, train_ep
             return EXIT_BAD_INPUT
     if interactive:
         window.show()
+        for name in panels:
+            window.show_panel(name)
         return app.exec()
-    return _screenshot(app, window, Path(screenshot), train_epochs)
+    return _screenshot(app, window, Path(screenshot), train_epochs, panels)
 
 
 HEADLESS_HINT = """To run without a display:
@@ -135,7 +145,7 @@ def _readable_graph(graph: str) -> bool:
     return True
 
 
-def _screenshot(app, window, out: Path, train_epochs: int) -> int:
+def _screenshot(app, window, out: Path, train_epochs: int, panels=()) -> int:
     from PySide6.QtCore import QEventLoop, QTimer
 
     window.resize(*SCREENSHOT_SIZE)
@@ -155,7 +165,9 @@ def _screenshot(app, window, out: Path, train_epochs: int) -> int:
             print("nodestudio: training did not finish; the screenshot shows why",
                   file=sys.stderr)
             status = EXIT_FAILED
-    for _ in range(5):  # let the curves and the canvas repaint with the final figures
+    for name in panels:
+        window.show_panel(name)
+    for _ in range(5):  # let the curves, panels and canvas repaint with the final figures
         app.processEvents()
     out.parent.mkdir(parents=True, exist_ok=True)
     if not window.grab().save(str(out)):

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from nodestudio.data import builtin_shape
 from nodestudio.errors import NodeStudioError
 from nodestudio.graph.model import Graph
-from nodestudio.gui import files
+from nodestudio.gui import files, inside
 from nodestudio.gui.canvas import GraphScene, GraphView
 from nodestudio.gui.dialogs import FixDialog, about_text, shortcuts_dialog
 from nodestudio.gui.document import Document
@@ -45,7 +45,7 @@ from nodestudio.gui.training import CurvesPanel, TrainingPanel
 
 GRAPH_FILTER = "NodeStudio graphs (*.json);;All files (*)"
 PARAMS_FILTER = "Parameter arrays (*.npz)"
-LAYOUT_VERSION = 2  # bump when the docks change, so an old saved layout is not restored
+LAYOUT_VERSION = 3  # bump when the docks change, so an old saved layout is not restored
 # What File > New starts with in the Training dock: Adam trains a network built from scratch
 # well without tuning (the examples keep the settings of the course they come from).
 NEW_GRAPH_TRAINING = {"optimizer": "adam", "lr": 0.001, "batch_size": 100, "epochs": 20}
@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self._offered: tuple[str, tuple] | None = None
         for dock in self.docks.values():
             self.menus["panels"].addAction(dock.toggleViewAction())
+        self._build_inspect_docks()
         self._build_status_bar()
         self._connect()
         self._default_state = self.saveState(LAYOUT_VERSION)
@@ -136,6 +137,54 @@ class MainWindow(QMainWindow):
         log = self._dock("log", "Log", self.log_panel, bottom)
         self.tabifyDockWidget(problems, log)
         problems.raise_()
+
+    def _build_inspect_docks(self) -> None:
+        """One dock per looking-inside panel (nodestudio/gui/inside), hidden and tabbed
+        beside Curves or the Inspector; its widget is built when the dock is first shown."""
+        self.inspect_specs = {spec.name: spec for spec in inside.panels()}
+        self.inspect_docks: dict[str, QDockWidget] = {}
+        self._inspect_widgets: dict[str, QWidget] = {}
+        menu = self.menus["panels"]
+        menu.addSection("Looking inside")
+        neighbour = {Qt.BottomDockWidgetArea: self.docks["curves"],
+                     Qt.RightDockWidgetArea: self.docks["inspector"]}
+        for spec in self.inspect_specs.values():
+            dock = QDockWidget(spec.title, self)
+            dock.setObjectName(f"dock_inspect_{spec.name}")
+            dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable
+                             | QDockWidget.DockWidgetFloatable)
+            self.addDockWidget(spec.area, dock)
+            if spec.area in neighbour:
+                self.tabifyDockWidget(neighbour[spec.area], dock)
+            dock.hide()  # before it is watched: tabbing it in made it the visible tab
+            # built when opened from the menu, or shown by a restored layout
+            dock.visibilityChanged.connect(
+                lambda visible, name=spec.name: visible and self.panel(name))
+            action = dock.toggleViewAction()
+            action.toggled.connect(lambda on, name=spec.name: on and self.show_panel(name))
+            action.setStatusTip(spec.summary)
+            menu.addAction(action)
+            self.inspect_docks[spec.name] = dock
+
+    def panel(self, name: str) -> QWidget:
+        """The widget of the looking-inside panel `name`, built on first use."""
+        if name not in self.inspect_specs:
+            raise ValueError(f"no panel named {name!r} (panels: "
+                             f"{', '.join(self.inspect_specs) or 'none'})")
+        widget = self._inspect_widgets.get(name)
+        if widget is None:
+            widget = self.inspect_specs[name].build(self)
+            self._inspect_widgets[name] = widget
+            self.inspect_docks[name].setWidget(widget)
+        return widget
+
+    def show_panel(self, name: str) -> QWidget:
+        """Open the panel `name` (View > Panels does the same) and bring it to the front."""
+        widget = self.panel(name)
+        dock = self.inspect_docks[name]
+        dock.show()
+        dock.raise_()
+        return widget
 
     def _default_dock_sizes(self) -> None:
         """Dock sizes only take once the window has its size: called when first shown."""
