@@ -19,8 +19,9 @@ preprocessing applied) that `nodestudio train` writes to metrics.json.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,9 +94,140 @@ def optimizer_and_schedule(name: str, lr: float | None, hyper: Mapping[str, Any]
 
 
 def stored_training(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The graph's metadata["training"] when it is a dict; {} otherwise."""
+    """The graph's metadata["training"] when it is a dict; {} otherwise (see
+    `check_stored_training` for what is wrong with it)."""
     stored = metadata.get("training") if isinstance(metadata, Mapping) else None
     return dict(stored) if isinstance(stored, Mapping) else {}
+
+
+STORED = "metadata.training"  # how messages name the graph file's stored settings
+
+
+def check_stored_training(metadata: Mapping[str, Any] | None) -> None:
+    """TrainingError naming the first field of metadata["training"] that cannot be used
+    ("metadata.training.epochs: expected a whole number >= 1, got null"). The stored settings
+    are checked like any other field of a file: by type and range each, then the
+    hyperparameters against the stored optimizer and the schedule's parameters against the
+    stored schedule. Keys this version does not know are left alone (newer files)."""
+    if not isinstance(metadata, Mapping) or "training" not in metadata:
+        return
+    stored = metadata["training"]
+    if not isinstance(stored, Mapping):
+        raise TrainingError(f"{STORED}: expected an object, got {_json_text(stored)}")
+    for key, check in _STORED_CHECKS.items():
+        if key in stored:
+            problem = check(stored[key])
+            if problem is not None:
+                raise TrainingError(f"{STORED}.{key}: expected {problem}, got "
+                                    f"{_json_text(stored[key])}")
+    optimizer = stored.get("optimizer", TRAIN_DEFAULTS["optimizer"])
+    hyper = dict(stored.get("hyper") or {})
+    try:
+        if optimizer in FULLBATCH_METHODS:
+            if hyper:
+                raise ValueError(f"{optimizer} takes no hyperparameters")
+        else:
+            make_optimizer(optimizer, **hyper)
+    except ValueError as exc:
+        raise TrainingError(f"{STORED}.hyper: {exc}") from None
+    schedule = stored.get("schedule", "constant")
+    params = {p.name: p.default for p in SCHEDULE_PARAMETERS[schedule]}  # a missing one is
+    params.update(stored.get("schedule_params") or {})  # the form's default, not a fault
+    try:
+        make_schedule(schedule, lr0=0.01, **params)
+    except ValueError as exc:
+        raise TrainingError(f"{STORED}.schedule_params: {exc}") from None
+    options = dict(stored.get("regularisation") or {})
+    known = [f.name for f in dataclasses.fields(Regularisation)]
+    for name in options:
+        if name not in known:
+            raise TrainingError(f"{STORED}.regularisation: unknown option {name!r} (known: "
+                                f"{', '.join(known)})")
+    try:
+        Regularisation(**options)
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f"{STORED}.regularisation: {exc}") from None
+
+
+def _json_text(value: Any) -> str:
+    """A value as the file shows it: null, true, [], "x"."""
+    try:
+        text = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(type(value).__name__)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+def _whole_from(low: int, optional: bool = False) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if optional and value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= 2**63:
+            return None
+        return f"a whole number >= {low}" + (" or null" if optional else "")
+    return check
+
+
+def _one_of(names: Sequence[str]) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if isinstance(value, str) and value in names else f"one of {', '.join(names)}"
+    return check
+
+
+def _learning_rate(value: Any) -> str | None:
+    return None if value is None or (_is_number(value) and value >= 0) else \
+        "a finite number >= 0 or null"
+
+
+def _mapping(values: Callable[[Any], bool], what: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, Mapping) and all(isinstance(k, str) and values(v)
+                                              for k, v in value.items()):
+            return None
+        return f"an object of {what}"
+    return check
+
+
+def _text(value: Any) -> str | None:
+    return None if isinstance(value, str) and value.strip() else "a non-empty string"
+
+
+def _preprocess(value: Any) -> str | None:
+    try:
+        preprocess_choice(value)
+    except DatasetError:
+        return f"one of {', '.join(PREPROCESS_CHOICES)}"
+    return None
+
+
+def _device(value: Any) -> str | None:
+    return None if value is None or isinstance(value, str) or (
+        isinstance(value, int) and not isinstance(value, bool)) else \
+        "a device index or name, or null"
+
+
+_STORED_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "dataset": _text,
+    "optimizer": _one_of(OPTIMIZER_NAMES),
+    "lr": _learning_rate,
+    "hyper": _mapping(lambda v: _is_number(v) or isinstance(v, str),
+                      "hyperparameters (numbers, or names such as \"smoothed\")"),
+    "schedule": _one_of(tuple(SCHEDULES)),
+    "schedule_params": _mapping(_is_number, "numbers"),
+    "batch_size": _whole_from(1),
+    "epochs": _whole_from(1),
+    "patience": _whole_from(1, optional=True),
+    "min_epochs": _whole_from(0),
+    "regularisation": _mapping(lambda v: v is None or _is_number(v), "numbers"),
+    "preprocess": _preprocess,
+    "device": _device,
+    "seed": _whole_from(0),
+}
 
 
 # what belongs to the optimizer it was chosen for (the schedule's shape does not: it is kept)
@@ -139,7 +271,10 @@ class TrainingSettings:
         """`given` first, then metadata["training"], then TRAIN_DEFAULTS and the field
         defaults. Unknown keys in the metadata are ignored (files written by newer versions).
         When `given` names an optimizer other than the stored one, the stored lr and
-        hyperparameters are not used (see `set_aside`)."""
+        hyperparameters are not used (see `set_aside`). TrainingError naming the field when
+        the stored settings cannot be used (`check_stored_training`): the CLI refuses the
+        file with it, the studio falls back to the defaults and says why."""
+        check_stored_training(metadata)
         stored = stored_training(metadata)
         for key in set_aside(metadata, given.get("optimizer")):
             del stored[key]
@@ -321,6 +456,6 @@ def _whole(name: str, value: Any, low: int) -> None:
 
 
 __all__ = ["OPTIMIZER_SPECIFIC", "PREPROCESS_CHOICES", "SCHEDULE_PARAMETERS", "TRAIN_DEFAULTS",
-           "ScheduleParameter", "TrainingSettings", "build_trainer", "hyperparameters",
-           "load_data", "note_text", "optimizer_and_schedule", "set_aside", "stored_training",
-           "use_device"]
+           "ScheduleParameter", "TrainingSettings", "build_trainer", "check_stored_training",
+           "hyperparameters", "load_data", "note_text", "optimizer_and_schedule", "set_aside",
+           "stored_training", "use_device"]
