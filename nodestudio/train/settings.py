@@ -36,6 +36,11 @@ from nodestudio.train.optimizers import OPTIMIZERS, Hyper, Optimizer, make_optim
 from nodestudio.train.regularise import Regularisation
 from nodestudio.train.schedules import SCHEDULES, Schedule, make_schedule
 
+# The whole-number settings and their ranges (the Training panel's fields hold the same).
+WHOLE_RANGES: dict[str, tuple[int, int]] = {
+    "batch_size": (1, 1_000_000), "epochs": (1, 100_000), "patience": (1, 100_000),
+    "min_epochs": (0, 100_000), "seed": (0, 2**31 - 1)}
+
 # Used when neither the caller nor the graph's metadata["training"] gives a value.
 TRAIN_DEFAULTS: dict[str, Any] = {"optimizer": "sgd", "lr": None, "batch_size": 100,
                                   "epochs": 20, "patience": None}
@@ -163,13 +168,16 @@ def _is_number(value: Any) -> bool:
         math.isfinite(value)
 
 
-def _whole_from(low: int, optional: bool = False) -> Callable[[Any], str | None]:
+def _whole_in(name: str, optional: bool = False) -> Callable[[Any], str | None]:
+    low, high = WHOLE_RANGES[name]
+
     def check(value: Any) -> str | None:
         if optional and value is None:
             return None
-        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= 2**63:
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
             return None
-        return f"a whole number >= {low}" + (" or null" if optional else "")
+        return f"a whole number >= {low}" + (" or null" if optional else "") + \
+            f" (at most {high:,})"
     return check
 
 
@@ -219,14 +227,14 @@ _STORED_CHECKS: dict[str, Callable[[Any], str | None]] = {
                       "hyperparameters (numbers, or names such as \"smoothed\")"),
     "schedule": _one_of(tuple(SCHEDULES)),
     "schedule_params": _mapping(_is_number, "numbers"),
-    "batch_size": _whole_from(1),
-    "epochs": _whole_from(1),
-    "patience": _whole_from(1, optional=True),
-    "min_epochs": _whole_from(0),
+    "batch_size": _whole_in("batch_size"),
+    "epochs": _whole_in("epochs"),
+    "patience": _whole_in("patience", optional=True),
+    "min_epochs": _whole_in("min_epochs"),
     "regularisation": _mapping(lambda v: v is None or _is_number(v), "numbers"),
     "preprocess": _preprocess,
     "device": _device,
-    "seed": _whole_from(0),
+    "seed": _whole_in("seed"),
 }
 
 
@@ -320,12 +328,10 @@ class TrainingSettings:
         if self.optimizer not in OPTIMIZER_NAMES:
             raise TrainingError(f"unknown optimizer {self.optimizer!r} (known: "
                                 f"{', '.join(OPTIMIZER_NAMES)})")
-        for name in ("batch_size", "epochs"):
-            _whole(name, getattr(self, name), 1)
+        for name in ("batch_size", "epochs", "min_epochs", "seed"):
+            _whole(name, getattr(self, name), *WHOLE_RANGES[name])
         if self.patience is not None:
-            _whole("patience", self.patience, 1)
-        _whole("min_epochs", self.min_epochs, 0)
-        _whole("seed", self.seed, 0)
+            _whole("patience", self.patience, *WHOLE_RANGES["patience"])
         if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(
                 self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr < 0):
             raise TrainingError(f"learning rate must be a finite number >= 0, got {self.lr!r}")
@@ -450,9 +456,10 @@ def use_device(spec: str | None) -> None:
     select_device(spec)
 
 
-def _whole(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise TrainingError(f"{name} must be a whole number >= {low}, got {value!r}")
+def _whole(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise TrainingError(f"{name} must be a whole number >= {low} (at most {high:,}), "
+                            f"got {value!r}")
 
 
 __all__ = ["OPTIMIZER_SPECIFIC", "PREPROCESS_CHOICES", "SCHEDULE_PARAMETERS", "TRAIN_DEFAULTS",

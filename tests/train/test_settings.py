@@ -192,12 +192,18 @@ def test_build_trainer_passes_every_setting_to_the_trainer():
 
 # --- metadata["training"] of the wrong types: each named like a field of a file ----------------
 @pytest.mark.parametrize("stored, message", [
-    ({"epochs": None}, "metadata.training.epochs: expected a whole number >= 1, got null"),
-    ({"epochs": 2.5}, "metadata.training.epochs: expected a whole number >= 1, got 2.5"),
-    ({"batch_size": True}, "metadata.training.batch_size: expected a whole number >= 1, "
-                           "got true"),
-    ({"patience": 0}, "metadata.training.patience: expected a whole number >= 1 or null, "
-                      "got 0"),
+    ({"epochs": None}, "metadata.training.epochs: expected a whole number >= 1 (at most "
+                       "100,000), got null"),
+    ({"epochs": 2.5}, "metadata.training.epochs: expected a whole number >= 1 (at most "
+                      "100,000), got 2.5"),
+    ({"epochs": 10**9}, "metadata.training.epochs: expected a whole number >= 1 (at most "
+                        "100,000), got 1000000000"),
+    ({"min_epochs": 2**31}, "metadata.training.min_epochs: expected a whole number >= 0 (at "
+                            "most 100,000), got 2147483648"),
+    ({"batch_size": True}, "metadata.training.batch_size: expected a whole number >= 1 (at "
+                           "most 1,000,000), got true"),
+    ({"patience": 0}, "metadata.training.patience: expected a whole number >= 1 or null (at "
+                      "most 100,000), got 0"),
     ({"regularisation": []}, "metadata.training.regularisation: expected an object of "
                              "numbers, got []"),
     ({"regularisation": [1]}, "metadata.training.regularisation: expected an object of "
@@ -220,7 +226,8 @@ def test_build_trainer_passes_every_setting_to_the_trainer():
     ({"lr": "0.1"}, 'metadata.training.lr: expected a finite number >= 0 or null, got "0.1"'),
     ({"dataset": ""}, 'metadata.training.dataset: expected a non-empty string, got ""'),
     ({"preprocess": 3}, "metadata.training.preprocess: expected one of auto, none"),
-    ({"seed": -1}, "metadata.training.seed: expected a whole number >= 0, got -1"),
+    ({"seed": -1}, "metadata.training.seed: expected a whole number >= 0 (at most "
+                   "2,147,483,647), got -1"),
     ({"device": []}, "metadata.training.device: expected a device index or name, or null"),
 ])
 def test_stored_settings_of_the_wrong_type_are_named_like_fields_of_the_file(stored, message):

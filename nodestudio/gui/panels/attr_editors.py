@@ -182,7 +182,8 @@ class IntEditor(AttrEditor):
         return self.spin.value()
 
     def _show(self, value: Any) -> None:
-        self.spin.setValue(int(value))
+        # a file's value beyond the box (its problem says so) is shown at the box's end
+        self.spin.setValue(min(max(int(value), self.spin.minimum()), self.spin.maximum()))
         self.spin.lineEdit().setModified(False)  # what is shown now is the document's value
 
     def is_being_typed_in(self) -> bool:
