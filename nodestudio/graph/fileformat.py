@@ -17,14 +17,24 @@ import binascii
 import json
 import math
 import os
-import re
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from nodestudio.errors import FileFormatError
+from nodestudio.graph import jsonsafe
+from nodestudio.graph.jsonsafe import BigInt, free_json_problem, int_problem, key_path
+from nodestudio.graph.limits import (
+    MAX_DIM,
+    MAX_JSON_DEPTH,
+    MAX_NDIM,
+    POSITION_LIMIT,
+    array_size_problem,
+    brief,
+)
 from nodestudio.graph.model import Edge, Graph, Node, PortRef
+from nodestudio.graph.records import group_record_problem
 from nodestudio.graph.safefile import write_atomically
 
 FORMAT = "nodestudio-graph"
@@ -38,15 +48,11 @@ _TOP_KEYS = ("format", "version", "nodes", "edges", "outputs", "values", "groups
 _NODE_KEYS = ("id", "op", "attrs", "position", "group")
 _EDGE_KEYS = ("from", "to")
 _VALUE_KEYS = ("dtype", "shape", "data")
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def key_path(base: str, key: str) -> str:
-    """JSON path of an object member: $.values.W, or $.values["dense_1/W"] for odd keys."""
-    return f"{base}.{key}" if _IDENT.match(key) else f"{base}[{json.dumps(key)}]"
 
 
 def _type_name(value: Any) -> str:
+    if isinstance(value, BigInt):
+        return f"an integer of {value.digits} digits"
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -66,24 +72,35 @@ def _type_name(value: Any) -> str:
 # writing
 # ============================================================================================
 
-def to_json_value(value: Any, path: str, json_path: str) -> Any:
-    """A JSON-ready copy: tuples and arrays become lists, NumPy scalars Python numbers."""
+def to_json_value(value: Any, path: str, json_path: str, depth: int = 1) -> Any:
+    """A JSON-ready copy: tuples and arrays become lists, NumPy scalars Python numbers. What
+    the reader would refuse is refused here, before anything is written: an integer beyond
+    the 64-bit range, nesting past the limit (`depth`: where `value` stands, the document
+    being 1)."""
     if value is None or isinstance(value, (bool, str)):
         return value
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        problem = int_problem(value)
+        if problem is not None:
+            raise FileFormatError(path, json_path, problem)
+        return value
+    if isinstance(value, float):
         return value
     if isinstance(value, np.generic):
-        return to_json_value(value.item(), path, json_path)
+        return to_json_value(value.item(), path, json_path, depth)
+    if isinstance(value, (np.ndarray, list, tuple, dict)) and depth > MAX_JSON_DEPTH:
+        raise FileFormatError(path, json_path, f"nested more than {MAX_JSON_DEPTH} levels deep")
     if isinstance(value, np.ndarray):
-        return to_json_value(value.tolist(), path, json_path)
+        return to_json_value(value.tolist(), path, json_path, depth)
     if isinstance(value, (list, tuple)):
-        return [to_json_value(v, path, f"{json_path}[{i}]") for i, v in enumerate(value)]
+        return [to_json_value(v, path, f"{json_path}[{i}]", depth + 1)
+                for i, v in enumerate(value)]
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise FileFormatError(path, json_path, f"object key {k!r} is not a string")
-            out[k] = to_json_value(v, path, key_path(json_path, k))
+                raise FileFormatError(path, json_path, f"object key {brief(k)} is not a string")
+            out[k] = to_json_value(v, path, key_path(json_path, k), depth + 1)
         return out
     raise FileFormatError(path, json_path,
                           f"a {type(value).__name__} cannot be written as JSON")
@@ -94,6 +111,9 @@ def encode_array(array: np.ndarray, path: str, json_path: str) -> dict[str, Any]
     if array.dtype.name not in DTYPES:
         raise FileFormatError(path, json_path, f"arrays of dtype {array.dtype} cannot be saved; "
                               f"use one of {', '.join(DTYPES)}")
+    if array.ndim > MAX_NDIM or 0 in array.shape:  # what the reader refuses
+        raise FileFormatError(path, json_path, f"an array of shape {array.shape} cannot be "
+                              f"saved: at most {MAX_NDIM} dimensions, none of them 0")
     little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
     return {"dtype": array.dtype.name, "shape": list(array.shape),
             "data": base64.b64encode(little.tobytes()).decode("ascii")}
@@ -104,7 +124,8 @@ def to_dict(graph: Graph, path: str = "<memory>") -> dict[str, Any]:
     nodes = []
     for i, node in enumerate(graph.nodes.values()):
         entry: dict[str, Any] = {"id": node.id, "op": node.op,
-                                 "attrs": to_json_value(node.attrs, path, f"$.nodes[{i}].attrs")}
+                                 "attrs": to_json_value(node.attrs, path, f"$.nodes[{i}].attrs",
+                                                        4)}
         if node.position is not None:
             entry["position"] = [float(node.position[0]), float(node.position[1])]
             if not all(math.isfinite(v) for v in entry["position"]):
@@ -122,8 +143,8 @@ def to_dict(graph: Graph, path: str = "<memory>") -> dict[str, Any]:
         "outputs": {name: str(ref) for name, ref in graph.outputs.items()},
         "values": {k: encode_array(v, path, key_path("$.values", k))
                    for k, v in graph.values.items()},
-        "groups": to_json_value(graph.groups, path, "$.groups"),
-        "metadata": to_json_value(graph.metadata, path, "$.metadata"),
+        "groups": to_json_value(graph.groups, path, "$.groups", 2),
+        "metadata": to_json_value(graph.metadata, path, "$.metadata", 2),
     }
 
 
@@ -188,11 +209,15 @@ def load(path: str | os.PathLike[str]) -> Graph:
 def loads(text: str, path: str = "<string>") -> Graph:
     if not text.strip():
         raise FileFormatError(path, "$", "the file is empty")
+    deep = jsonsafe.too_deep(text)  # before the parser recurses into it
+    if deep is not None:
+        raise FileFormatError(path, deep[0], f"nested more than {MAX_JSON_DEPTH} levels deep "
+                              f"(line {deep[1]}); a graph file needs a handful")
     try:
-        doc = json.loads(text, object_pairs_hook=_no_duplicates)
+        doc = jsonsafe.parse(text, _no_duplicates)
     except _DuplicateKey as exc:
-        raise FileFormatError(path, "$", f"invalid JSON: the key {str(exc)!r} appears twice "
-                              f"in one object") from None
+        raise FileFormatError(path, "$", f"invalid JSON: the key {brief(str(exc))} appears "
+                              f"twice in one object") from None
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
@@ -210,8 +235,8 @@ def from_dict(doc: Any, path: str = "<memory>") -> Graph:
     if "format" not in doc:
         r.fail("$.format", f"missing required field 'format' (expected {FORMAT!r}); "
                            f"is this a NodeStudio graph?")
-    if doc["format"] != FORMAT:
-        r.fail("$.format", f"not a NodeStudio graph: format is {doc['format']!r}, "
+    if not (isinstance(doc["format"], str) and doc["format"] == FORMAT):
+        r.fail("$.format", f"not a NodeStudio graph: format is {brief(doc['format'])}, "
                            f"expected {FORMAT!r}")
     version = r.field(doc, "version", int, "$")
     if version > VERSION:
@@ -237,6 +262,8 @@ class _Reader:
 
     def expect(self, value: Any, kind: type | tuple[type, ...], json_path: str,
                what: str | None = None) -> Any:
+        if isinstance(value, BigInt):
+            self.fail(json_path, value.describe())
         # bool is an int subclass in Python, but `true` is no number in a graph file
         numeric = kind in (int, float, (int, float))
         if not isinstance(value, kind) or (numeric and isinstance(value, bool)):
@@ -246,27 +273,45 @@ class _Reader:
 
     def field(self, obj: dict[str, Any], name: str, kind: type | tuple[type, ...], base: str,
               default: Any = ..., what: str | None = None) -> Any:
-        jp = key_path(base, name)
         if name not in obj:
             if default is ...:
-                self.fail(jp, f"missing required field {name!r}")
+                self.fail(key_path(base, name), f"missing required field {name!r}")
             return default
-        return self.expect(obj[name], kind, jp, what)
+        value = obj[name]
+        if type(value) is kind or (type(kind) is tuple and type(value) in kind):
+            return value  # the common case, without building the path
+        return self.expect(value, kind, key_path(base, name), what)
 
     def only(self, obj: dict[str, Any], allowed: tuple[str, ...], base: str) -> None:
+        if obj.keys() <= (_KEY_SETS.get(allowed) or frozenset(allowed)):
+            return
         for k in obj:
             if k not in allowed:
-                self.fail(key_path(base, k), f"unknown field {k!r} (allowed: "
+                self.fail(key_path(base, k), f"unknown field {brief(k)} (allowed: "
                                              f"{', '.join(allowed)})")
 
+    def free(self, value: Any, json_path: str, depth: int) -> Any:
+        """Free JSON (attributes, metadata, group records) at nesting `depth`: no integer
+        too long to be a number, nothing nested past the limit."""
+        if type(value) is dict and all(type(v) in _PLAIN for v in value.values()):
+            return value  # nothing nested, no integer: nothing to find
+        problem = free_json_problem(value, json_path, depth)
+        if problem is not None:
+            self.fail(*problem)
+        return value
+
     def port(self, value: Any, json_path: str, nodes: dict[str, Node]) -> PortRef:
+        if type(value) is str:  # the common case: parse at once
+            node, sep, port = value.rpartition(":")
+            if sep and node in nodes and port:
+                return PortRef(node, port)
         self.expect(value, str, json_path, "a 'node:port' string")
         try:
             ref = PortRef.parse(value)
         except ValueError:
-            self.fail(json_path, f"expected 'node:port', got {value!r}")
+            self.fail(json_path, f"expected 'node:port', got {brief(value)}")
         if ref.node not in nodes:
-            self.fail(json_path, f"unknown node {ref.node!r}")
+            self.fail(json_path, f"unknown node {brief(ref.node)}")
         return ref
 
     def position(self, value: Any, json_path: str) -> tuple[float, float] | None:
@@ -275,11 +320,14 @@ class _Reader:
         self.expect(value, list, json_path, "a list [x, y]")
         if len(value) != 2:
             self.fail(json_path, f"expected [x, y], got {len(value)} number(s)")
+        coordinates = []
         for i, v in enumerate(value):
             self.expect(v, (int, float), f"{json_path}[{i}]", "a number")
-            if not math.isfinite(v):
+            if isinstance(v, float) and not math.isfinite(v):
                 self.fail(f"{json_path}[{i}]", f"expected a finite number, got {v}")
-        return float(value[0]), float(value[1])
+            # far away is brought back within the canvas (+-POSITION_LIMIT), not refused
+            coordinates.append(float(max(min(v, POSITION_LIMIT), -POSITION_LIMIT)))
+        return coordinates[0], coordinates[1]
 
     def array(self, entry: Any, jp: str) -> np.ndarray:
         self.expect(entry, dict, jp)
@@ -288,16 +336,23 @@ class _Reader:
         if dtype not in DTYPES:
             self.fail(f"{jp}.dtype", f"unsupported dtype {dtype!r} (allowed: {', '.join(DTYPES)})")
         shape = self.field(entry, "shape", list, jp)
+        if len(shape) > MAX_NDIM:
+            self.fail(f"{jp}.shape", f"{len(shape)} dimensions; at most {MAX_NDIM} are "
+                                     f"supported")
         for i, d in enumerate(shape):
-            self.expect(d, int, f"{jp}.shape[{i}]", "a non-negative integer")
-            if d < 0:
-                self.fail(f"{jp}.shape[{i}]", f"expected a non-negative integer, got {d}")
+            self.expect(d, int, f"{jp}.shape[{i}]", "a whole number >= 1")
+            if not 1 <= d <= MAX_DIM:
+                self.fail(f"{jp}.shape[{i}]", f"expected a whole number from 1 to "
+                                              f"{MAX_DIM:,}, got {d}")
+        native = np.dtype(dtype)
+        problem = array_size_problem(shape, native.itemsize, "the array")
+        if problem is not None:  # before decoding anything
+            self.fail(jp, problem)
         data = self.field(entry, "data", str, jp, what="a base64 string")
         try:
             raw = base64.b64decode(data.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError) as exc:
             self.fail(f"{jp}.data", f"bad base64: {exc}")
-        native = np.dtype(dtype)
         needed = math.prod(shape) * native.itemsize
         if len(raw) != needed:
             self.fail(f"{jp}.data", f"holds {len(raw)} bytes, but dtype {dtype} with shape "
@@ -320,19 +375,21 @@ class _Reader:
             if not node_id:
                 self.fail(f"{jp}.id", "a node id must not be empty")
             if node_id in first_seen:
-                self.fail(f"{jp}.id", f"duplicate node id {node_id!r} "
+                self.fail(f"{jp}.id", f"duplicate node id {brief(node_id)} "
                                       f"(first at $.nodes[{first_seen[node_id]}])")
             first_seen[node_id] = i
             op = self.field(entry, "op", str, jp)
             if not op:
                 self.fail(f"{jp}.op", "an op name must not be empty")
-            attrs = self.field(entry, "attrs", dict, jp, default={})
+            attrs = self.free(self.field(entry, "attrs", dict, jp, default={}),
+                              f"{jp}.attrs", 4)
             position = self.position(entry.get("position"), f"{jp}.position")
             group = self.field(entry, "group", (str, type(None)), jp, default=None,
                                what="a string or null")
             graph.nodes[node_id] = Node(node_id, op, attrs, position, group)
 
         entered: dict[PortRef, int] = {}
+        edges: list[Edge] = []
         for i, entry in enumerate(self.field(doc, "edges", list, "$", default=[])):
             jp = f"$.edges[{i}]"
             self.expect(entry, dict, jp)
@@ -346,7 +403,8 @@ class _Reader:
                                       f"($.edges[{entered[dst]}])")
             entered[dst] = i
             # Cycles are left to the IR conversion: the canvas can open such a file to fix it.
-            graph.edges.append(Edge(src, dst))
+            edges.append(Edge(src, dst))
+        graph.edges = edges  # indexed once, in one pass
 
         for name, ref in self.field(doc, "outputs", dict, "$", default={}).items():
             graph.outputs[name] = self.port(ref, key_path("$.outputs", name), graph.nodes)
@@ -355,21 +413,26 @@ class _Reader:
             jp = key_path("$.values", node_id)
             # a node's own value, or "<node>/<param>": a parameter owned by a layer node
             if node_id not in graph.nodes and node_id.rpartition("/")[0] not in graph.nodes:
-                self.fail(jp, f"value for unknown node {node_id!r}")
+                self.fail(jp, f"value for unknown node {brief(node_id)}")
             graph.values[node_id] = self.array(entry, jp)
 
-        # Groups belong to nodestudio.ir.composites; only what it cannot do without is checked.
+        # Groups belong to nodestudio.ir.composites: every field a collapse reads is checked
+        # here (graph/records.py), so that a damaged record is reported with its path.
         for group_id, record in self.field(doc, "groups", dict, "$", default={}).items():
             jp = key_path("$.groups", group_id)
-            self.expect(record, dict, jp)
-            self.field(record, "op", str, jp)
-            self.field(record, "attrs", dict, jp)
-            self.position(record.get("position"), f"{jp}.position")
+            self.free(record, jp, 3)
+            problem = group_record_problem(record)
+            if problem is not None:
+                self.fail(jp + problem[0], problem[1])
             graph.groups[group_id] = record
 
-        graph.metadata = self.field(doc, "metadata", dict, "$", default={})
+        graph.metadata = self.free(self.field(doc, "metadata", dict, "$", default={}),
+                                   "$.metadata", 2)
         return graph
 
+
+_KEY_SETS = {keys: frozenset(keys) for keys in (_TOP_KEYS, _NODE_KEYS, _EDGE_KEYS, _VALUE_KEYS)}
+_PLAIN = (str, float, bool, type(None))  # attribute values with nothing inside to check
 
 _KIND_NAMES: dict[Any, str] = {
     dict: "an object", list: "a list", str: "a string", int: "an integer",

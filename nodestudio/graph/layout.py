@@ -30,6 +30,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from nodestudio.graph.model import Graph, Position
 from nodestudio.graph.sugiyama import NODE_GAP, Band
 
@@ -48,6 +50,7 @@ SCREEN_ASPECT = 1.8  # is wrapped into bands: to the canvas's shape where few wi
 CHEAP_CUT = 3  # the cuts (this many at most), else just under MAX_ASPECT
 WRAP_LAYERS = 12  # fewer layers fit a screen: a wire back to the next band would cost more
 STACK_SPREAD = 1.35  # a layer ends up this much taller than its cards stacked (wires align)
+MORE_BANDS = 6  # at most this many more bands when the estimate was short (each: a placing)
 
 
 def layered_positions(graph: Graph, node_ids: Iterable[str] | None = None,
@@ -75,13 +78,13 @@ def layered_positions(graph: Graph, node_ids: Iterable[str] | None = None,
              for n in order}
     plan = _Plan(order, layer, links, height, width, feeders)
     bands = plan.bands() if wrap else 1
-    while True:  # the estimate of the height can be short: one band more until under 4:1
-        positions = plan.place(plan.cuts(bands))
+    for attempt in range(MORE_BANDS + 1):  # the estimate of the height can be short: one
+        positions = plan.place(plan.cuts(bands))  # band more until under 4:1
         ys = [y for _, y in positions.values()]
         wide = max(x + width[n] for n, (x, _) in positions.items())
         tall = max(y + height[n] for n, (_, y) in positions.items()) - min(ys)
         if not wrap or plan.count <= WRAP_LAYERS or bands >= plan.count \
-                or wide <= MAX_ASPECT * tall:
+                or wide <= MAX_ASPECT * tall or attempt == MORE_BANDS:
             break
         bands += 1
     middle = (min(ys) + max(ys)) / 2  # a one-row part lands level with `origin`
@@ -160,13 +163,15 @@ class _Plan:
         self.crossing = crossing
 
     def aspect(self, bands: int) -> float:
-        """The estimated width / height in `bands` bands."""
+        """The estimated width / height in `bands` bands (a few array passes: `bands` asks
+        for it once per band count it tries)."""
         size = math.ceil(self.count / bands)
-        starts = range(0, self.count, size)
-        wide = max(sum(self.column[i:i + size]) + WIRE_ROOM * (min(size, self.count - i) - 1)
-                   for i in starts)
-        tall = sum(max(self.stack[i:i + size]) * STACK_SPREAD for i in starts)
-        return wide / (tall + BAND_GAP * (bands - 1))
+        starts = np.arange(0, self.count, size)
+        lengths = np.minimum(size, self.count - starts)
+        column, stack = np.asarray(self.column), np.asarray(self.stack)
+        wide = float(np.max(np.add.reduceat(column, starts) + WIRE_ROOM * (lengths - 1)))
+        tall = float(np.sum(np.maximum.reduceat(stack, starts))) * STACK_SPREAD
+        return wide / (tall + BAND_GAP * (len(starts) - 1))
 
     def bands(self) -> int:
         """How many bands to cut the graph into: 1 while it is not too wide."""
@@ -200,17 +205,24 @@ class _Plan:
         positions: dict[str, Position] = {}
         top = 0.0
         bounds = [0, *cuts, self.count]
-        for start, stop in zip(bounds, bounds[1:]):
-            members = [n for n in self.order if start <= layer[n] < stop]
-            inside = {(u, v): link for (u, v), link in self.links.items()
-                      if start <= layer[u] and layer[v] < stop}
-            side = {n: 0 for n in members}  # wires to a later band leave from the bottom,
-            for u, v in self.links:  # wires from an earlier band arrive at the top
-                if layer[u] < start <= layer[v] < stop:
-                    side[v] -= 1
-                if start <= layer[u] < stop <= layer[v]:
-                    side[u] += 1
-            placed = _arrange(members, {n: layer[n] - start for n in members}, inside,
+        band_of = [0] * self.count  # each layer's band: one pass sorts nodes and wires
+        for b, (start, stop) in enumerate(zip(bounds, bounds[1:])):
+            band_of[start:stop] = [b] * (stop - start)
+        members_of: list[list[str]] = [[] for _ in bounds[1:]]
+        for n in self.order:
+            members_of[band_of[layer[n]]].append(n)
+        inside_of: list[dict[tuple[str, str], _Link]] = [{} for _ in bounds[1:]]
+        side = {n: 0 for n in self.order}  # wires to a later band leave from the bottom,
+        for (u, v), link in self.links.items():  # wires from an earlier band arrive at the top
+            bu, bv = band_of[layer[u]], band_of[layer[v]]
+            if bu == bv:
+                inside_of[bu][(u, v)] = link
+            else:
+                side[u] += 1
+                side[v] -= 1
+        for b, (start, stop) in enumerate(zip(bounds, bounds[1:])):
+            members = members_of[b]
+            placed = _arrange(members, {n: layer[n] - start for n in members}, inside_of[b],
                               height, self.feeders, side)
             low = min(y for _, y in placed.values())
             high = max(y + height[n] for n, (_, y) in placed.items())

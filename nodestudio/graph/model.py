@@ -12,16 +12,20 @@ that notifies subscribers, so the GUI can mirror the document without polling.
 
 from __future__ import annotations
 
+import bisect
 import copy as _copy
 import heapq
+import math
+import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, SupportsIndex
 
 import numpy as np
 
 from nodestudio.errors import CycleError, GraphError
+from nodestudio.graph.limits import POSITION_LIMIT, brief, clamp_position
 from nodestudio.observer import Observable
 
 Position = tuple[float, float]
@@ -132,18 +136,205 @@ def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
 
 
+class EdgeList(list):  # type: ignore[type-arg]
+    """The document's wires in order: a list, that also knows each node's wires, so that
+    finding, adding and removing the wires of one node costs what that node has, not what the
+    document has (opening, wiring and deleting stay linear in the size of the graph).
+
+    Every list operation keeps the index: `append`, `insert` and deleting one item do it in
+    place; anything else (slices, sorting, `clear`) rebuilds it. Each wire carries a key that
+    grows along the list (a wire put back in the middle, by undo, takes one between its
+    neighbours'), so a node's wires are kept in list order and a wire's place is found by
+    bisection."""
+
+    __slots__ = ("_keys", "_into", "_out_of")
+
+    def __init__(self, edges: Iterable[Edge] = ()):
+        super().__init__(edges)
+        self._reindex()
+
+    # --- the index --------------------------------------------------------------------------
+    def _reindex(self) -> None:
+        self._keys: list[float] = [float(i) for i in range(len(self))]
+        into: dict[str, list[tuple[float, Edge]]] = {}
+        out_of: dict[str, list[tuple[float, Edge]]] = {}
+        for entry in zip(self._keys, self):
+            edge = entry[1]
+            into.setdefault(edge.dst.node, []).append(entry)
+            out_of.setdefault(edge.src.node, []).append(entry)
+        self._into, self._out_of = into, out_of
+
+    def _enter(self, key: float, edge: Edge) -> None:
+        entry = (key, edge)
+        for table, node in ((self._into, edge.dst.node), (self._out_of, edge.src.node)):
+            entries = table.get(node)
+            if entries is None:
+                table[node] = [entry]
+            elif entries[-1][0] < key:
+                entries.append(entry)
+            else:
+                bisect.insort(entries, entry, key=_first)
+
+    def _leave(self, key: float, edge: Edge) -> None:
+        for table, node in ((self._into, edge.dst.node), (self._out_of, edge.src.node)):
+            entries = table[node]
+            del entries[bisect.bisect_left(entries, key, key=_first)]
+            if not entries:
+                del table[node]
+
+    def into(self, node: str) -> list[Edge]:
+        """The wires into `node`, in list order."""
+        return [edge for _, edge in self._into.get(node, ())]
+
+    def out_of(self, node: str) -> list[Edge]:
+        """The wires leaving `node`, in list order."""
+        return [edge for _, edge in self._out_of.get(node, ())]
+
+    def of(self, node: str) -> list[Edge]:
+        """Every wire into or out of `node` once, in list order."""
+        both = dict(self._into.get(node, ()))
+        both.update(self._out_of.get(node, ()))
+        return [both[key] for key in sorted(both)]
+
+    # --- list operations that keep the index --------------------------------------------------
+    def append(self, edge: Edge) -> None:
+        key = self._keys[-1] + 1.0 if self._keys else 0.0
+        super().append(edge)
+        self._keys.append(key)
+        self._enter(key, edge)
+
+    def insert(self, index: SupportsIndex, edge: Edge) -> None:
+        size = len(self)
+        i = operator.index(index)
+        i = max(0, size + i) if i < 0 else i
+        if i >= size:
+            self.append(edge)
+            return
+        low = self._keys[i - 1] if i > 0 else self._keys[0] - 2.0
+        key = (low + self._keys[i]) / 2
+        if not low < key < self._keys[i]:  # keys halved too often at one place: renumber
+            self._reindex()
+            low = i - 1.0
+            key = i - 0.5
+        super().insert(i, edge)
+        self._keys.insert(i, key)
+        self._enter(key, edge)
+
+    def __delitem__(self, index: SupportsIndex | slice) -> None:
+        if isinstance(index, slice):
+            super().__delitem__(index)
+            self._reindex()
+            return
+        i = operator.index(index)
+        i = len(self) + i if i < 0 else i
+        edge, key = self[i], self._keys[i]
+        super().__delitem__(i)
+        del self._keys[i]
+        self._leave(key, edge)
+
+    def pop(self, index: SupportsIndex = -1) -> Edge:
+        edge = self[index]
+        del self[index]
+        return edge
+
+    def remove(self, edge: Edge) -> None:
+        del self[self.index(edge)]
+
+    def index(self, edge: Edge, *bounds: SupportsIndex) -> int:  # type: ignore[override]
+        """The place of the first wire equal to `edge` (by bisection on its key)."""
+        if bounds or not isinstance(edge, Edge):
+            return super().index(edge, *bounds)
+        for key, other in self._into.get(edge.dst.node, ()):
+            if other == edge:
+                return bisect.bisect_left(self._keys, key)
+        raise ValueError(f"{edge} is not in the list")
+
+    def __contains__(self, edge: object) -> bool:
+        if not isinstance(edge, Edge):
+            return super().__contains__(edge)
+        return any(other == edge for _, other in self._into.get(edge.dst.node, ()))
+
+    def extend(self, edges: Iterable[Edge]) -> None:
+        for edge in list(edges):
+            self.append(edge)
+
+    def __iadd__(self, edges: Iterable[Edge]) -> EdgeList:  # type: ignore[override]
+        self.extend(edges)
+        return self
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        super().__setitem__(index, value)
+        self._reindex()
+
+    def __imul__(self, times: SupportsIndex) -> EdgeList:  # type: ignore[override]
+        super().__imul__(times)
+        self._reindex()
+        return self
+
+    def clear(self) -> None:
+        super().clear()
+        self._reindex()
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        super().sort(*args, **kwargs)
+        self._reindex()
+
+    def reverse(self) -> None:
+        super().reverse()
+        self._reindex()
+
+
+def _first(entry: tuple[float, Edge]) -> float:
+    return entry[0]
+
+
+def _coordinate(value: Any, node: str | None) -> float:
+    """One coordinate, brought within +-POSITION_LIMIT; GraphError for what is no number."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        value = max(min(int(value), POSITION_LIMIT), -POSITION_LIMIT)  # no float overflow
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise GraphError(f"a position is two numbers, got {brief(value)}", node=node) from None
+    if not math.isfinite(number):
+        raise GraphError(f"a position must be finite, got {number}", node=node)
+    return clamp_position(number)
+
+
+def as_position(pos: Any, node: str | None = None) -> Position | None:
+    """(x, y) as floats within +-POSITION_LIMIT (far away is brought back, so the canvas never
+    draws at 1e19), or None; GraphError naming the node for anything else."""
+    if pos is None:
+        return None
+    try:
+        x, y = pos
+    except (TypeError, ValueError):
+        raise GraphError(f"a position is two numbers, got {brief(pos)}", node=node) from None
+    return _coordinate(x, node), _coordinate(y, node)
+
+
 class Graph:
     """The document. Attributes are public for reading; change them through the methods so that
-    subscribers hear of it (the loader and the composite code fill them directly)."""
+    subscribers hear of it (the loader and the composite code fill them directly).
+    `edges` is an `EdgeList`: a list that also indexes each node's wires (assigning any list
+    to it makes one)."""
 
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
-        self.edges: list[Edge] = []
+        self._edges = EdgeList()
         self.outputs: dict[str, PortRef] = {}
         self.values: dict[str, np.ndarray] = {}
         self.groups: dict[str, dict[str, Any]] = {}
         self.metadata: dict[str, Any] = {}
         self._observers = Observable()
+
+    @property
+    def edges(self) -> EdgeList:
+        return self._edges
+
+    @edges.setter
+    def edges(self, edges: Iterable[Edge]) -> None:
+        self._edges = EdgeList(edges)
 
     # --- observers ------------------------------------------------------------------------------
     def subscribe(self, callback: Listener) -> Callable[[], None]:
@@ -182,8 +373,7 @@ class Graph:
             raise GraphError(f"a node id must be a non-empty string, got {node_id!r}")
         if node_id in self.nodes:
             raise GraphError("a node with this id already exists", node=node_id)
-        node = Node(node_id, op, dict(attrs or {}),
-                    None if position is None else (float(position[0]), float(position[1])), group)
+        node = Node(node_id, op, dict(attrs or {}), as_position(position, node_id), group)
         if index is None or index >= len(self.nodes):
             self.nodes[node_id] = node
         else:  # dicts cannot insert in the middle: rebuild in the wanted order
@@ -196,7 +386,7 @@ class Graph:
     def remove_node(self, node_id: str) -> Node:
         """Remove a node with its edges, its values and the graph outputs that name it."""
         node = self.node(node_id)
-        for edge in [e for e in self.edges if node_id in (e.src.node, e.dst.node)]:
+        for edge in self._edges.of(node_id):
             self._remove_edge(edge)
         del self.nodes[node_id]
         for key in [node_id, *self.owned_keys(node_id)]:
@@ -228,7 +418,7 @@ class Graph:
             raise GraphError("a node inside an expanded composite keeps its name; collapse "
                              f"{node.group!r} first", node=old)
         index = list(self.nodes).index(old)
-        edges = [e for e in self.edges if old in (e.src.node, e.dst.node)]
+        edges = self._edges.of(old)
         outputs = {n: ref for n, ref in self.outputs.items() if ref.node == old}
         values = {k: self.values[k] for k in [old, *self.owned_keys(old)] if k in self.values}
         self.remove_node(old)
@@ -255,7 +445,7 @@ class Graph:
     def move(self, node_id: str, pos: Position | None) -> None:
         node = self.node(node_id)
         old = node.position
-        node.position = None if pos is None else (float(pos[0]), float(pos[1]))
+        node.position = as_position(pos, node_id)
         self._emit("moved", (node_id, old, node.position))
 
     # --- edges -------------------------------------------------------------------------------
@@ -288,7 +478,7 @@ class Graph:
             edge = target
         else:
             dst = as_port(target)
-            found = [e for e in self.edges if e.dst == dst]
+            found = [e for e in self._edges.into(dst.node) if e.dst == dst]
             if not found:
                 raise GraphError("input port is not connected", node=dst.node, port=dst.port)
             edge = found[0]
@@ -301,12 +491,12 @@ class Graph:
 
     def incoming(self, node_id: str) -> dict[str, PortRef]:
         """{input port: the output port feeding it}."""
-        return {e.dst.port: e.src for e in self.edges if e.dst.node == node_id}
+        return {e.dst.port: e.src for e in self._edges.into(node_id)}
 
     def consumers(self, node_id: str, port: str | None = None) -> list[PortRef]:
         """The input ports fed by the node (by one of its output ports if `port` is given)."""
-        return [e.dst for e in self.edges
-                if e.src.node == node_id and (port is None or e.src.port == port)]
+        return [e.dst for e in self._edges.out_of(node_id)
+                if port is None or e.src.port == port]
 
     def set_output(self, name: str, ref: PortLike) -> None:
         ref = as_port(ref)
@@ -321,9 +511,15 @@ class Graph:
                 succ[e.src.node].append(e.dst.node)
         return succ
 
+    def successors(self, without: Edge | None = None) -> Successors:
+        """Consumer node ids of each node, looked up as asked (`without`: as if that wire
+        were gone): what `path_in` walks, without building the whole table."""
+        return Successors(self, without)
+
     def path(self, start: str, goal: str) -> list[str] | None:
-        """Node ids of a downstream path start -> ... -> goal, or None."""
-        return path_in(self._successors(), start, goal)
+        """Node ids of a downstream path start -> ... -> goal, or None. Costs what lies
+        downstream of `start`, not the whole document."""
+        return path_in(self.successors(), start, goal)
 
     def find_cycle(self) -> list[str] | None:
         """One cycle as [a, b, ..., a], or None (edges to missing nodes are ignored)."""
@@ -425,8 +621,27 @@ class Graph:
         return "; ".join(notes) or "equal"
 
 
-def path_in(succ: dict[str, list[str]], start: str, goal: str) -> list[str] | None:
-    """Node ids of a path start -> ... -> goal through `succ` (node -> its successors)."""
+class Successors:
+    """`{node: [consumer node ids]}` of a graph as a lookup (`get`), from its wire index;
+    wires to or from nodes not in the graph are left out, as is `without`."""
+
+    def __init__(self, graph: Graph, without: Edge | None = None):
+        self.graph, self.without = graph, without
+
+    def get(self, node: str, default: Any = ()) -> list[str]:
+        nodes, without = self.graph.nodes, self.without
+        if node not in nodes:
+            return list(default)
+        return [e.dst.node for e in self.graph.edges.out_of(node)
+                if e.dst.node in nodes and not (without is not None and e == without)]
+
+    def __getitem__(self, node: str) -> list[str]:
+        return self.get(node)
+
+
+def path_in(succ: Any, start: str, goal: str) -> list[str] | None:
+    """Node ids of a path start -> ... -> goal through `succ` (node -> its successors: a dict
+    or `Successors`, anything with `get`)."""
     parent: dict[str, str | None] = {start: None}
     stack = [start]
     while stack:

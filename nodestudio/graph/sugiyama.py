@@ -79,12 +79,9 @@ class Band:
         np.maximum.at(ports, self.sb, self.sb_off / self.port_row)
         self.sa_frac = self.sa_off / self.port_row / (ports[self.sa] + 2.0)
         self.sb_frac = self.sb_off / self.port_row / (ports[self.sb] + 2.0)
-        self.members = [np.flatnonzero(layer == k) for k in range(self.layer_count)]
-        self.local = np.zeros(n, dtype=np.int64)  # a vertex's index within its layer's members
-        for m in self.members:
-            self.local[m] = np.arange(len(m))
-        by_layer = layer[self.sa]  # segments leaving each layer
-        self.out_segs = [np.flatnonzero(by_layer == k) for k in range(self.layer_count)]
+        self.members, self.local = _groups(layer, self.layer_count)
+        # (`local`: a vertex's index within its layer's members)
+        self.out_segs, _ = _groups(layer[self.sa], self.layer_count)  # segments leaving each
         side = np.asarray(self.side, dtype=np.float64)
         self.pull = np.abs(side) * EDGE_PULL
         self.pull_to_bottom = side > 0
@@ -93,9 +90,7 @@ class Band:
     def order(self) -> np.ndarray:
         """Each vertex's rank within its layer, chosen for few crossings."""
         self._prepare()
-        pos = np.zeros(len(self.layer))
-        for m in self.members:  # first: the order the vertices were added in
-            pos[m] = np.arange(len(m))
+        pos = self.local.astype(np.float64)  # first: the order the vertices were added in
         best, best_pos = self.crossings(pos), pos.copy()
         for sweep in range(SWEEPS):
             if best == 0:
@@ -145,78 +140,144 @@ class Band:
 
     # --- step 4: heights ----------------------------------------------------------------------
     def rows(self) -> np.ndarray:
-        """Each vertex's first-port height (after `order`)."""
+        """Each vertex's first-port height (after `order`). Plain Python over lists: most
+        layers hold a handful of vertices (a chain: one), where array calls would cost more
+        than the arithmetic, so each pass is linear in vertices and segments with a small
+        factor (a 100,000-layer chain in a few seconds)."""
         pos = self.pos
-        height = np.asarray(self.height)
-        anchor = np.asarray(self.anchor)
-        real = height > 0
-        ordered = [m[np.argsort(pos[m])] for m in self.members]
-        gaps = []
+        height, anchor = self.height, self.anchor
+        layer = np.asarray(self.layer, dtype=np.int64)
+        counts = np.bincount(layer, minlength=self.layer_count).tolist()
+        by_rank = np.lexsort((pos, layer)).tolist()  # each layer's members, top to bottom
+        ordered: list[list[int]] = []
+        start = 0
+        for count in counts:
+            ordered.append(by_rank[start:start + count])
+            start += count
+        rank = [0] * len(self.layer)
+        gaps: list[list[float]] = []
+        y = [0.0] * len(self.layer)
         for m in ordered:
-            upper, lower = m[:-1], m[1:]
-            space = np.where(real[upper] & real[lower], NODE_GAP, WIRE_GAP)
-            gaps.append(height[upper] - anchor[upper] + space + anchor[lower])
-        y = np.zeros(len(self.layer))
-        for m, g in zip(ordered, gaps):
-            stacked = np.concatenate(([0.0], np.cumsum(g)))
-            y[m] = stacked - stacked[-1] / 2
-        in_segs = [np.empty(0, dtype=np.int64)] + self.out_segs[:-1]
+            g = []
+            for upper, lower in zip(m, m[1:]):
+                space = NODE_GAP if height[upper] > 0 and height[lower] > 0 else WIRE_GAP
+                g.append(height[upper] - anchor[upper] + space + anchor[lower])
+            gaps.append(g)
+            stacked = _running(g)
+            for i, v in enumerate(m):
+                rank[v] = i
+                y[v] = stacked[i] - stacked[-1] / 2
+        sa, sb = self.sa.tolist(), self.sb.tolist()
+        sa_off, sb_off = self.sa_off.tolist(), self.sb_off.tolist()
+        sw, sw_right = self.sw.tolist(), self.sw_right.tolist()
+        # per layer: the segments arriving from the left, and those leaving to the right, as
+        # (rank of the vertex they move, the vertex at the other end, weight, both offsets)
+        lefts: list[list[tuple[int, int, float, float, float]]] = [[]] + [
+            [(rank[sb[j]], sa[j], sw_right[j], sa_off[j], sb_off[j]) for j in segs]
+            for segs in (s.tolist() for s in self.out_segs[:-1])]
+        rights = [[(rank[sa[j]], sb[j], sw[j], sb_off[j], sa_off[j]) for j in segs]
+                  for segs in (s.tolist() for s in self.out_segs)]
         for sides in [("left",), ("right",)] * ROUNDS + [("left", "right")] * 2:
             ks = range(self.layer_count) if sides != ("right",) else \
                 range(self.layer_count - 1, -1, -1)
             for k in ks:
                 m = ordered[k]
-                size = len(m)
-                total, moment = np.zeros(size), np.zeros(size)
-                if "left" in sides:
-                    s = in_segs[k]
-                    slot = self.local[self.sb[s]]
-                    total += np.bincount(slot, self.sw_right[s], size)
-                    moment += np.bincount(slot, self.sw_right[s] * (y[self.sa[s]] + self.sa_off[s]
-                                                                    - self.sb_off[s]), size)
-                if "right" in sides:
-                    s = self.out_segs[k]
-                    slot = self.local[self.sa[s]]
-                    total += np.bincount(slot, self.sw[s], size)
-                    moment += np.bincount(slot, self.sw[s] * (y[self.sb[s]] + self.sb_off[s]
-                                                              - self.sa_off[s]), size)
-                by_local = self.local[m]  # the bincounts are by member index, m is by rank
-                total, moment = total[by_local], moment[by_local]
-                # a vertex with nothing to follow on this side stays, yielding to the others
-                target = np.where(total > 0, moment / np.where(total > 0, total, 1.0), y[m])
-                weight = np.where(total > 0, total, 0.05)
-                y[m] = _isotonic(target, weight, gaps[k])
-        return y
+                if len(m) == 1:  # nothing to keep apart: the weighted mean of what it follows
+                    _lone(y, m[0], [lefts[k] if side == "left" else rights[k]
+                                    for side in sides])
+                else:
+                    _layer(y, m, [lefts[k] if side == "left" else rights[k] for side in sides],
+                           gaps[k])
+        return np.asarray(y)
+
+
+def _lone(y: list[float], v: int,
+          sides: list[list[tuple[int, int, float, float, float]]]) -> None:
+    """`_layer` for a layer of one vertex: no gap to keep, so no regression."""
+    total = moment = 0.0
+    for segments in sides:  # each side summed apart, then added (as `_layer` does)
+        part = turn = 0.0
+        for _, other, w, other_off, own_off in segments:
+            part += w
+            turn += w * (y[other] + other_off - own_off)
+        total += part
+        moment += turn
+    if total > 0:
+        y[v] = moment / total
+
+
+def _layer(y: list[float], m: list[int],
+           sides: list[list[tuple[int, int, float, float, float]]], gaps: list[float]) -> None:
+    """Move the vertices of one layer (`m`, top to bottom) towards the ports their segments
+    join on the given sides, keeping the gaps between them."""
+    size = len(m)
+    total, moment = [0.0] * size, [0.0] * size
+    for segments in sides:  # each side summed apart, then added
+        part, turn = [0.0] * size, [0.0] * size
+        for r, other, w, other_off, own_off in segments:
+            part[r] += w
+            turn[r] += w * (y[other] + other_off - own_off)
+        total = [a + b for a, b in zip(total, part)]
+        moment = [a + b for a, b in zip(moment, turn)]
+    # a vertex with nothing to follow on this side stays, yielding to the others
+    target = [moment[i] / total[i] if total[i] > 0 else y[v] for i, v in enumerate(m)]
+    weight = [t if t > 0 else 0.05 for t in total]
+    for v, value in zip(m, _isotonic(target, weight, gaps)):
+        y[v] = value
+
+
+def _groups(keys: np.ndarray, count: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """For keys in range(count): the indices having each key (increasing), and each index's
+    place among those of its key. One sort, whatever the number of keys."""
+    order = np.argsort(keys, kind="stable")
+    sizes = np.bincount(keys, minlength=count)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+    local = np.empty(len(keys), dtype=np.int64)
+    local[order] = np.arange(len(keys)) - np.repeat(starts, sizes)
+    return np.split(order, np.cumsum(sizes)[:-1]), local
+
+
+def _running(gaps: list[float]) -> list[float]:
+    """[0, g0, g0 + g1, ...]: the running sums (in order, as NumPy's cumsum adds)."""
+    out = [0.0]
+    for g in gaps:
+        out.append(out[-1] + g)
+    return out
 
 
 def _inversions(values: np.ndarray) -> int:
-    """Pairs i < j with values[i] > values[j]."""
+    """Pairs i < j with values[i] > values[j]: one comparison matrix for a short layer, else
+    a bottom-up merge count (each level one pass of sorting and bisection), O(n log^2 n)."""
     n = len(values)
-    if n <= 1500:  # one comparison matrix is fastest for the layers a graph has
+    if n <= 256:
         return int(np.count_nonzero(np.triu(values[:, None] > values[None, :], 1)))
-    rank = np.searchsorted(np.unique(values), values) + 1
-    tree = [0] * (int(rank.max()) + 1)
+    keys = np.unique(values, return_inverse=True)[1].reshape(-1).astype(np.int64)  # ranks
+    place = np.arange(n, dtype=np.int64)
     count = 0
-    for seen, r in enumerate(rank.tolist()):
-        below, k = 0, r
-        while k:
-            below += tree[k]
-            k -= k & -k
-        count += seen - below
-        while r < len(tree):
-            tree[r] += 1
-            r += r & -r
+    width = 1
+    while width < n:  # `keys` is sorted within each block of `width`
+        block = place // width
+        pair = block // 2
+        right = (block % 2).astype(bool)
+        left_keys = pair[~right] * n + keys[~right]  # sorted: by pair, then within the block
+        right_keys = pair[right] * n + keys[right]
+        below = np.searchsorted(left_keys, right_keys, side="right")
+        block_end = np.searchsorted(left_keys, pair[right] * n + n, side="left")
+        count += int(np.sum(block_end - below))  # left elements greater than each right one
+        merged = place // (2 * width)
+        keys = np.sort(merged * n + keys) - merged * n
+        width *= 2
     return count
 
 
-def _isotonic(target: np.ndarray, weight: np.ndarray, gaps: np.ndarray) -> np.ndarray:
+def _isotonic(target: list[float], weight: list[float], gaps: list[float]) -> list[float]:
     """Heights y closest to `target` (weighted least squares) with y[k + 1] - y[k] >= gaps[k]:
     less the running gap it is a monotone regression, solved by pooling adjacent violators."""
-    offset = np.concatenate(([0.0], np.cumsum(gaps)))
+    offset = _running(gaps)
     means: list[float] = []
     weights: list[float] = []
     lengths: list[int] = []
-    for t, w in zip((target - offset).tolist(), weight.tolist()):
+    for t, w in zip([t - o for t, o in zip(target, offset)], weight):
         means.append(t)
         weights.append(w)
         lengths.append(1)
@@ -226,4 +287,7 @@ def _isotonic(target: np.ndarray, weight: np.ndarray, gaps: np.ndarray) -> np.nd
             means[-1] = (means[-1] * w1 + m2 * w2) / (w1 + w2)
             weights[-1] = w1 + w2
             lengths[-1] += n2
-    return np.repeat(means, lengths) + offset
+    out: list[float] = []
+    for mean, length in zip(means, lengths):
+        out.extend([mean] * length)
+    return [v + o for v, o in zip(out, offset)]

@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nodestudio.errors import CycleError, GraphError, ShapeError
-from nodestudio.graph.model import Edge, Graph, PortLike, PortRef, as_port, path_in
+from nodestudio.graph.model import (
+    Edge,
+    Graph,
+    PortLike,
+    PortRef,
+    Successors,
+    as_port,
+    path_in,
+)
 from nodestudio.ir.convert import Loaded, build_node, from_document, incoming_index
 from nodestudio.ir.expr import Apply, Variable
 from nodestudio.ir.layers import param_key
@@ -474,12 +482,14 @@ def check_connection(graph: Graph, src: PortLike, dst: PortLike,
         return exc.detail
     if src.port not in src_op.output_names():
         return f"'{src_node.op}' has no output port '{src.port}'"
-    inputs = dst_op.input_names(dst_node.attrs)
+    try:
+        inputs = dst_op.input_names(dst_node.attrs, dst.node)
+    except GraphError as exc:  # a variadic op's count out of range
+        return exc.detail
     if dst.port not in inputs:
         return f"'{dst_node.op}' has no input port '{dst.port}'"
-    succ = _successors(graph, without)
-    incoming = {e.dst.port: e.src for e in graph.edges
-                if e.dst.node == dst.node and not _is(e, without)}
+    succ = graph.successors(without)  # looked up as the path search goes: no whole table
+    incoming = {e.dst.port: e.src for e in graph.edges.into(dst.node) if not _is(e, without)}
     fed = incoming.get(dst.port)
     if fed is not None:
         return f"'{dst.node}.{dst.port}' is already fed by '{fed}'; delete that wire first"
@@ -538,17 +548,7 @@ def _is(edge: Edge, other: Edge | None) -> bool:
     return other is not None and edge.dst.node == other.dst.node and edge == other
 
 
-def _successors(graph: Graph, without: Edge | None) -> dict[str, list[str]]:
-    """Consumer node ids of each node (as `Graph.path` follows them), leaving out `without`."""
-    succ: dict[str, list[str]] = {}
-    nodes = graph.nodes
-    for e in graph.edges:
-        if e.src.node in nodes and e.dst.node in nodes and not _is(e, without):
-            succ.setdefault(e.src.node, []).append(e.dst.node)
-    return succ
-
-
-def _downstream(succ: dict[str, list[str]], start: str) -> set[str]:
+def _downstream(succ: Successors, start: str) -> set[str]:
     seen, stack = {start}, [start]
     while stack:
         for nxt in succ.get(stack.pop(), ()):
@@ -566,6 +566,6 @@ def _removal_only_blocks(graph: Graph, edge: Edge) -> bool:
     if node is None:
         return False
     try:
-        return edge.dst.port in registry.get(node.op).input_names(node.attrs)
+        return edge.dst.port in registry.get(node.op).input_names(node.attrs, node.id)
     except (GraphError, KeyError, TypeError, ValueError):
         return True  # an unknown op or unusable attributes: the node stays unbuilt

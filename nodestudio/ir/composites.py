@@ -35,6 +35,7 @@ from typing import Any
 from nodestudio.errors import GraphError, ShapeError
 from nodestudio.graph.layout import layered_positions
 from nodestudio.graph.model import Edge, Graph, Node, PortRef
+from nodestudio.graph.records import group_record_problem
 from nodestudio.ir import build
 from nodestudio.ir.convert import from_document, ir_to_graph
 from nodestudio.ir.expand import MODES
@@ -142,8 +143,12 @@ def collapse_group(graph: Graph, group_id: str) -> Node:
     record = graph.groups.get(group_id)
     if record is None:
         raise GraphError("no expanded group with this id", node=group_id)
+    problem = group_record_problem(record)  # what the file reader checks, for one made here
+    if problem is not None:
+        raise GraphError(f"cannot collapse: its record groups[{group_id!r}] is damaged at "
+                         f"'{problem[0] or '.'}': {problem[1]}", node=group_id)
     for nested, rec in list(graph.groups.items()):  # a composite expanded inside this group
-        if rec.get("group") == group_id and nested in graph.groups:
+        if isinstance(rec, dict) and rec.get("group") == group_id and nested in graph.groups:
             collapse_group(graph, nested)
     if group_id in graph.nodes:
         raise GraphError("cannot collapse: a node already has the group's id", node=group_id)
@@ -242,11 +247,11 @@ def _shift(graph: Graph, nid: str, dx: float) -> None:
             graph.move(nid, (node.position[0] + dx, node.position[1]))
         return
     record = graph.groups.get(nid)
-    if record is None:
+    if not isinstance(record, dict):
         return  # deleted since
     if record.get("position") is not None:  # a new list: undo keeps the old one (history.py)
         record["position"] = [record["position"][0] + dx, record["position"][1]]
-    for member in record["nodes"]:
+    for member in record.get("nodes", ()):
         _shift(graph, member, dx)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from nodestudio.errors import GraphError
 from nodestudio.graph.layout import layered_positions
+from nodestudio.graph.limits import array_size_problem
 from nodestudio.graph.model import Edge, Graph, Node, PortRef
 from nodestudio.ir.expr import Apply, Variable, make_apply, toposort
 from nodestudio.ir.layers import bind_default_updates, layer_params, make_layer, param_key
@@ -187,14 +188,29 @@ def build_node(graph: Graph, node_id: str, incoming: dict[str, PortRef],
         outs = _build_node(graph.values if values is None else values, node, op, incoming,
                            ops, loaded)
     except GraphError as exc:
+        exc = _naming(exc, node_id)
         if strict:
-            raise
+            raise exc from None
         skipped.add(node_id)
         loaded.skipped.append(str(exc))
         loaded.errors[node_id] = exc
         return
     ops[node_id] = op
     loaded.variables[node_id] = outs
+
+
+def _naming(exc: GraphError, node_id: str) -> GraphError:
+    """The error with the node it happened in named (a layer's initialiser, say, knows only
+    the parameter's shape)."""
+    if exc.node is not None:
+        return exc
+    try:
+        named = type(exc)(exc.detail, node=node_id, port=exc.port)
+    except TypeError:  # a subclass made differently
+        named = GraphError(exc.detail, node=node_id, port=exc.port)
+    named.__dict__.update({k: v for k, v in vars(exc).items()
+                           if k not in ("node", "port", "detail")})
+    return named
 
 
 def _bind_group_updates(graph: Graph, ops: dict[str, OpDef], loaded: Loaded) -> None:
@@ -230,7 +246,7 @@ def _build_node(values: Mapping[str, np.ndarray], node: Node, op: OpDef,
                 loaded: Loaded) -> tuple[Variable, ...]:
     node_id = node.id
     attrs = op.normalise_attrs(node.attrs, node_id)  # attribute errors name the node
-    ports = op.input_names(attrs)
+    ports = op.input_names(attrs, node_id)
     for port in incoming:
         if port not in ports:
             raise GraphError(f"op {op.name!r} has no input port {port!r}; its inputs are "
@@ -283,8 +299,8 @@ def _value_attrs(node: Node, attrs: dict[str, Any], value: np.ndarray | None) ->
                              node=node.id)
         return attrs
     attrs = dict(attrs)
-    if "shape" not in node.attrs:
-        attrs["shape"] = tuple(value.shape)
+    if "shape" not in node.attrs:  # checked as if written: no zero dimension, none too big
+        attrs["shape"] = registry.get(node.op).attr("shape").check(tuple(value.shape), node.id)
     if "dtype" not in node.attrs:
         attrs["dtype"] = INT if value.dtype.kind in "iub" else FLOAT
     if tuple(attrs["shape"]) != tuple(value.shape):
@@ -298,6 +314,10 @@ def _constant(node: Node, attrs: dict[str, Any],
     """Attributes and data of a constant; data in float64 / int64 as `expr.constant` keeps it."""
     attrs = _value_attrs(node, attrs, value)
     dtype = _host(attrs["dtype"])
+    if value is None:  # made from its attributes: as big as they say, so check first
+        problem = array_size_problem(attrs["shape"], 4, "the constant")
+        if problem is not None:
+            raise GraphError(problem, node=node.id)
     data = (np.full(attrs["shape"], attrs["value"], dtype=dtype) if value is None
             else np.array(value, dtype=dtype))
     return attrs, data
@@ -306,11 +326,9 @@ def _constant(node: Node, attrs: dict[str, Any],
 def _parameter(node: Node, attrs: dict[str, Any], value: np.ndarray | None) -> SharedVariable:
     attrs = _value_attrs(node, attrs, value)
     if value is None:  # a parameter drawn on the canvas: initialise it as its attrs say
-        try:
-            value = initial_value(attrs["init"], tuple(attrs["shape"]), seed=attrs["seed"],
-                                  std=attrs["std"], scale=attrs["scale"], value=attrs["value"])
-        except ValueError as exc:
-            raise GraphError(str(exc), node=node.id) from exc
+        value = initial_value(attrs["init"], tuple(attrs["shape"]), seed=attrs["seed"],
+                              std=attrs["std"], scale=attrs["scale"], value=attrs["value"],
+                              name=node.id)
     # shared() picks int32 for integer arrays, float32 otherwise: cast so it agrees with attrs
     array = np.asarray(value, dtype=_host(attrs["dtype"]))
     return shared(array, name=node.id, init=attrs["init"], attrs=attrs)

@@ -7,8 +7,17 @@ import zlib
 
 import numpy as np
 
+from nodestudio.errors import GraphError
+from nodestudio.graph.limits import array_size_problem
+
 INITIALISERS = ("zeros", "ones", "constant", "normal", "uniform", "glorot_tanh", "glorot_sigmoid",
                 "he_normal")
+DEVICE_ITEMSIZE = 4  # parameters live on the device as float32 (or int32)
+
+
+class InitialiserError(GraphError, ValueError):
+    """A parameter that cannot be initialised: its shape, its size or its initialiser; a
+    ValueError too, as it was before it named the node."""
 
 
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -24,9 +33,24 @@ def fans(shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def initial_value(init: str, shape: tuple[int, ...], seed: int = 0, std: float = 0.01,
-                  scale: float = 0.05, value: float = 0.0) -> np.ndarray:
+                  scale: float = 0.05, value: float = 0.0, name: str | None = None
+                  ) -> np.ndarray:
+    """A parameter's first value, drawn in float64. Its shape is checked before anything is
+    allocated: every dimension a whole number >= 1, the array within
+    NODESTUDIO_MAX_PARAMETER_BYTES on the device (GraphError naming `name`, the node)."""
     if any(d is None for d in shape):
-        raise ValueError(f"a parameter needs a fully known shape, got {shape}")
+        raise InitialiserError(f"a parameter needs a fully known shape, got {tuple(shape)}",
+                               node=name)
+    if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1
+           for d in shape):
+        raise InitialiserError(f"a parameter's dimensions must be whole numbers >= 1, got "
+                               f"{tuple(shape)}", node=name)
+    problem = array_size_problem(shape, DEVICE_ITEMSIZE, "the parameter")
+    if problem is not None:
+        raise InitialiserError(problem, node=name)
+    if init not in INITIALISERS:
+        raise InitialiserError(f"unknown initialiser {init!r}; choose one of {INITIALISERS}",
+                               node=name)
     rng = np.random.default_rng(seed)
     fan_in, fan_out = fans(shape)
     glorot = math.sqrt(6.0 / (fan_in + fan_out))
@@ -44,9 +68,7 @@ def initial_value(init: str, shape: tuple[int, ...], seed: int = 0, std: float =
         return rng.uniform(-glorot, glorot, shape)
     if init == "glorot_sigmoid":
         return rng.uniform(-4 * glorot, 4 * glorot, shape)
-    if init == "he_normal":
-        return rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
-    raise ValueError(f"unknown initialiser {init!r}; choose one of {INITIALISERS}")
+    return rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)  # he_normal
 
 
 def owned_seed(key: str, seed: int = 0) -> int:

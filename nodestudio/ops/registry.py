@@ -13,6 +13,7 @@ layer (see `nodestudio.ir.build`), so this layer needs neither the IR nor OpenCL
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from nodestudio.errors import GraphError
+from nodestudio.graph.limits import FLOAT32_MAX, MAX_DIM, MAX_INT, MAX_NDIM, brief
 
 FLOAT = "float32"
 INT = "int32"
@@ -76,7 +78,15 @@ class ParamDef:
 
 @dataclass(frozen=True)
 class AttrDef:
-    """An attribute with its editor hints: kind is int, float, bool, choice, shape, axes, str."""
+    """An attribute with its editor hints: kind is int, float, bool, choice, shape, axes, str,
+    any.
+
+    Every value an attribute takes, from the inspector, a file or the Python API, passes
+    `check`, so a bad one is refused in one place, naming node and attribute. Besides `low`
+    and `high`: an int lies within +-MAX_INT (a 32-bit kernel argument); a float is finite and
+    fits float32 (unless `finite=False`, where +-inf is a meaningful value); a shape has at
+    most MAX_NDIM dimensions, each a whole number from 1 to MAX_DIM or None (known at run
+    time), and -1 too when `low` is -1 (reshape's inferred dimension)."""
 
     name: str
     kind: str
@@ -85,61 +95,163 @@ class AttrDef:
     choices: tuple[Any, ...] = ()
     low: float | None = None
     high: float | None = None
+    finite: bool = True
 
-    def check(self, value: Any, node: str) -> Any:
+    def check(self, value: Any, node: str | None) -> Any:
         """Validate and normalise one value; raise GraphError naming node and attribute."""
         try:
-            value = _ATTR_CONVERTERS[self.kind](value)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise GraphError(f"attribute {self.name!r} expects {self.kind}, got {value!r}",
+            converted = _ATTR_CONVERTERS[self.kind](value)
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+            raise GraphError(f"attribute {self.name!r} expects {self.kind} "
+                             f"({_KIND_TEXT[self.kind]}), got {brief(value)}",
                              node=node) from exc
-        if self.choices and value not in self.choices:
+        except _BadPart as exc:
+            raise GraphError(f"attribute {self.name!r}: {exc}", node=node) from None
+        if self.kind == "shape":
+            _check_dims(self, converted, node)
+        if self.choices and not any(_same_choice(converted, c) for c in self.choices):
             raise GraphError(f"attribute {self.name!r} must be one of {list(self.choices)}, "
-                             f"got {value!r}", node=node)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if value != value:  # NaN passes every comparison below
-                raise GraphError(f"attribute {self.name!r} is NaN", node=node)
-            if (self.low is not None and not value >= self.low) or \
-                    (self.high is not None and not value <= self.high):
-                raise GraphError(f"attribute {self.name!r} must lie in [{self.low}, {self.high}], "
-                                 f"got {value!r}", node=node)
-        return value
+                             f"got {brief(value)}", node=node)
+        if self.kind in ("int", "float"):
+            self._check_number(converted, node)
+        return converted
+
+    def _check_number(self, value: int | float, node: str | None) -> None:
+        if value != value:  # NaN passes every comparison below
+            raise GraphError(f"attribute {self.name!r} is NaN", node=node)
+        infinite = isinstance(value, float) and math.isinf(value)
+        if infinite and self.finite:
+            raise GraphError(f"attribute {self.name!r} must be a finite number, got {value!r}",
+                             node=node)
+        bound = MAX_INT if self.kind == "int" else FLOAT32_MAX
+        low = -bound if self.low is None else max(self.low, -bound)
+        high = bound if self.high is None else min(self.high, bound)
+        if not low <= value <= high and not (infinite and self.low is None and
+                                             self.high is None):
+            raise GraphError(f"attribute {self.name!r} must lie in [{_number(low)}, "
+                             f"{_number(high)}], got {brief(value)}", node=node)
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) or value.is_integer() and abs(value) < 1e16 \
+        else f"{value:g}"
+
+
+class _BadPart(Exception):
+    """One element of a shape or axes list that is not a whole number (says which)."""
+
+
+def _same_choice(value: Any, choice: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)) != isinstance(choice, bool):
+        return False  # True is no choice 1
+    try:
+        return bool(value == choice)
+    except (TypeError, ValueError):  # an array compared elementwise
+        return False
+
+
+def _sequence(value: Any) -> list[Any]:
+    """The items of a list or tuple (or 1-d array); refuses strings, dicts, sets, booleans."""
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(value)
+    if len(value) > MAX_NDIM:
+        raise _BadPart(f"{len(value)} entries; at most {MAX_NDIM} dimensions are supported")
+    return list(value)
+
+
+def _part(value: Any, index: int) -> int:
+    try:
+        return _whole(value)
+    except (TypeError, ValueError, OverflowError):
+        raise _BadPart(f"entry {index} must be a whole number, got {brief(value)}") from None
 
 
 def _axes(value: Any) -> tuple[int, ...] | None:
     if value is None:
         return None
-    if isinstance(value, (int, np.integer)):
-        return (int(value),)
-    return tuple(_whole(v) for v in value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return (_axis(int(value), 0),)
+    return tuple(_axis(_part(v, i), i) for i, v in enumerate(_sequence(value)))
+
+
+def _axis(value: int, index: int) -> int:
+    if abs(value) > MAX_NDIM:
+        raise _BadPart(f"axis {value} (entry {index}) is beyond the {MAX_NDIM} dimensions a "
+                       f"value may have")
+    return value
 
 
 def _shape(value: Any) -> tuple[int | None, ...]:
-    return tuple(None if v is None else _whole(v) for v in value)
+    return tuple(None if v is None else _part(v, i) for i, v in enumerate(_sequence(value)))
+
+
+def _check_dims(attr: AttrDef, shape: tuple[int | None, ...], node: str | None) -> None:
+    inferred = attr.low == -1  # reshape: one dimension may be -1
+    for i, d in enumerate(shape):
+        if d is None or 1 <= d <= MAX_DIM or (inferred and d == -1):
+            continue
+        allowed = "a whole number from 1 to " + f"{MAX_DIM:,}" + (", -1" if inferred else "")
+        raise GraphError(f"attribute {attr.name!r}: dimension {i} must be {allowed} or None "
+                         f"(free), got {brief(d)}", node=node)
 
 
 def _whole(value: Any) -> int:
-    """An integer, refusing 2.5 rather than truncating it."""
-    if isinstance(value, bool) or float(value) != int(value):
+    """An integer, refusing 2.5 (rather than truncating it), booleans, NaN and infinities."""
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        raise TypeError(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, str):
+        value = value.strip()
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    number = float(value)  # ValueError / OverflowError / TypeError for what is no number
+    if not math.isfinite(number) or number != int(number):
         raise ValueError(value)
-    return int(value)
+    return int(number)
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        raise TypeError(value)
+    if isinstance(value, (int, np.integer)):
+        return float(value)  # OverflowError for an integer beyond floats
+    return float(value)
 
 
 def _bool(value: Any) -> bool:
-    if isinstance(value, (bool, np.bool_)) or value in (0, 1):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
         return bool(value)
     raise ValueError(value)
 
 
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
 _ATTR_CONVERTERS: dict[str, Callable[[Any], Any]] = {
-    "int": lambda v: _whole(v),
-    "float": float,
+    "int": _whole,
+    "float": _float,
     "bool": _bool,
     "choice": lambda v: v,
-    "str": str,
+    "str": _text,
     "axes": _axes,
     "shape": _shape,
     "any": lambda v: v,
+}
+
+_KIND_TEXT = {
+    "int": "a whole number", "float": "a number", "bool": "true or false",
+    "choice": "one of its choices", "str": "a string", "axes": "a list of whole numbers",
+    "shape": "a list of dimensions", "any": "a value",
 }
 
 
@@ -179,10 +291,12 @@ class OpDef:
     def is_elementwise(self) -> bool:
         return self.kernel == "elementwise"
 
-    def input_names(self, attrs: dict[str, Any]) -> list[str]:
-        """The input ports a wire can feed."""
+    def input_names(self, attrs: dict[str, Any], node: str | None = None) -> list[str]:
+        """The input ports a wire can feed. A variadic op's count `n` is checked first (a
+        file may say a million): GraphError naming the node and the attribute."""
         if self.variadic:
-            return [f"x{i}" for i in range(int(attrs.get("n", 2)))]
+            spec = self.attr("n")
+            return [f"x{i}" for i in range(spec.check(attrs.get("n", spec.default), node))]
         return [p.name for p in self.inputs]
 
     def param_names(self) -> list[str]:

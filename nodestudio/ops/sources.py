@@ -15,6 +15,9 @@ _SHAPE = AttrDef("shape", "shape", (), "shape; None for a dimension given at run
 _DTYPE = AttrDef("dtype", "choice", FLOAT, "element type", choices=DTYPES)
 
 INPUT_ROLES = ("auto", "features", "labels")
+# The widest spread an initialiser may be asked for: far beyond any useful weight, and small
+# enough that every draw (a normal one reaches ~40 std) stays a finite float32.
+MAX_SPREAD = 1e30
 
 
 def _input_label(at) -> str:
@@ -29,14 +32,16 @@ register(OpDef("input", "Inputs", "a value supplied at each call (data, labels)"
                               choices=INPUT_ROLES)),
                shape=_declared, kernel="source", label=_input_label))
 register(OpDef("constant", "Inputs", "a fixed value", (),
-               attrs=(_SHAPE, _DTYPE, AttrDef("value", "float", 0.0, "value of every element")),
+               attrs=(_SHAPE, _DTYPE, AttrDef("value", "float", 0.0, "value of every element "
+                                                "(may be -inf or inf: a mask)", finite=False)),
                shape=_declared, kernel="source", label=lambda at: f"{at['value']:g}"))
 register(OpDef("parameter", "Inputs", "a learned value kept on the device between calls", (),
                attrs=(_SHAPE, _DTYPE,
                       AttrDef("init", "choice", "glorot_tanh", "initialiser", choices=INITIALISERS),
-                      AttrDef("std", "float", 0.01, "standard deviation (normal)", low=0.0),
+                      AttrDef("std", "float", 0.01, "standard deviation (normal)", low=0.0,
+                              high=MAX_SPREAD),
                       AttrDef("scale", "float", 0.05, "half-width a of U(-a, a) (uniform)",
-                              low=0.0),
+                              low=0.0, high=MAX_SPREAD),
                       AttrDef("value", "float", 0.0, "value (constant)"),
                       AttrDef("seed", "int", 0, "initialiser seed", low=0),
                       AttrDef("trainable", "bool", True, "updated by optimizers")),

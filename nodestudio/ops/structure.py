@@ -42,7 +42,8 @@ def _reshape_grad(F, ins, outs, gs, at):
 
 
 register(OpDef("reshape", "Tensor", "same values in a new shape (-1: inferred)", X,
-               attrs=(AttrDef("shape", "shape", (-1,), "target shape; one entry may be -1"),),
+               attrs=(AttrDef("shape", "shape", (-1,), "target shape; one entry may be -1",
+                              low=-1),),
                shape=_reshape_shape, reference=lambda x, shape: np.reshape(x, shape),
                kernel="view", grad=_reshape_grad,
                label=lambda at: "→ " + fmt(at["shape"])))

@@ -19,8 +19,9 @@ preprocessing applied) that `nodestudio train` writes to metrics.json.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,11 @@ from nodestudio.train.model import Model
 from nodestudio.train.optimizers import OPTIMIZERS, Hyper, Optimizer, make_optimizer
 from nodestudio.train.regularise import Regularisation
 from nodestudio.train.schedules import SCHEDULES, Schedule, make_schedule
+
+# The whole-number settings and their ranges (the Training panel's fields hold the same).
+WHOLE_RANGES: dict[str, tuple[int, int]] = {
+    "batch_size": (1, 1_000_000), "epochs": (1, 100_000), "patience": (1, 100_000),
+    "min_epochs": (0, 100_000), "seed": (0, 2**31 - 1)}
 
 # Used when neither the caller nor the graph's metadata["training"] gives a value.
 TRAIN_DEFAULTS: dict[str, Any] = {"optimizer": "sgd", "lr": None, "batch_size": 100,
@@ -93,9 +99,143 @@ def optimizer_and_schedule(name: str, lr: float | None, hyper: Mapping[str, Any]
 
 
 def stored_training(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The graph's metadata["training"] when it is a dict; {} otherwise."""
+    """The graph's metadata["training"] when it is a dict; {} otherwise (see
+    `check_stored_training` for what is wrong with it)."""
     stored = metadata.get("training") if isinstance(metadata, Mapping) else None
     return dict(stored) if isinstance(stored, Mapping) else {}
+
+
+STORED = "metadata.training"  # how messages name the graph file's stored settings
+
+
+def check_stored_training(metadata: Mapping[str, Any] | None) -> None:
+    """TrainingError naming the first field of metadata["training"] that cannot be used
+    ("metadata.training.epochs: expected a whole number >= 1, got null"). The stored settings
+    are checked like any other field of a file: by type and range each, then the
+    hyperparameters against the stored optimizer and the schedule's parameters against the
+    stored schedule. Keys this version does not know are left alone (newer files)."""
+    if not isinstance(metadata, Mapping) or "training" not in metadata:
+        return
+    stored = metadata["training"]
+    if not isinstance(stored, Mapping):
+        raise TrainingError(f"{STORED}: expected an object, got {_json_text(stored)}")
+    for key, check in _STORED_CHECKS.items():
+        if key in stored:
+            problem = check(stored[key])
+            if problem is not None:
+                raise TrainingError(f"{STORED}.{key}: expected {problem}, got "
+                                    f"{_json_text(stored[key])}")
+    optimizer = stored.get("optimizer", TRAIN_DEFAULTS["optimizer"])
+    hyper = dict(stored.get("hyper") or {})
+    try:
+        if optimizer in FULLBATCH_METHODS:
+            if hyper:
+                raise ValueError(f"{optimizer} takes no hyperparameters")
+        else:
+            make_optimizer(optimizer, **hyper)
+    except ValueError as exc:
+        raise TrainingError(f"{STORED}.hyper: {exc}") from None
+    schedule = stored.get("schedule", "constant")
+    params = {p.name: p.default for p in SCHEDULE_PARAMETERS[schedule]}  # a missing one is
+    params.update(stored.get("schedule_params") or {})  # the form's default, not a fault
+    try:
+        make_schedule(schedule, lr0=0.01, **params)
+    except ValueError as exc:
+        raise TrainingError(f"{STORED}.schedule_params: {exc}") from None
+    options = dict(stored.get("regularisation") or {})
+    known = [f.name for f in dataclasses.fields(Regularisation)]
+    for name in options:
+        if name not in known:
+            raise TrainingError(f"{STORED}.regularisation: unknown option {name!r} (known: "
+                                f"{', '.join(known)})")
+    try:
+        Regularisation(**options)
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f"{STORED}.regularisation: {exc}") from None
+
+
+def _json_text(value: Any) -> str:
+    """A value as the file shows it: null, true, [], "x"."""
+    try:
+        text = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(type(value).__name__)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+def _whole_in(name: str, optional: bool = False) -> Callable[[Any], str | None]:
+    low, high = WHOLE_RANGES[name]
+
+    def check(value: Any) -> str | None:
+        if optional and value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            return None
+        return f"a whole number >= {low}" + (" or null" if optional else "") + \
+            f" (at most {high:,})"
+    return check
+
+
+def _one_of(names: Sequence[str]) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if isinstance(value, str) and value in names else f"one of {', '.join(names)}"
+    return check
+
+
+def _learning_rate(value: Any) -> str | None:
+    return None if value is None or (_is_number(value) and value >= 0) else \
+        "a finite number >= 0 or null"
+
+
+def _mapping(values: Callable[[Any], bool], what: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, Mapping) and all(isinstance(k, str) and values(v)
+                                              for k, v in value.items()):
+            return None
+        return f"an object of {what}"
+    return check
+
+
+def _text(value: Any) -> str | None:
+    return None if isinstance(value, str) and value.strip() else "a non-empty string"
+
+
+def _preprocess(value: Any) -> str | None:
+    try:
+        preprocess_choice(value)
+    except DatasetError:
+        return f"one of {', '.join(PREPROCESS_CHOICES)}"
+    return None
+
+
+def _device(value: Any) -> str | None:
+    return None if value is None or isinstance(value, str) or (
+        isinstance(value, int) and not isinstance(value, bool)) else \
+        "a device index or name, or null"
+
+
+_STORED_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "dataset": _text,
+    "optimizer": _one_of(OPTIMIZER_NAMES),
+    "lr": _learning_rate,
+    "hyper": _mapping(lambda v: _is_number(v) or isinstance(v, str),
+                      "hyperparameters (numbers, or names such as \"smoothed\")"),
+    "schedule": _one_of(tuple(SCHEDULES)),
+    "schedule_params": _mapping(_is_number, "numbers"),
+    "batch_size": _whole_in("batch_size"),
+    "epochs": _whole_in("epochs"),
+    "patience": _whole_in("patience", optional=True),
+    "min_epochs": _whole_in("min_epochs"),
+    "regularisation": _mapping(lambda v: v is None or _is_number(v), "numbers"),
+    "preprocess": _preprocess,
+    "device": _device,
+    "seed": _whole_in("seed"),
+}
 
 
 # what belongs to the optimizer it was chosen for (the schedule's shape does not: it is kept)
@@ -139,7 +279,10 @@ class TrainingSettings:
         """`given` first, then metadata["training"], then TRAIN_DEFAULTS and the field
         defaults. Unknown keys in the metadata are ignored (files written by newer versions).
         When `given` names an optimizer other than the stored one, the stored lr and
-        hyperparameters are not used (see `set_aside`)."""
+        hyperparameters are not used (see `set_aside`). TrainingError naming the field when
+        the stored settings cannot be used (`check_stored_training`): the CLI refuses the
+        file with it, the studio falls back to the defaults and says why."""
+        check_stored_training(metadata)
         stored = stored_training(metadata)
         for key in set_aside(metadata, given.get("optimizer")):
             del stored[key]
@@ -185,12 +328,10 @@ class TrainingSettings:
         if self.optimizer not in OPTIMIZER_NAMES:
             raise TrainingError(f"unknown optimizer {self.optimizer!r} (known: "
                                 f"{', '.join(OPTIMIZER_NAMES)})")
-        for name in ("batch_size", "epochs"):
-            _whole(name, getattr(self, name), 1)
+        for name in ("batch_size", "epochs", "min_epochs", "seed"):
+            _whole(name, getattr(self, name), *WHOLE_RANGES[name])
         if self.patience is not None:
-            _whole("patience", self.patience, 1)
-        _whole("min_epochs", self.min_epochs, 0)
-        _whole("seed", self.seed, 0)
+            _whole("patience", self.patience, *WHOLE_RANGES["patience"])
         if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(
                 self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr < 0):
             raise TrainingError(f"learning rate must be a finite number >= 0, got {self.lr!r}")
@@ -315,12 +456,13 @@ def use_device(spec: str | None) -> None:
     select_device(spec)
 
 
-def _whole(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise TrainingError(f"{name} must be a whole number >= {low}, got {value!r}")
+def _whole(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise TrainingError(f"{name} must be a whole number >= {low} (at most {high:,}), "
+                            f"got {value!r}")
 
 
 __all__ = ["OPTIMIZER_SPECIFIC", "PREPROCESS_CHOICES", "SCHEDULE_PARAMETERS", "TRAIN_DEFAULTS",
-           "ScheduleParameter", "TrainingSettings", "build_trainer", "hyperparameters",
-           "load_data", "note_text", "optimizer_and_schedule", "set_aside", "stored_training",
-           "use_device"]
+           "ScheduleParameter", "TrainingSettings", "build_trainer", "check_stored_training",
+           "hyperparameters", "load_data", "note_text", "optimizer_and_schedule", "set_aside",
+           "stored_training", "use_device"]

@@ -27,7 +27,9 @@ def test_defaults_come_from_the_given_values_then_the_metadata_then_the_cli_defa
     plain = TrainingSettings.from_metadata(None)
     assert (plain.optimizer, plain.lr, plain.epochs, plain.patience) == (
         TRAIN_DEFAULTS["optimizer"], None, TRAIN_DEFAULTS["epochs"], None)
-    assert TrainingSettings.from_metadata({"training": "not a dict"}) == plain
+    with pytest.raises(TrainingError, match=r"^metadata\.training: expected an object, got "
+                       r'"not a dict"$'):
+        TrainingSettings.from_metadata({"training": "not a dict"})
 
 
 def test_metadata_round_trip_keeps_only_what_differs():
@@ -186,3 +188,67 @@ def test_build_trainer_passes_every_setting_to_the_trainer():
     assert trainer.regularisation.l2 == 1e-3
     history = trainer.run()
     assert len(history.epochs) == 2
+
+
+# --- metadata["training"] of the wrong types: each named like a field of a file ----------------
+@pytest.mark.parametrize("stored, message", [
+    ({"epochs": None}, "metadata.training.epochs: expected a whole number >= 1 (at most "
+                       "100,000), got null"),
+    ({"epochs": 2.5}, "metadata.training.epochs: expected a whole number >= 1 (at most "
+                      "100,000), got 2.5"),
+    ({"epochs": 10**9}, "metadata.training.epochs: expected a whole number >= 1 (at most "
+                        "100,000), got 1000000000"),
+    ({"min_epochs": 2**31}, "metadata.training.min_epochs: expected a whole number >= 0 (at "
+                            "most 100,000), got 2147483648"),
+    ({"batch_size": True}, "metadata.training.batch_size: expected a whole number >= 1 (at "
+                           "most 1,000,000), got true"),
+    ({"patience": 0}, "metadata.training.patience: expected a whole number >= 1 or null (at "
+                      "most 100,000), got 0"),
+    ({"regularisation": []}, "metadata.training.regularisation: expected an object of "
+                             "numbers, got []"),
+    ({"regularisation": [1]}, "metadata.training.regularisation: expected an object of "
+                              "numbers, got [1]"),
+    ({"regularisation": {"l5": 1}}, "metadata.training.regularisation: unknown option 'l5'"),
+    ({"regularisation": {"l1": -1}}, "metadata.training.regularisation: l1 must be a number "
+                                     ">= 0, got -1"),
+    ({"hyper": 5}, "metadata.training.hyper: expected an object of hyperparameters"),
+    ({"hyper": {"momentum": 0.5}}, "metadata.training.hyper: sgd: unknown hyperparameter "
+                                   "'momentum'"),
+    ({"optimizer": "x"}, 'metadata.training.optimizer: expected one of sgd, momentum'),
+    ({"optimizer": "lbfgs", "hyper": {"lr": 0.1}}, "metadata.training.hyper: lbfgs takes no "
+                                                   "hyperparameters"),
+    ({"schedule_params": [1, 2]}, "metadata.training.schedule_params: expected an object of "
+                                  "numbers, got [1, 2]"),
+    ({"schedule": "step", "schedule_params": {"factor": "x"}},
+     "metadata.training.schedule_params: expected an object of numbers"),
+    ({"schedule": "bogus"}, "metadata.training.schedule: expected one of constant"),
+    ({"lr": -1}, "metadata.training.lr: expected a finite number >= 0 or null, got -1"),
+    ({"lr": "0.1"}, 'metadata.training.lr: expected a finite number >= 0 or null, got "0.1"'),
+    ({"dataset": ""}, 'metadata.training.dataset: expected a non-empty string, got ""'),
+    ({"preprocess": 3}, "metadata.training.preprocess: expected one of auto, none"),
+    ({"seed": -1}, "metadata.training.seed: expected a whole number >= 0 (at most "
+                   "2,147,483,647), got -1"),
+    ({"device": []}, "metadata.training.device: expected a device index or name, or null"),
+])
+def test_stored_settings_of_the_wrong_type_are_named_like_fields_of_the_file(stored, message):
+    with pytest.raises(TrainingError) as exc:
+        TrainingSettings.from_metadata({"training": stored})
+    assert str(exc.value).startswith(message), str(exc.value)
+    # the caller's own values do not hide a broken file: it is refused the same way
+    with pytest.raises(TrainingError, match="^metadata.training"):
+        TrainingSettings.from_metadata({"training": stored}, epochs=3, dataset="digits")
+
+
+def test_stored_settings_of_the_right_types_still_load():
+    stored = {"optimizer": "momentum", "lr": 0.05, "hyper": {"momentum": 0.5,
+                                                             "variant": "smoothed"},
+              "schedule": "step", "schedule_params": {"factor": 0.5},  # every: the default
+              "batch_size": 20, "epochs": 3, "patience": None, "min_epochs": 0,
+              "regularisation": {"l2": 1e-4, "max_norm": None}, "preprocess": "standardize",
+              "device": None, "seed": 4, "a_key_from_a_newer_version": [1, 2]}
+    s = TrainingSettings.from_metadata({"training": stored})
+    assert (s.optimizer, s.lr, s.hyper["momentum"], s.batch_size, s.epochs, s.seed) == (
+        "momentum", 0.05, 0.5, 20, 3, 4)
+    assert s.regularisation == Regularisation(l2=1e-4)
+    assert TrainingSettings.from_metadata({"title": "no training key"}) == \
+        TrainingSettings.from_metadata(None)

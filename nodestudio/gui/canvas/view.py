@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QGraphicsView, QMenu
 
 from nodestudio.errors import GraphError
 from nodestudio.graph import fileformat
+from nodestudio.graph.limits import POSITION_LIMIT
 from nodestudio.gui.canvas.edges import EdgeItem
 from nodestudio.gui.canvas.items import GroupFrame, NodeItem, StatusBadge
 from nodestudio.gui.canvas.quick_add import QuickAdd
@@ -56,7 +57,8 @@ class GraphView(QGraphicsView):
         self.setResizeAnchor(QGraphicsView.AnchorViewCenter)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        self.setSceneRect(QRectF(-WORLD, -WORLD, 2 * WORLD, 2 * WORLD))
+        self.setSceneRect(_room(QRectF()))
+        scene.sceneRectChanged.connect(self._cover)
         self.setFrameShape(QGraphicsView.NoFrame)
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.StrongFocus)
@@ -99,7 +101,15 @@ class GraphView(QGraphicsView):
         self.fit_rect(self.graph_scene.nodes_rect(ids) if ids else
                       self.graph_scene.nodes_rect())
 
+    def _cover(self, items: QRectF) -> None:
+        """Keep every node within reach: the view's room grows with what the scene holds
+        (never beyond the document's position limit, so it stays a sane size)."""
+        room = _room(items)
+        if room != self.sceneRect():
+            self.setSceneRect(room)
+
     def fit_rect(self, rect: QRectF) -> None:
+        self._cover(self.graph_scene.itemsBoundingRect())
         if rect.isEmpty():
             self.setTransform(QTransform())
             self.centerOn(0, 0)
@@ -412,6 +422,16 @@ class GraphView(QGraphicsView):
 
     def _theme_changed(self, _theme) -> None:
         self.viewport().update()
+
+
+def _room(items: QRectF) -> QRectF:
+    """The scene rect to pan and zoom in: +-WORLD, grown to hold `items` with a margin, within
+    the document's position limit (POSITION_LIMIT) and that margin."""
+    room = QRectF(-WORLD, -WORLD, 2 * WORLD, 2 * WORLD)
+    if items.isValid() and not items.isEmpty():
+        room = room.united(items.adjusted(-WORLD, -WORLD, WORLD, WORLD))
+    edge = POSITION_LIMIT + WORLD
+    return room.intersected(QRectF(-edge, -edge, 2 * edge, 2 * edge))
 
 
 def _action(menu: QMenu, text: str, slot) -> QAction:

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox, QWidget
 
 from nodestudio.errors import GraphError
+from nodestudio.graph.limits import brief
 from nodestudio.graph.model import plain
 from nodestudio.ops.registry import AttrDef
 
@@ -44,8 +45,15 @@ class AttrEditor(QObject):
         blocked = self.widget.blockSignals(True)
         try:
             self._show(value)
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            # a value from a file that this editor cannot hold (a NaN seed, `shape: true`):
+            # the node's problem says what is wrong; the editor shows what it can
+            self._show_unusable(value)
         finally:
             self.widget.blockSignals(blocked)
+
+    def _show_unusable(self, value: Any) -> None:
+        """Show a value `_show` refused (the widget keeps its state by default)."""
 
     def set_invalid(self, invalid: bool) -> None:
         if bool(self.widget.property("invalid")) == invalid:
@@ -82,6 +90,10 @@ class _TextEditor(AttrEditor):
 
     def format(self, value: Any) -> str:
         return str(value)
+
+    def _show_unusable(self, value: Any) -> None:
+        self._shown = brief(value)
+        self.line.setText(self._shown)
 
     def is_being_typed_in(self) -> bool:
         return self.line.hasFocus() and self.line.text() != self._shown
@@ -170,7 +182,8 @@ class IntEditor(AttrEditor):
         return self.spin.value()
 
     def _show(self, value: Any) -> None:
-        self.spin.setValue(int(value))
+        # a file's value beyond the box (its problem says so) is shown at the box's end
+        self.spin.setValue(min(max(int(value), self.spin.minimum()), self.spin.maximum()))
         self.spin.lineEdit().setModified(False)  # what is shown now is the document's value
 
     def is_being_typed_in(self) -> bool:

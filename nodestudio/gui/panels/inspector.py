@@ -293,7 +293,10 @@ class InspectorWidget(QWidget):
                 widget.deleteLater()
         defaults = {a.name: a.default for a in opdef.attrs}
         incoming = graph.incoming(node.id)
-        inputs = opdef.input_names({**defaults, **node.attrs})
+        try:
+            inputs = opdef.input_names({**defaults, **node.attrs}, node.id)
+        except GraphError:  # a count out of range (concatenate's n): the problem says so
+            inputs = []
         forms = [self.attr_form] if self.attr_form is not None else []
         if inputs:
             rows = []
