@@ -113,6 +113,21 @@ def test_wire_labels_show_tensor_types(canvas):
     assert scene.nodes["W1"].params == 627_200
 
 
+def test_a_wire_says_its_type_when_hovered_and_a_selected_one_is_drawn_on_top(canvas):
+    _, scene, view = canvas(example("mlp"))
+    item = scene.edges[Edge(PortRef("hidden", "out"), PortRef("hidden_tanh", "x"))]
+    start, end = (scene.nodes["hidden"].port_pos("out", "out"),
+                  scene.nodes["hidden_tanh"].port_pos("in", "x"))
+    middle = (start + end) / 2  # where the wire's curve passes, under its type's pill
+    mouse(view, "move", middle, Qt.NoButton)
+    assert item.toolTip() == "hidden:out → hidden_tanh:x\nB x 800"
+    mouse(view, "press", middle)
+    mouse(view, "release", middle)
+    assert item.isSelected() and item.zValue() == 0.5
+    scene.clearSelection()
+    assert item.zValue() == 0
+
+
 def test_badge_shows_the_error_of_a_node_missing_an_input(canvas, qtbot):
     document, scene, _ = canvas(example("mlp"))
     assert scene.nodes["hidden"].status == "ok"

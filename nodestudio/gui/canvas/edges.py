@@ -22,15 +22,19 @@ def wire_path(start: QPointF, end: QPointF) -> QPainterPath:
     return path
 
 
+def _label_width(text: str) -> float:
+    return style().small_metrics.horizontalAdvance(text) + 14.0 if text else 0.0
+
+
 class EdgeItem(QGraphicsItem):
     """One document edge; selectable (Delete removes it), highlighted under the mouse."""
 
-    def __init__(self, edge: Edge, src: NodeItem, dst: NodeItem):
+    def __init__(self, edge: Edge, src: NodeItem, dst: NodeItem, label: str = ""):
         super().__init__()
         self.edge = edge
         self.src, self.dst = src, dst
-        self.label = ""
-        self._label_width = 0.0
+        self.label = label  # the type on the wire: given here, the path is laid out once
+        self._label_width = _label_width(label)
         self._path = QPainterPath()
         self._pill = QRectF()
         self._bounds = QRectF()
@@ -42,7 +46,6 @@ class EdgeItem(QGraphicsItem):
         self.setZValue(0)
         src.edges.add(self)
         dst.edges.add(self)
-        self.setToolTip(f"{edge.src} → {edge.dst}")
         self.adjust()
 
     def detach(self) -> None:
@@ -52,9 +55,11 @@ class EdgeItem(QGraphicsItem):
     def set_label(self, text: str) -> None:
         if text != self.label:
             self.label = text
-            self._label_width = style().small_metrics.horizontalAdvance(text) + 14.0 if text else 0
-            self.setToolTip(f"{self.edge.src} → {self.edge.dst}" + (f"\n{text}" if text else ""))
+            self._label_width = _label_width(text)
             self.adjust()
+
+    def tooltip_text(self) -> str:
+        return f"{self.edge.src} → {self.edge.dst}" + (f"\n{self.label}" if self.label else "")
 
     def adjust(self) -> None:
         """Follow the ports (after a node moved or changed its ports)."""
@@ -86,17 +91,14 @@ class EdgeItem(QGraphicsItem):
         return self._shape
 
     def hoverEnterEvent(self, event) -> None:
+        # the tooltip is made when the pointer arrives, not for each of 10,000 wires on open
+        self.setToolTip(self.tooltip_text())
         self._hover = True
         self.update()
 
     def hoverLeaveEvent(self, event) -> None:
         self._hover = False
         self.update()
-
-    def itemChange(self, change, value):
-        if change == QGraphicsItem.ItemSelectedHasChanged:
-            self.setZValue(0.5 if value else 0)
-        return super().itemChange(change, value)
 
     def paint(self, painter, option, widget=None) -> None:
         s = style()

@@ -7,6 +7,7 @@ its annotation changes (`sync_node`, `sync_annotation`), never while painting.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -82,6 +83,10 @@ def _short(value: Any) -> str:
     return str(value)
 
 
+_MOVED = QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged
+_SELECTED = QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged
+
+
 class StatusBadge(QGraphicsItem):
     """The dot in a node's header: green ok, red error (detail as tooltip), amber blocked."""
 
@@ -90,14 +95,18 @@ class StatusBadge(QGraphicsItem):
     def __init__(self, parent: NodeItem):
         super().__init__(parent)
         self.status = "ok"
+        self._tip = ""
         self.setAcceptHoverEvents(True)  # so the tooltip shows on a small target
 
     def set_status(self, status: str, detail: str) -> None:
+        tip = {"ok": "OK", "error": detail,
+               "blocked": "blocked: an upstream node has a problem"}[status]
         if status != self.status:
             self.status = status
             self.update()
-        self.setToolTip({"ok": "OK", "error": detail,
-                         "blocked": "blocked: an upstream node has a problem"}[status])
+        if tip != self._tip:
+            self._tip = tip
+            self.setToolTip(tip)
 
     def boundingRect(self) -> QRectF:
         r = self.RADIUS + 2.0
@@ -126,6 +135,7 @@ class NodeItem(QGraphicsItem):
         self.status = "ok"
         self.error = ""
         self.params = 0
+        self._laid_out_params: int | None = None  # the count the card was last laid out for
         self._label = ""
         self._highlight: tuple[str, str, bool] | None = None  # kind, port, valid
         self._rect = QRectF()
@@ -162,6 +172,7 @@ class NodeItem(QGraphicsItem):
                         if self.op else [])
         self._op_name = node.op
         self._label = face_text(self.op, node.attrs)
+        self._laid_out_params = None  # ports or the body line may have changed: lay out again
         if note is not None:
             self.sync_annotation(note)
         else:
@@ -182,7 +193,11 @@ class NodeItem(QGraphicsItem):
         for port in self.inputs:  # the scene colours fed inputs from their wires after this
             port.dtype = port.declared
         self.badge.set_status(self.status, self.error)
-        self._relayout()
+        # only the parameter count changes the card's layout; the rest is painted
+        if self.params != self._laid_out_params:
+            self._relayout()
+        else:
+            self.update()
 
     def set_roles(self, roles: dict[str, tuple[str, bool]], binding: str = "") -> None:
         """Tag output ports with their training role (loss, error, prediction, features,
@@ -214,6 +229,7 @@ class NodeItem(QGraphicsItem):
             for i, port in enumerate(ports):
                 port.y = top + (i + 0.5) * ROW
         height = top + rows * ROW + (FOOTER if self.params else 0.0) + PADDING
+        self._laid_out_params = self.params
         # inside an expanded group the frame names the group: show the node's own part only
         name = (self.node_id.removeprefix(f"{self.group}/") if self.group is not None
                 else self.node_id)
@@ -310,15 +326,18 @@ class NodeItem(QGraphicsItem):
         return None
 
     def itemChange(self, change, value):
-        if change == QGraphicsItem.ItemPositionHasChanged:
+        # called about ten times per card as it is made: kept lean (module-level constants;
+        # QGraphicsItem's own itemChange only returns the value)
+        if change == _MOVED:
             for edge in self.edges:
                 edge.adjust()
-            scene = self.scene()
-            if scene is not None and self.group is not None:
-                scene.group_moved(self.group)
-        elif change == QGraphicsItem.ItemSelectedHasChanged:
+            if self.group is not None:
+                scene = self.scene()
+                if scene is not None:
+                    scene.group_moved(self.group)
+        elif change == _SELECTED:
             self.setZValue(2 if value else 1)
-        return super().itemChange(change, value)
+        return value
 
     # --- painting ------------------------------------------------------------------------
     def paint(self, painter, option: QStyleOptionGraphicsItem, widget=None) -> None:
@@ -425,6 +444,14 @@ def _header_fit(title: str, op: str) -> tuple[float, str, str]:
 
 def _top_rounded(rect: QRectF, radius: float) -> QPainterPath:
     """A rectangle with only its top corners rounded (the header)."""
+    return QPainterPath(_top_rounded_at(rect.x(), rect.y(), rect.width(), rect.height(), radius))
+
+
+@functools.lru_cache(maxsize=256)
+def _top_rounded_at(x: float, y: float, width: float, height: float,
+                    radius: float) -> QPainterPath:
+    # cached: most cards share a width, and a QPainterPath copies cheaply (implicitly shared)
+    rect = QRectF(x, y, width, height)
     path = QPainterPath()
     path.setFillRule(Qt.WindingFill)
     path.addRoundedRect(rect, radius, radius)

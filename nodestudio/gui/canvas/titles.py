@@ -36,20 +36,27 @@ class TitleFit:
 class Overview:
     def __init__(self, text: str):
         self.text = text
-        metrics = style().title_metrics
-        self._reference = style().title_font.pixelSize()
-        variants = shortened(text)
-        # each variant's best ways to break it into 1, 2, 3 lines: (lines, widest line)
-        self._variants: list[list[tuple[tuple[str, ...], float]]] = []
-        for variant in variants:
-            # after each separator: "_" "/" "-" "." (and nowhere else: words stay whole)
-            pieces = [p for p in re.split(r"(?<=[_/.\-])", variant) if p]
-            breaks = []
-            for count in range(1, min(MAX_LINES, len(pieces)) + 1):
-                lines = _best_split(pieces, count, metrics.horizontalAdvance)
-                breaks.append((lines, max(metrics.horizontalAdvance(line) for line in lines)))
-            self._variants.append(breaks)
+        # the line breaks are measured when the title is first drawn far out, not for each of
+        # 10,000 nodes when a file opens
+        self._breaks: list[list[tuple[tuple[str, ...], float]]] | None = None
         self._cache: tuple[tuple[float, float, float], TitleFit | None] | None = None
+
+    @property
+    def _variants(self) -> list[list[tuple[tuple[str, ...], float]]]:
+        """Each shortened form's best ways to break it into 1, 2, 3 lines: (lines, widest)."""
+        if self._breaks is None:
+            metrics = style().title_metrics
+            self._breaks = []
+            for variant in shortened(self.text):
+                # after each separator: "_" "/" "-" "." (and nowhere else: words stay whole)
+                pieces = [p for p in re.split(r"(?<=[_/.\-])", variant) if p]
+                breaks = []
+                for count in range(1, min(MAX_LINES, len(pieces)) + 1):
+                    lines = _best_split(pieces, count, metrics.horizontalAdvance)
+                    breaks.append((lines, max(metrics.horizontalAdvance(line)
+                                              for line in lines)))
+                self._breaks.append(breaks)
+        return self._breaks
 
     def fit(self, width: float, height: float, spill: float = 0.0) -> TitleFit | None:
         """The title for a tile of this size in screen pixels, which may widen by `spill` each
@@ -65,7 +72,7 @@ class Overview:
         room, high = width - 2 * MARGIN, height - 2
         for breaks in self._variants:  # the fullest text, at the largest size that fits it,
             for pixels in SIZES:  # in the tile if it can, else widened
-                scale = pixels / self._reference * SLACK
+                scale = pixels / style().title_font.pixelSize() * SLACK
                 for widest_allowed in (room, room + 2 * spill):
                     for lines, widest in breaks:
                         if widest * scale <= widest_allowed \
@@ -75,7 +82,7 @@ class Overview:
         pixels = SIZES[-1]
         if pixels > high:
             return None
-        scale = pixels / self._reference * SLACK
+        scale = pixels / style().title_font.pixelSize() * SLACK
         last = self._variants[-1][0][0][0]  # the shortest variant on one line
         elided = style().title_metrics.elidedText(last, Qt.ElideMiddle,
                                                   (room + 2 * spill) / scale)
