@@ -61,9 +61,9 @@ def test_two_variants_run_in_turn_and_the_table_and_plot_hold_their_histories(qt
         row = rows[variant.label]
         best = history.epochs[history.best_epoch - 1]
         assert row["Run"] == f"run {run.number}"
-        assert row["Best valid error (%)"] == f"{100 * best.valid_error:.2f}"
-        assert row["Best epoch"] == str(history.best_epoch)
-        assert row["Test error (%)"] == f"{100 * history.test_error:.2f}"
+        assert row["Valid %"] == f"{100 * best.valid_error:.2f}"
+        assert row["Epoch"] == str(history.best_epoch)
+        assert row["Test %"] == f"{100 * history.test_error:.2f}"
         assert row["Time (s)"] == f"{history.seconds:.1f}"
         assert row["Status"] == "finished"
         xs, ys = panel.curves()[variant.number].getData()
@@ -74,16 +74,16 @@ def test_two_variants_run_in_turn_and_the_table_and_plot_hold_their_histories(qt
     assert legend == [f"run {r.number} · {v.label}" for r, v in zip(runs, panel.variants)]
 
     # sorting by test error: a click on the column's header
-    column = RESULT_COLUMNS.index("Test error (%)")
+    column = RESULT_COLUMNS.index("Test %")
     header = panel.table.horizontalHeader()
     x = header.sectionViewportPosition(column) + header.sectionSize(column) // 2
     qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
                      pos=QPoint(x, 5))
-    shown = [float(row["Test error (%)"]) for row in panel.result_rows()]
+    shown = [float(row["Test %"]) for row in panel.result_rows()]
     assert shown == sorted(shown) or shown == sorted(shown, reverse=True)
     qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
                      pos=QPoint(x, 5))
-    again = [float(row["Test error (%)"]) for row in panel.result_rows()]
+    again = [float(row["Test %"]) for row in panel.result_rows()]
     assert again == list(reversed(shown))
     assert panel.run_button.isEnabled() and not panel.stop_button.isEnabled()
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -43,8 +44,13 @@ from nodestudio.train.settings import TrainingSettings
 if TYPE_CHECKING:
     from nodestudio.gui.mainwindow import MainWindow
 
-RESULT_COLUMNS = ("Variant", "Run", "Best valid error (%)", "Best epoch", "Test error (%)",
-                  "Time (s)", "Status")
+RESULT_COLUMNS = ("Run", "Variant", "Valid %", "Epoch", "Test %", "Time (s)", "Status")
+COLUMN_TIPS = ("The variant's run in the Curves dock's list",
+               "Optimizer, learning rate, batch size",
+               "The best validation error, in %", "The epoch of the best validation error",
+               "The test error with the best epoch's parameters, in %",
+               "Seconds the run took, compiling included", "How the run ended")
+MIN_HEIGHT = 360  # px: the dock is made this tall when the panel is first opened
 VARIANT_COLUMNS = ("Optimizer", "Learning rate", "Batch size")
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1  # a result cell's sort key
 
@@ -168,9 +174,10 @@ class ComparePanel(QWidget):
         left_layout.addLayout(buttons)
         left_layout.addWidget(self.status)
 
-        self.plot = Plot("Validation error (%) per epoch")
+        self.plot = Plot("Validation curves")  # short: a long title widens the plot
         self.plot.setLabel("left", "validation error (%)")
-        self.legend = self.plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
+        self.legend = self.plot.addLegend(offset=(-6, 6), labelTextSize="8pt",
+                                          verSpacing=-4)
 
         self.table = QTableWidget(0, len(RESULT_COLUMNS))
         self.table.setObjectName("compare_results")
@@ -181,21 +188,38 @@ class ComparePanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.
                                                            ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
+        for column, tip in enumerate(COLUMN_TIPS):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # in run order to start with
         self.table.setToolTip("Click a column's header to sort by it")
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.setChildrenCollapsible(False)
+        self.editor.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.ResizeToContents)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
         for widget, stretch in ((left, 2), (self.plot, 3), (self.table, 3)):
-            splitter.addWidget(widget)
-            splitter.setStretchFactor(splitter.count() - 1, stretch)
+            self.splitter.addWidget(widget)
+            self.splitter.setStretchFactor(self.splitter.count() - 1, stretch)
+        left.setMinimumWidth(240)
+        self._settled = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 8)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.splitter, 1)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
 
     def sizeHint(self) -> QSize:  # noqa: N802  (Qt's name)
         return QSize(1000, 300)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802  (Qt's name)
+        super().showEvent(event)
+        if not self._settled:  # first shown: room for the plot and the table
+            self._settled = True
+            dock = getattr(self.window, "inspect_docks", {}).get(PANEL.name)
+            if dock is not None and dock.height() < MIN_HEIGHT:
+                self.window.resizeDocks([dock], [MIN_HEIGHT], Qt.Orientation.Vertical)
+            width = max(self.splitter.width(), 700)
+            self.splitter.setSizes([int(width * share) for share in (0.27, 0.36, 0.37)])
 
     # --- the variants the user builds ------------------------------------------------------
     def _seed_rows(self) -> None:
@@ -368,11 +392,19 @@ class ComparePanel(QWidget):
         run = f"run {variant.run.number} · " if getattr(variant.run, "number", None) else ""
         return f"{run}{variant.label}"
 
+    def _style_legend(self, t: Theme) -> None:
+        background = QColor(t.base)
+        background.setAlpha(210)
+        self.legend.setBrush(pg.mkBrush(background))
+        self.legend.setPen(pg.mkPen(t.grid_major))
+        self.legend.setLabelTextColor(t.text)
+
     def _draw_curve(self, variant: Variant) -> None:
         xs, ys = variant.series()
         curve = self._curves.get(variant.number)
         if curve is None:
             colour = self._colour(variant, theme())
+            self._style_legend(theme())
             curve = self.plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="s",
                                    symbolSize=5, symbolBrush=colour, symbolPen=None,
                                    name=self._curve_name(variant))
@@ -395,8 +427,8 @@ class ComparePanel(QWidget):
             else None
         run_number = getattr(variant.run, "number", None)
         cells = [
-            _ResultItem(variant.label, variant.number),
             _ResultItem(f"run {run_number}" if run_number else "", run_number),
+            _ResultItem(variant.label, variant.number),
             _ResultItem(_pct(best.valid_error if best else None),
                         100 * best.valid_error if best and best.valid_error is not None
                         else None),
@@ -435,6 +467,7 @@ class ComparePanel(QWidget):
 
     def _apply_theme(self, t: Theme) -> None:
         self.plot.apply_theme(t)
+        self._style_legend(t)
         for variant in self.variants:
             curve = self._curves.get(variant.number)
             if curve is not None:
