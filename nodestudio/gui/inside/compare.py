@@ -219,7 +219,7 @@ class ComparePanel(QWidget):
             if dock is not None and dock.height() < MIN_HEIGHT:
                 self.window.resizeDocks([dock], [MIN_HEIGHT], Qt.Orientation.Vertical)
             width = max(self.splitter.width(), 700)
-            self.splitter.setSizes([int(width * share) for share in (0.27, 0.36, 0.37)])
+            self.splitter.setSizes([int(width * share) for share in (0.23, 0.32, 0.45)])
 
     # --- the variants the user builds ------------------------------------------------------
     def _seed_rows(self) -> None:
