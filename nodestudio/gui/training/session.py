@@ -115,6 +115,7 @@ class _Bridge(QObject):
     failed = Signal(str, object, object)  # message, node id or None, History or None
     fixable = Signal(str, object)  # message, tuple of Fix: what Train offers to mend
     roles_note = Signal(str)  # what the run took the graph's roles to be
+    probed = Signal(object, object)  # a probe, what it returned (see TrainingSession.add_probe)
 
 
 class _Worker:
@@ -134,6 +135,7 @@ class _Worker:
         self._steps_per_epoch = 1
         self._step_in_epoch = 0
         self._n_train = 0
+        self.probes: list[Any] = []  # the session's list: probes added mid-run count
 
     # --- control, from the GUI thread -----------------------------------------------------
     def pause(self) -> None:
@@ -203,10 +205,21 @@ class _Worker:
             self._step_in_epoch = 0
             if not self.closed:
                 self.bridge.epoch.emit(event)
+            self._probe(event)
         elif isinstance(event, Finished):
+            self._probe(event)  # the model holds its final (best) values now
             self._emit_done(event.history, self.trainer.model.values())
         elif isinstance(event, Failed):
             self._fail(event.message, event.node, event.history)
+
+    def _probe(self, event: Any) -> None:
+        for probe in list(self.probes):
+            try:
+                result = probe(self.trainer, event)
+            except Exception as exc:  # noqa: BLE001  (a panel's failure must not end the run)
+                result = exc
+            if not self.closed:
+                self.bridge.probed.emit(probe, result)
 
     def _batch(self, event: BatchEnd) -> None:
         gui_priority.wait()  # between two steps: the moment to let a paint finish
@@ -280,6 +293,7 @@ class TrainingSession(QObject):
     fixable = Signal(str, object)
     roles_note = Signal(str)
     data_note = Signal(object)
+    probed = Signal(object, object)  # a probe and its result: see add_probe
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -300,6 +314,16 @@ class TrainingSession(QObject):
         self._bridge.failed.connect(self._failed, queued)
         self._bridge.fixable.connect(self.fixable, queued)
         self._bridge.roles_note.connect(self.roles_note, queued)
+        self._bridge.probed.connect(self.probed, queued)
+        self._probes: list[Any] = []
+
+    def add_probe(self, probe: Any) -> Any:
+        """Call `probe(trainer, event)` on the training thread after each EpochEnd and on
+        Finished (the model then holds its final values), where the device may be used
+        safely; `probed(probe, result)` brings what it returns (or the exception it raised)
+        to the GUI thread. Returns the function that removes the probe."""
+        self._probes.append(probe)
+        return lambda: self._probes.remove(probe) if probe in self._probes else None
 
     @property
     def running(self) -> bool:
@@ -314,6 +338,7 @@ class TrainingSession(QObject):
         self.settings, self.title = settings, title
         self.history, self.values = None, {}
         worker = _Worker(snapshot, settings, title, self._bridge)
+        worker.probes = self._probes
         self._worker = worker
         self._thread = threading.Thread(target=worker.run, name="nodestudio-training",
                                         daemon=True)
