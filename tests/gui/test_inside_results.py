@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from nodestudio.graph import fileformat
-from nodestudio.gui.inside.results import ResultsPanel, Snapshot
+from nodestudio.gui.inside.results import ResultsPanel, ResultsView
 from nodestudio.gui.mainwindow import MainWindow
 from nodestudio.train.settings import load_data
 from tests.train.test_results import moons_graph, numpy_scores
@@ -41,18 +41,19 @@ def test_results_follow_each_epoch_and_match_the_run_and_numpy(qtbot, window, tm
           {"dataset": "moons", "lr": 0.5, "batch_size": 20, "epochs": 2})
     panel = window.show_panel("results")
     assert isinstance(panel, ResultsPanel) and panel.snapshot is None
-    probed = []
-    window.training.session.probed.connect(lambda probe, result: probed.append(result))
+    epoch_task_done = []
+    window.training.session.epoch_task_done.connect(
+        lambda task, result: epoch_task_done.append(result))
     with qtbot.waitSignal(window.training.session.finished, timeout=LONG) as done:
         window.train()
     history = done.args[0]
     qtbot.waitUntil(lambda: panel.snapshot is not None and
                     panel.snapshot.source.startswith("after training"))
     # one snapshot per epoch end, then the final one, each with the right epoch
-    assert [s.source for s in probed] == ["after epoch 1", "after epoch 2",
+    assert [s.source for s in epoch_task_done] == ["after epoch 1", "after epoch 2",
                                           f"after training (best epoch {history.best_epoch})"]
-    for record, snapshot in zip(history.epochs, probed):
-        assert isinstance(snapshot, Snapshot)
+    for record, snapshot in zip(history.epochs, epoch_task_done):
+        assert isinstance(snapshot, ResultsView)
         valid = snapshot.results["valid"]
         assert valid.epoch == record.epoch
         assert valid.error == pytest.approx(record.valid_error, abs=1e-6)

@@ -10,8 +10,8 @@ Three views of one split (validation or test, chosen in the panel's bar):
 * for 2-D data, the decision regions: the class the model predicts at every point of a grid,
   drawn under the split's points, lighter where the model is unsure.
 
-The figures come from nodestudio/train/results.py. While a run trains, the panel's probe
-(`TrainingSession.add_probe`) computes them on the training thread at the end of every epoch
+The figures come from nodestudio/train/results.py. While a run trains, the panel's epoch task
+(`TrainingSession.add_epoch_task`) computes them on the training thread at the end of every epoch
 and once more when training finishes (with the parameters the run keeps); opened after a run,
 or on "Refresh", the panel computes them from the document's parameter values.
 """
@@ -57,7 +57,7 @@ MIN_HEIGHT = 380  # px: the dock is made this tall when the panel is first opene
 
 
 @dataclass(frozen=True, eq=False)
-class Snapshot:
+class ResultsView:
     """Everything the panel draws, computed at one moment of a run."""
 
     results: dict[str, Results]  # split -> its results
@@ -65,8 +65,8 @@ class Snapshot:
     source: str  # "epoch 3", "after training", "from the document"
 
 
-def compute_snapshot(predictor: Predictor, data: Any, source: str,
-                     epoch: int | None = None) -> Snapshot:
+def compute_results_view(predictor: Predictor, data: Any, source: str,
+                     epoch: int | None = None) -> ResultsView:
     """Results on the validation and test splits of `data` (a Splits), and the decision grid
     over all of its points when there are two features."""
     results = {split: evaluate_split(predictor, getattr(data, split), split, epoch)
@@ -75,7 +75,7 @@ def compute_snapshot(predictor: Predictor, data: Any, source: str,
     if data.train.n_features == 2:
         points = np.concatenate([d.x for d in data if len(d)])
         grid = decision_grid(predictor, points)
-    return Snapshot(results, grid, source)
+    return ResultsView(results, grid, source)
 
 
 class _Plot(pg.PlotWidget):
@@ -113,14 +113,14 @@ class ResultsPanel(QWidget):
         super().__init__()
         self.window = window
         self.session = window.training.session
-        self.snapshot: Snapshot | None = None
-        self._predictor: Predictor | None = None  # of the model the probe saw last
+        self.snapshot: ResultsView | None = None
+        self._predictor: Predictor | None = None  # of the model the epoch task saw last
         self._cells: list[pg.TextItem] = []
         self._cell_font = QFont(self.font())
         self._cell_font.setPointSizeF(max(6.5, self.font().pointSizeF() - 1.5))
         self._build()
-        self._remove_probe = self.session.add_probe(self._probe)
-        self.session.probed.connect(self._probed)
+        self._remove_task = self.session.add_epoch_task(self._epoch_task)
+        self.session.epoch_task_done.connect(self._epoch_task_done)
         signals.theme_changed.connect(self._apply_theme)
         self._settled = False
         if not self.session.running and self.session.history is not None:
@@ -218,20 +218,20 @@ class ResultsPanel(QWidget):
         """The results of the chosen split in the snapshot shown."""
         return self.snapshot.results.get(self.split()) if self.snapshot is not None else None
 
-    def _probe(self, trainer: Any, event: Any) -> Snapshot:
+    def _epoch_task(self, trainer: Any, event: Any) -> ResultsView:
         """On the training thread: the figures with the model's current parameters."""
         if self._predictor is None or self._predictor.model is not trainer.model:
             self._predictor = Predictor(trainer.model)
         if isinstance(event, EpochEnd):
             epoch = event.record.epoch
-            return compute_snapshot(self._predictor, trainer.data, f"after epoch {epoch}",
+            return compute_results_view(self._predictor, trainer.data, f"after epoch {epoch}",
                                     epoch)
         best = trainer.history.best_epoch if trainer.history is not None else None
         source = "after training" + (f" (best epoch {best})" if best is not None else "")
-        return compute_snapshot(self._predictor, trainer.data, source, best)
+        return compute_results_view(self._predictor, trainer.data, source, best)
 
-    def _probed(self, probe: Any, result: Any) -> None:
-        if probe != self._probe:
+    def _epoch_task_done(self, task: Any, result: Any) -> None:
+        if task != self._epoch_task:
             return
         if isinstance(result, BaseException):
             self._show_problem(result)
@@ -263,7 +263,7 @@ class ResultsPanel(QWidget):
                                         dict(document.graph.metadata))
             data = load_data(settings)
             model.check_data(data)
-            snapshot = compute_snapshot(Predictor(model), data, "from the document")
+            snapshot = compute_results_view(Predictor(model), data, "from the document")
         except (NodeStudioError, ValueError) as exc:
             self._show_problem(exc)
             return False
@@ -278,7 +278,7 @@ class ResultsPanel(QWidget):
         self.summary.setToolTip(str(exc))
 
     # --- drawing -------------------------------------------------------------------------
-    def show_snapshot(self, snapshot: Snapshot) -> None:
+    def show_snapshot(self, snapshot: ResultsView) -> None:
         self.snapshot = snapshot
         self._draw()
 
@@ -430,7 +430,7 @@ class ResultsPanel(QWidget):
                                         "pen": pg.mkPen(theme().accent, width=2.5)}])
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802
-        self._remove_probe()
+        self._remove_task()
         super().closeEvent(event)
 
 
@@ -469,4 +469,4 @@ PANEL = PanelSpec("results", "Results", build,
                           "decision regions on the validation or test split",
                   order=80)
 
-__all__ = ["PANEL", "ResultsPanel", "Snapshot", "compute_snapshot"]
+__all__ = ["PANEL", "ResultsPanel", "ResultsView", "compute_results_view"]

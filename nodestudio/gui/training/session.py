@@ -115,7 +115,7 @@ class _Bridge(QObject):
     failed = Signal(str, object, object)  # message, node id or None, History or None
     fixable = Signal(str, object)  # message, tuple of Fix: what Train offers to mend
     roles_note = Signal(str)  # what the run took the graph's roles to be
-    probed = Signal(object, object)  # a probe, what it returned (see TrainingSession.add_probe)
+    epoch_task_done = Signal(object, object)  # a task, what it returned (add_epoch_task)
 
 
 class _Worker:
@@ -135,7 +135,7 @@ class _Worker:
         self._steps_per_epoch = 1
         self._step_in_epoch = 0
         self._n_train = 0
-        self.probes: list[Any] = []  # the session's list: probes added mid-run count
+        self.epoch_tasks: list[Any] = []  # the session's list: tasks added mid-run count
 
     # --- control, from the GUI thread -----------------------------------------------------
     def pause(self) -> None:
@@ -205,21 +205,21 @@ class _Worker:
             self._step_in_epoch = 0
             if not self.closed:
                 self.bridge.epoch.emit(event)
-            self._probe(event)
+            self._run_epoch_tasks(event)
         elif isinstance(event, Finished):
-            self._probe(event)  # the model holds its final (best) values now
+            self._run_epoch_tasks(event)  # the model holds its final (best) values now
             self._emit_done(event.history, self.trainer.model.values())
         elif isinstance(event, Failed):
             self._fail(event.message, event.node, event.history)
 
-    def _probe(self, event: Any) -> None:
-        for probe in list(self.probes):
+    def _run_epoch_tasks(self, event: Any) -> None:
+        for task in list(self.epoch_tasks):
             try:
-                result = probe(self.trainer, event)
+                result = task(self.trainer, event)
             except Exception as exc:  # noqa: BLE001  (a panel's failure must not end the run)
                 result = exc
             if not self.closed:
-                self.bridge.probed.emit(probe, result)
+                self.bridge.epoch_task_done.emit(task, result)
 
     def _batch(self, event: BatchEnd) -> None:
         gui_priority.wait()  # between two steps: the moment to let a paint finish
@@ -293,7 +293,7 @@ class TrainingSession(QObject):
     fixable = Signal(str, object)
     roles_note = Signal(str)
     data_note = Signal(object)
-    probed = Signal(object, object)  # a probe and its result: see add_probe
+    epoch_task_done = Signal(object, object)  # a task and its result: see add_epoch_task
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -314,16 +314,16 @@ class TrainingSession(QObject):
         self._bridge.failed.connect(self._failed, queued)
         self._bridge.fixable.connect(self.fixable, queued)
         self._bridge.roles_note.connect(self.roles_note, queued)
-        self._bridge.probed.connect(self.probed, queued)
-        self._probes: list[Any] = []
+        self._bridge.epoch_task_done.connect(self.epoch_task_done, queued)
+        self._epoch_tasks: list[Any] = []
 
-    def add_probe(self, probe: Any) -> Any:
-        """Call `probe(trainer, event)` on the training thread after each EpochEnd and on
+    def add_epoch_task(self, task: Any) -> Any:
+        """Call `task(trainer, event)` on the training thread after each EpochEnd and on
         Finished (the model then holds its final values), where the device may be used
-        safely; `probed(probe, result)` brings what it returns (or the exception it raised)
-        to the GUI thread. Returns the function that removes the probe."""
-        self._probes.append(probe)
-        return lambda: self._probes.remove(probe) if probe in self._probes else None
+        safely; `epoch_task_done(task, result)` brings what it returns (or the exception it
+        raised) to the GUI thread. Returns the function that removes the task."""
+        self._epoch_tasks.append(task)
+        return lambda: self._epoch_tasks.remove(task) if task in self._epoch_tasks else None
 
     @property
     def running(self) -> bool:
@@ -338,7 +338,7 @@ class TrainingSession(QObject):
         self.settings, self.title = settings, title
         self.history, self.values = None, {}
         worker = _Worker(snapshot, settings, title, self._bridge)
-        worker.probes = self._probes
+        worker.epoch_tasks = self._epoch_tasks
         self._worker = worker
         self._thread = threading.Thread(target=worker.run, name="nodestudio-training",
                                         daemon=True)
