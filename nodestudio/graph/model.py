@@ -227,6 +227,8 @@ class EdgeList(list):  # type: ignore[type-arg]
             return
         i = operator.index(index)
         i = len(self) + i if i < 0 else i
+        if not 0 <= i < len(self):  # as list's own: del l[-3] of two items is an IndexError
+            raise IndexError("list assignment index out of range")
         edge, key = self[i], self._keys[i]
         super().__delitem__(i)
         del self._keys[i]

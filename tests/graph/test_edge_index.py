@@ -4,7 +4,9 @@ node's wires come out as a plain scan of the list would give them."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
+import pytest
 from hypothesis import strategies as st
 
 from nodestudio.graph.model import Edge, EdgeList, Graph, PortRef
@@ -91,3 +93,13 @@ def test_assigning_a_list_makes_an_indexed_copy():
     copied.disconnect("c:x")
     assert len(g.edges) == 2 and len(copied.edges) == 1
     assert g.path("a", "c") == ["a", "b", "c"] and copied.path("a", "c") is None
+
+
+def test_deleting_beyond_the_start_is_an_index_error_as_for_a_list():
+    # found by the property above: `del l[-3]` of two wires deleted the last one
+    two = [Edge(PortRef("a", "out"), PortRef("b", "x")), Edge(PortRef("b", "out"),
+                                                              PortRef("c", "x"))]
+    indexed = EdgeList(two)
+    with pytest.raises(IndexError):
+        del indexed[-3]
+    assert list(indexed) == two and indexed.into("c") == [two[1]]
