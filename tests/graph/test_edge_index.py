@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
-import pytest
 from hypothesis import strategies as st
 
 from nodestudio.graph.model import Edge, EdgeList, Graph, PortRef
