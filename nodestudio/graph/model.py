@@ -451,9 +451,10 @@ class Graph:
         self._emit("moved", (node_id, old, node.position))
 
     # --- edges -------------------------------------------------------------------------------
-    def connect(self, src: PortLike, dst: PortLike) -> Edge:
-        """Join an output port to an input port. Refuses a second edge into the same input port
-        and an edge that would close a cycle (CycleError lists it, starting at the source)."""
+    def connect(self, src: PortLike, dst: PortLike, index: int | None = None) -> Edge:
+        """Join an output port to an input port (at `index` in the edge list, default last).
+        Refuses a second edge into the same input port and an edge that would close a cycle
+        (CycleError lists it, starting at the source)."""
         src, dst = as_port(src), as_port(dst)
         self.node(src.node)
         self.node(dst.node)
@@ -464,11 +465,14 @@ class Graph:
         path = self.path(dst.node, src.node)
         if path is not None:
             raise CycleError([src.node, *path])
-        return self.restore_edge(Edge(src, dst))
+        return self.restore_edge(Edge(src, dst), index)
 
-    def restore_edge(self, edge: Edge) -> Edge:
+    def restore_edge(self, edge: Edge, index: int | None = None) -> Edge:
         """Put back an edge known to be valid (undo): no cycle or port check."""
-        self.edges.append(edge)
+        if index is None:
+            self.edges.append(edge)
+        else:
+            self.edges.insert(max(index, 0), edge)
         self._emit("edge_added", edge)
         return edge
 

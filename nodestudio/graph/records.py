@@ -18,7 +18,7 @@ from nodestudio.graph.model import PortRef
 
 Problem = tuple[str, str]  # (path below the record, e.g. ".inputs.x.to[0]", what is wrong)
 
-MODES = ("train", "infer")
+MODES = ("train", "infer", "auto")  # "auto": both, through mode_switch nodes
 
 
 def group_record_problem(record: Any) -> Problem | None:

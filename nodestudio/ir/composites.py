@@ -32,23 +32,30 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import numpy as np
+
 from nodestudio.errors import GraphError, ShapeError
 from nodestudio.graph.layout import layered_positions
 from nodestudio.graph.model import Edge, Graph, Node, PortRef
 from nodestudio.graph.records import group_record_problem
-from nodestudio.ir import build
+from nodestudio.ir import build, expr
 from nodestudio.ir.convert import from_document, ir_to_graph
 from nodestudio.ir.expand import MODES
-from nodestudio.ir.expr import Apply, Variable, name_scope, toposort
+from nodestudio.ir.expr import Apply, Variable, make_apply, name_scope, toposort
 from nodestudio.ir.layers import owned_attrs, owned_types, param_key
 from nodestudio.ops import registry
 from nodestudio.ops.registry import TensorType
 
 
-def expand_node(graph: Graph, node_id: str, mode: str = "train") -> list[str]:
-    """Replace composite `node_id` by its primitive nodes for `mode`; returns their ids."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+def expand_node(graph: Graph, node_id: str, mode: str = "auto") -> list[str]:
+    """Replace composite `node_id` by its primitive nodes for `mode`; returns their ids.
+
+    "auto" (the canvas's) keeps what the op does in both modes: where its training and
+    inference expansions differ (batch statistics or running averages, a dropout mask or
+    none), both are built, sharing what they have in common, and a `mode_switch` node picks
+    one per compiled function, as the composite itself does."""
+    if mode not in (*MODES, "auto"):
+        raise ValueError(f"mode must be one of {(*MODES, 'auto')}, got {mode!r}")
     node = graph.node(node_id)
     op = registry.get(node.op, node=node_id)
     if not op.is_composite:
@@ -70,8 +77,12 @@ def expand_node(graph: Graph, node_id: str, mode: str = "train") -> list[str]:
     params = _owned_parameter_nodes(op, list(in_types.values()), attrs, node_id)
     try:
         with name_scope(f"{node_id}/"):
-            outs = op.expand(build, [h.outputs[0] for h in holders]
-                             + [p.outputs[0] for p in params], attrs, mode)
+            ins = [h.outputs[0] for h in holders] + [p.outputs[0] for p in params]
+            if mode == "auto":
+                outs = _switched(op.expand(build, ins, attrs, "train"),
+                                 op.expand(build, ins, attrs, "infer"))
+            else:
+                outs = op.expand(build, ins, attrs, mode)
     except ShapeError as exc:
         if exc.node is None:
             raise ShapeError(exc.detail, node=node_id, port=exc.port) from None
@@ -105,11 +116,15 @@ def expand_node(graph: Graph, node_id: str, mode: str = "train") -> list[str]:
             "to": [str(d) for d in graph.consumers(node_id, port)]}
     record["updates"] = _updates(op, attrs, incoming, node_id, new_src)
     out_edges = [e for e in graph.edges if e.src.node == node_id]
+    wires = graph.edges.of(node_id)  # each replaced in place by the wires standing for it
+    anchors = _anchors(graph, wires, [[e] for e in wires])
+    anchor_of = dict(zip(wires, anchors))
     graph_outputs = dict(record["graph_outputs"])
     owned_values = {k: graph.values[k] for k in graph.owned_keys(node_id)}
 
     # 3. Swap the composite for its primitives (through the model, so listeners hear of it).
     index = record["index"]
+    orders = _orders(graph)
     graph.remove_node(node_id)
     ox, oy = node.position if node.position is not None else (0.0, 0.0)
     layout = layered_positions(sub, inner)  # the primitive ops laid out as their own graph
@@ -123,18 +138,21 @@ def expand_node(graph: Graph, node_id: str, mode: str = "train") -> list[str]:
             graph.values[nid] = sub.values[nid]
     graph.values.update(owned_values)  # trained layer weights: now the parameter nodes' values
     _make_room(graph, record, inner, ox)
+    placed: list[tuple[int | None, Edge]] = []
     for e in sub.edges:
         if e.src.node in holder_ids:
             port = holder_ids[e.src.node]
-            graph.connect(incoming[port], e.dst)
+            placed.append((anchor_of.get(Edge(incoming[port], PortRef(node_id, port))),
+                           Edge(incoming[port], e.dst)))
             record["inputs"][port]["to"].append(str(e.dst))
         else:
             graph.connect(e.src, e.dst)
-    for e in out_edges:
-        graph.connect(new_src[e.src.port], e.dst)
+    placed += [(anchor_of[e], Edge(new_src[e.src.port], e.dst)) for e in out_edges]
+    _connect_in_place(graph, placed)
     for name, port in graph_outputs.items():
         graph.outputs[name] = new_src[port]
     graph.groups[node_id] = record
+    _restore_orders(graph, orders)
     return inner
 
 
@@ -188,9 +206,23 @@ def collapse_group(graph: Graph, group_id: str) -> Node:
                 ref == in_src.get(outputs[recorded]["passthrough"]):
             named[name] = recorded
 
+    # Each of the composite's wires goes where the first of the wires it stands for is.
+    wires = [Edge(src, PortRef(group_id, port)) for port, src in in_src.items()
+             if src is not None]
+    replaced = [[e for e in graph.edges.out_of(src.node) if e.src == src and e.dst.node in inside
+                 and str(e.dst) in inputs[port].get("to", [])]
+                for port, src in in_src.items() if src is not None]
+    wires += [Edge(PortRef(group_id, port), edge.dst) for edge, port in rewire]
+    replaced += [[edge] for edge, _ in rewire]
+    removed = [e for nid in members for e in graph.edges.of(nid)] + passthrough_edges
+    anchors = _anchors(graph, removed, replaced)
+    members_at = [i for i, nid in enumerate(graph.nodes) if nid in inside]
+    index = members_at[0] if members_at else record.get("index")  # where its nodes stand
+
     # Apply the plan.
     kept = {k: graph.values[k] for k in (param_key(group_id, p) for p in record.get("params", []))
             if k in graph.values}  # parameter nodes' values go back to the layer
+    orders = _orders(graph)
     for edge in passthrough_edges:
         graph.disconnect(edge)
     for nid in members:
@@ -207,17 +239,52 @@ def collapse_group(graph: Graph, group_id: str) -> Node:
     position = record.get("position")
     node = graph.add_node(record["op"], copy.deepcopy(record["attrs"]), id=group_id,
                           position=None if position is None else tuple(position),
-                          group=record.get("group"), index=record.get("index"))
-    for port, src in in_src.items():
-        if src is not None:
-            graph.connect(src, PortRef(group_id, port))
-    for edge, port in rewire:
-        graph.connect(PortRef(group_id, port), edge.dst)
+                          group=record.get("group"), index=index)
+    _connect_in_place(graph, [(anchor, edge) for anchor, edge in zip(anchors, wires)])
     for name, port in named.items():
         graph.outputs[name] = PortRef(group_id, port)
     graph.values.update(kept)
     del graph.groups[group_id]
+    _restore_orders(graph, orders)
     return node
+
+
+def _anchors(graph: Graph, removed: list[Edge], replaced: list[list[Edge]]) -> list[int | None]:
+    """For each list of wires in `replaced`: how many wires that stay (not in `removed`) come
+    before the first of them in the edge list; None for an empty list."""
+    gone = sorted({graph.edges.index(e) for e in removed})
+    out = []
+    for edges in replaced:
+        if not edges:
+            out.append(None)
+            continue
+        first = min(graph.edges.index(e) for e in edges)
+        out.append(first - sum(1 for i in gone if i < first))
+    return out
+
+
+def _connect_in_place(graph: Graph, placed: list[tuple[int | None, Edge]]) -> None:
+    """Connect each edge where its anchor says (see _anchors: the wires that stayed come
+    first in the list, so each lands exactly where what it replaces stood); None: last."""
+    order = sorted(range(len(placed)), key=lambda k: (placed[k][0] is None, placed[k][0] or 0, k))
+    for inserted, k in enumerate(order):
+        anchor, edge = placed[k]
+        graph.connect(edge.src, edge.dst, index=None if anchor is None else anchor + inserted)
+
+
+def _orders(graph: Graph) -> tuple[list[str], list[str]]:
+    return list(graph.outputs), list(graph.values)
+
+
+def _restore_orders(graph: Graph, orders: tuple[list[str], list[str]]) -> None:
+    """Graph outputs and values in their order from before (removing a node drops those that
+    name it; they come back at the end): the saved file stays the same, byte for byte."""
+    for table, order in zip((graph.outputs, graph.values), orders):
+        place = {key: i for i, key in enumerate(order)}
+        items = sorted(table.items(), key=lambda kv: place.get(kv[0], len(place)))
+        if [k for k, _ in items] != list(table):
+            table.clear()
+            table.update(items)
 
 
 def _make_room(graph: Graph, record: dict[str, Any], inner: list[str], ox: float) -> None:
@@ -255,11 +322,13 @@ def _shift(graph: Graph, nid: str, dx: float) -> None:
         _shift(graph, member, dx)
 
 
-def expand_all(graph: Graph, mode: str = "train") -> list[str]:
-    """Expand every composite node (repeatedly, in case an expansion holds composites)."""
+def expand_all(graph: Graph, mode: str = "auto") -> list[str]:
+    """Expand every composite node (repeatedly, in case an expansion holds composites); the
+    mode switches an "auto" expansion leaves stay (they are what keeps both modes)."""
     expanded: list[str] = []
     while True:
-        todo = [nid for nid, n in graph.nodes.items() if _is_composite(n.op)]
+        todo = [nid for nid, n in graph.nodes.items() if _is_composite(n.op)
+                and not (mode == "auto" and n.op == "mode_switch")]
         if not todo:
             return expanded
         for nid in todo:
@@ -273,6 +342,39 @@ def _is_composite(op_name: str) -> bool:
         return registry.get(op_name).is_composite
     except GraphError:
         return False
+
+
+def _switched(train: list[Variable], infer: list[Variable]) -> list[Variable]:
+    """One variable per output that works in both modes: the inference expansion's nodes that
+    the training one already has (same op, attributes, data and inputs) are shared, and where
+    an output still differs a `mode_switch` picks the branch."""
+    known: dict[tuple, Apply] = {}
+    for node in toposort(train):
+        known.setdefault(_key(node, node.inputs), node)
+    mapped: dict[int, Variable] = {}
+    for node in toposort(infer):
+        inputs = [mapped.get(id(v), v) for v in node.inputs]
+        twin = known.get(_key(node, inputs)) if node.inputs or node.op.name == "constant" \
+            else None  # two placeholders alike are still two inputs
+        if twin is None and any(a is not b for a, b in zip(inputs, node.inputs)):
+            attrs = {k: v for k, v in node.attrs.items() if k != "n" or not node.op.variadic}
+            twin = make_apply(node.op, inputs, attrs, node.name, node.data)
+            known.setdefault(_key(twin, inputs), twin)
+        if twin is not None:
+            mapped.update({id(a): b for a, b in zip(node.outputs, twin.outputs)})
+    outs = []
+    for t, i in zip(train, infer, strict=True):
+        i = mapped.get(id(i), i)
+        outs.append(t if t is i else expr.apply("mode_switch", t, i))
+    return outs
+
+
+def _key(node: Apply, inputs) -> tuple:
+    data = node.data
+    if isinstance(data, np.ndarray):
+        data = (data.dtype.str, data.shape, data.tobytes())
+    return (node.op.name, repr(sorted(node.attrs.items())), repr(data),
+            tuple(id(v) for v in inputs))
 
 
 def _input_types(graph: Graph, node_id: str, ports: list[str],

@@ -95,6 +95,22 @@ register(OpDef("batch_norm", "Layers",
                expand=batch_norm_expansion))
 
 
+def _mode_switch(F, ins, at, mode):
+    train, infer = ins
+    if train.dtype != infer.dtype or train.ndim != infer.ndim or any(
+            a is not None and b is not None and a != b for a, b in zip(train.shape, infer.shape)):
+        raise ShapeError(f"both branches must have one type: train is {train.type}, infer is "
+                         f"{infer.type}", port="infer")
+    return [train if effective_mode(at, mode) == "train" else infer]
+
+
+register(OpDef("mode_switch", "Layers",
+               "its train input in training functions, its infer input in inference ones: "
+               "how an expanded batch norm or dropout keeps switching as the layer does",
+               (PortDef("train"), PortDef("infer")), attrs=(_MODE,), expand=_mode_switch,
+               label=lambda at: at["mode"]))
+
+
 def _softmax_xent(F, ins, at, mode):
     logits, labels = ins
     if logits.ndim == 0:

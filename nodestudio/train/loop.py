@@ -31,7 +31,9 @@ averages); a graph that stays random in that mode is refused (see fullbatch.py).
 noise, label smoothing, DropConnect, max-norm, random image shifts) changes the training loss and
 updates only; evaluation uses the graph's plain loss. A graph's batch-norm running averages are
 made default updates of their shared variables, so training steps update them even when the
-graph was read from a file.
+graph was read from a file; the training function applies the default update of every shared
+variable of the model, on the loss's path or not (an expanded batch norm computes its running
+averages beside the loss, not on the way to it).
 
 Early stopping watches the validation error (the validation loss when the graph has no `error`
 output, or when `monitor="valid_loss"`). The host copies of all shared values are taken after
@@ -241,6 +243,11 @@ class Trainer:
                 guarded = self.training_loss + 0.0 * total
             updates = self.regularisation.constrain(
                 self.optimizer.updates(model.params, self._grads, lr), model.params)
+            # every default update the model declares, not only those ns.function finds on
+            # the loss's path: an expanded batch norm's running averages are computed off it
+            targets = {id(shared) for shared, _ in updates}
+            updates = [*updates, *((v, v.default_update) for v in model.shared.values()
+                                   if v.default_update is not None and id(v) not in targets)]
             extra = [model.error] if model.error is not None else []
             self._train_fn = function([model.x, model.y, lr], [guarded, *extra],
                                       updates=updates)

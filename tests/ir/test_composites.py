@@ -11,7 +11,7 @@ from nodestudio.graph.model import Graph, PortRef
 from nodestudio.ir.composites import collapse_group, expand_all, expand_node
 from nodestudio.ir.convert import from_document
 from nodestudio.ir.reference import evaluate
-from nodestudio.ops import all_ops
+from nodestudio.ops import all_ops, registry
 from nodestudio.ops.registry import INT
 
 RNG = np.random.default_rng(3)
@@ -107,7 +107,8 @@ def test_expand_then_collapse_restores_the_document(op_name):
     assert all(i.startswith("comp/") and g.nodes[i].group == "comp" for i in inner)
     assert all(g.nodes[i].position is not None for i in inner)
     assert g.groups["comp"]["op"] == op_name
-    assert all(g.nodes[i].op not in COMPOSITES for i in inner)  # primitives only
+    # primitives only, and the switches that keep an op's two modes (batch norm, dropout)
+    assert all(g.nodes[i].op not in COMPOSITES or g.nodes[i].op == "mode_switch" for i in inner)
     assert g != original
     collapsed = collapse_group(g, "comp")
     assert collapsed == original.nodes["comp"]
@@ -115,12 +116,15 @@ def test_expand_then_collapse_restores_the_document(op_name):
     assert list(g.nodes) == list(original.nodes)  # even the node order is restored
 
 
+@pytest.mark.parametrize("mode", ["train", "infer"])
 @pytest.mark.parametrize("op_name", COMPOSITES)
-def test_expanded_document_computes_the_same_numbers(op_name):
+def test_expanded_document_computes_the_same_numbers(op_name, mode):
+    """In both modes: batch norm expanded on the canvas still normalises by the running
+    averages at inference, dropout is still the identity there."""
     g, feeds = document(op_name)
-    expected = run(g, feeds)
+    expected = run(g, feeds, mode)
     expand_node(g, "comp")
-    got = run(g, feeds)
+    got = run(g, feeds, mode)
     assert got.keys() == expected.keys()
     for name in expected:
         np.testing.assert_allclose(got[name], expected[name], rtol=1e-12, atol=1e-12,
@@ -235,3 +239,54 @@ def test_expand_all_expands_everything_and_numbers_hold():
     for group in list(g.groups):
         collapse_group(g, group)
     assert g == original, g.describe_difference(original)
+
+
+@pytest.mark.parametrize("op_name", COMPOSITES)
+def test_expand_then_collapse_gives_the_same_file_bytes(op_name):
+    g, _ = document(op_name)
+    first = f"after_{registry.get(op_name).output_names()[0]}"
+    g.add_node("tanh", id="late")  # a wire after the composite's in the edge list
+    g.connect(f"{first}:out", "late:x")
+    before = fileformat.dumps(g)
+    expand_node(g, "comp")
+    collapse_group(g, "comp")
+    assert fileformat.dumps(g) == before
+
+
+def test_deep_mlp_expanded_and_collapsed_is_the_same_file():
+    path = __import__("pathlib").Path(__file__).parents[2] / "resources/examples/deep_mlp.json"
+    g = fileformat.load(path)
+    before = fileformat.dumps(g)
+    layers = [k for k, n in g.nodes.items() if registry.get(n.op).is_composite]
+    assert len(layers) >= 8  # dense, batch norm and dropout twice; the loss, the error
+    for node_id in layers:
+        expand_node(g, node_id)
+    for node_id in reversed(layers):
+        collapse_group(g, node_id)
+    assert fileformat.dumps(g) == before
+    for node_id in layers:  # and collapsing in the order of expansion
+        expand_node(g, node_id)
+    for node_id in layers:
+        collapse_group(g, node_id)
+    assert fileformat.dumps(g) == before
+
+
+def test_batch_norm_expands_to_both_modes_sharing_what_they_have_in_common():
+    g, _ = document("batch_norm")
+    inner = expand_node(g, "comp")
+    ops = [g.nodes[i].op for i in inner]
+    assert ops.count("mode_switch") == 3  # out, running_mean_next, running_var_next
+    assert ops.count("mean") == 2  # batch mean and variance: the training branch only
+    assert ops.count("reshape") == 6  # gamma and beta once; the running averages; mean, var
+    switch = g.incoming("comp/mode_switch_2")
+    assert switch["infer"] == PortRef("in_running_mean", "out")  # unchanged at inference
+    assert g.groups["comp"]["mode"] == "auto"
+    # a mode given explicitly expands that mode alone, as before
+    h, _ = document("batch_norm")
+    assert "mode_switch" not in [h.nodes[i].op for i in expand_node(h, "comp", mode="train")]
+
+
+def test_dropout_pinned_to_one_mode_needs_no_switch():
+    g, _ = document("dropout", {"p": 0.3, "mode": "infer"})
+    assert expand_node(g, "comp") == []  # the identity: a wire from x to the consumers
+    assert g.incoming("after_out") == {"x": PortRef("in_x", "out")}

@@ -121,7 +121,11 @@ def _one_edit(graph: Graph, rng: random.Random) -> str:
             else:
                 for e in rng.sample(graph.edges, k=min(len(graph.edges), 5)):
                     if e.src.node != e.dst.node:
-                        ins = _ports(graph, e.src.node, inputs=True)
+                        # into a free input: a file holds no port fed twice (the reader
+                        # refuses it), only a cycle assembled by hand
+                        fed = graph.incoming(e.src.node)
+                        ins = [p for p in _ports(graph, e.src.node, inputs=True)
+                               if p not in fed]
                         outs = _ports(graph, e.dst.node, inputs=False)
                         if ins and outs:
                             graph.restore_edge(Edge(PortRef(e.dst.node, outs[0]),

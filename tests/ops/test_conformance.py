@@ -217,6 +217,9 @@ CASES: dict[str, Any] = {
         Case(mode, (F(6, 3), F(3, gen=_pos), F(3), F(3), F(3, gen=_pos)),
              {"mode": mode, "momentum": 0.2}, free=[(None, 3), (3,), (3,), (3,), (3,)])
         for mode in ("train", "infer")],
+    "mode_switch": [Case("infer", (F(3, 4), F(3, 4))),
+                    Case("train", (F(3, 4), F(3, 4)), mode="train"),
+                    Case("pinned_infer", (F(2, 5), F(2, 5)), {"mode": "infer"}, mode="train")],
     "dropout": [Case("infer", (F(3, 4),), {"p": 0.5, "mode": "infer"}),
                 Case("auto_infer", (F(3, 4),), {"p": 0.5}),
                 Case("train", (F(4, 8),), {"p": 0.5, "seed": 3, "mode": "train"}),
