@@ -150,7 +150,7 @@ class Snapshot:
     weight_norms: Mapping[str, float]
     update_ratios: Mapping[str, float]
     step_ratios: Mapping[str, float]
-    batch_size: int
+    rows: tuple[int, ...]  # the probe batch: rows of the training split
     input_shape: tuple[int, ...]  # how one example of the data is viewed (28, 28), (64,)...
     seconds: float
     kind: str = field(default="snapshot", init=False)

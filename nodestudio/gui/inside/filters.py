@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from nodestudio.gui.inside import PanelSpec
-from nodestudio.gui.inside.live import live_values
+from nodestudio.gui.inside.live import layer_of, live_values
 from nodestudio.gui.theme import theme
 from nodestudio.gui.training.session import gui_priority
 
@@ -198,7 +198,7 @@ class FiltersPanel(QWidget):
         self.layer.clear()
         graph = self.window.document.graph
         for name, value in found:
-            consumer = _consumer(graph, name)
+            consumer = layer_of(graph, name)
             rows, cols = np.shape(value)
             text = f"{name}  ({rows} × {cols})" + (f" → {consumer}" if consumer else "")
             self.layer.addItem(text, name)
@@ -303,15 +303,6 @@ class FiltersPanel(QWidget):
         self.highlight.setRect(QRectF(left - 0.5, top - 0.5, self.shape[1] + 1,
                                       self.shape[0] + 1))
         self.highlight.show()
-
-
-def _consumer(graph, name: str) -> str:
-    """The node a weight feeds: the parameter node's first consumer, or the layer owning it
-    ("hidden/W" -> "hidden")."""
-    if name in graph.nodes:
-        refs = graph.consumers(name)
-        return refs[0].node if refs else ""
-    return name.rpartition("/")[0]
 
 
 def build(window) -> FiltersPanel:

@@ -115,6 +115,15 @@ class LiveValues(QObject):
         self._initial = None
 
 
+def layer_of(graph: Any, name: str) -> str:
+    """The node a parameter belongs to, for messages and labels: the first node a parameter
+    node feeds, or the layer that owns it ("hidden/W" -> "hidden"); "" when there is none."""
+    if name in graph.nodes:
+        refs = graph.consumers(name)
+        return refs[0].node if refs else ""
+    return name.rpartition("/")[0]
+
+
 def live_values(window: MainWindow) -> LiveValues:
     """The window's hub, created on first use."""
     hub = getattr(window, "live", None)
@@ -124,4 +133,4 @@ def live_values(window: MainWindow) -> LiveValues:
     return hub
 
 
-__all__ = ["LiveValues", "SeriesPoint", "live_values"]
+__all__ = ["LiveValues", "SeriesPoint", "layer_of", "live_values"]

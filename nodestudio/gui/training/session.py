@@ -10,7 +10,8 @@ Batch events come hundreds of times a second; forwarding each would flood the ev
 the curves would redraw for nothing), so the worker folds them into one `BatchProgress` at most
 every `PROGRESS_INTERVAL` seconds. Epoch and terminal events always go through. The trainer's
 probe (train/probe.py) sends a `Snapshot` of parameters, gradients and activations every few
-steps; the session forwards at most one every `SNAPSHOT_INTERVAL` seconds as `snapshot`.
+steps; the session forwards at most one every `SNAPSHOT_INTERVAL` seconds as `snapshot` (the
+newest one held back is sent before the run's terminal event, so the last state is always seen).
 
 The session never sees the `Document`: after a successful run it keeps the trained arrays in
 `values` (node id -> array) and emits `finished(history)`; whoever owns the document applies
@@ -141,6 +142,7 @@ class _Worker:
         self._step_in_epoch = 0
         self._n_train = 0
         self._last_snapshot = -1e9  # when the latest Snapshot was sent on
+        self._pending_snapshot: Snapshot | None = None  # held back: sent too recently
 
     # --- control, from the GUI thread -----------------------------------------------------
     def pause(self) -> None:
@@ -207,18 +209,25 @@ class _Worker:
         if isinstance(event, BatchEnd):
             self._batch(event)
         elif isinstance(event, Snapshot):
-            now = time.perf_counter()
-            if now - self._last_snapshot >= SNAPSHOT_INTERVAL and not self.closed:
-                self._last_snapshot = now
-                self.bridge.snapshot.emit(event)
+            self._pending_snapshot = event  # the newest always goes on, now or at the end
+            if time.perf_counter() - self._last_snapshot >= SNAPSHOT_INTERVAL:
+                self._send_snapshot()
         elif isinstance(event, EpochEnd):
             self._step_in_epoch = 0
             if not self.closed:
                 self.bridge.epoch.emit(event)
         elif isinstance(event, Finished):
+            self._send_snapshot()
             self._emit_done(event.history, self.trainer.model.values())
         elif isinstance(event, Failed):
+            self._send_snapshot()
             self._fail(event.message, event.node, event.history)
+
+    def _send_snapshot(self) -> None:
+        snapshot, self._pending_snapshot = self._pending_snapshot, None
+        if snapshot is not None and not self.closed:
+            self._last_snapshot = time.perf_counter()
+            self.bridge.snapshot.emit(snapshot)
 
     def _batch(self, event: BatchEnd) -> None:
         gui_priority.wait()  # between two steps: the moment to let a paint finish
