@@ -202,15 +202,18 @@ def test_auto_interval_keeps_the_probe_within_its_budget(tmp_path, digits, monke
     probe = trainer.probe
     clock = iter([0.0, 5.0,  # the first probe: compiling, 5 s, not its cost
                   5.5, 5.52,  # 10 steps later (50 ms each), a probe of 20 ms
+                  5.6,  # the step after it: 80 ms, 30 ms more than a usual step
                   ])
     monkeypatch.setattr(probe_module.time, "perf_counter", lambda: next(clock))
     assert probe.due(0)
     probe.take(1, 0)
     assert probe.interval == probe_module.FIRST_GAP and not probe.due(9) and probe.due(10)
     probe.take(1, 10)
-    # 20 ms of probe in at most 3% of the time: 0.67 s of training, 14 steps of 50 ms
-    assert probe.interval == 14
-    assert probe.interval >= MIN_EVERY
+    # 20 ms of probe in at most 2% of the time: 1 s of training, 20 steps of 50 ms
+    assert probe.interval == 20
+    # then the step after the probe shows it cost 50 ms in all: 2.5 s, 50 steps
+    assert not probe.due(11)
+    assert probe.interval == 50 >= MIN_EVERY
 
 
 @pytest.mark.parametrize("options, words", [
