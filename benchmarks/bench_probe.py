@@ -2,15 +2,27 @@
 values behind the studio's Filters and Gradient flow panels), side by side.
 
     python benchmarks/bench_probe.py [--graph resources/examples/mlp.json] [--data mnist5k]
-                                     [--epochs 2] [--rounds 3] [--every auto] [--studio]
+                                     [--epochs 2] [--rounds 3] [--every auto] [--noise]
+                                     [--studio]
 
 Trains the graph with its stored settings (the example MLP: SGD, batches of 20) for `--epochs`
 epochs, alternating runs without a probe and with `probe_every=--every`, `--rounds` times each
 after one warm-up run of each (compiling). Throughput is measured over the optimisation steps
-only (from the first step's end to the last's, validation excluded), and the median of the
-rounds is compared. `--studio` also trains in the studio's window, offscreen, with the Filters
-and Gradient flow panels open and redrawing, once with the probe off and once on, and compares
-the wall time from the first progress report to the end of the run.
+(from the first step's end to the last's; the same epoch-end validations in both), and the
+medians of the rounds and the median of each round's ratio are compared; `--noise` adds a second
+run without the probe to each round, whose ratio to the first is the noise floor. Besides wall
+time, the process's CPU time (all threads) per sample is compared: on a machine shared with
+other work it is the steadier figure, and it counts threads that spin for nothing.
+
+`--studio` also trains in the studio's window, offscreen, with the Filters and Gradient flow
+panels open and redrawing, with the probe off and on in turn, and compares the wall time from
+the first progress report to the end of the run.
+
+What was found with it (on 2 shared cores, PoCL): the probe's own calls took 1.4 % of the run
+but training ran 10-17 % slower, in 3-7 ms stalls of the steps for ~0.1 s after each probe. The
+weight norms were computed with np.dot, and OpenBLAS's worker thread spins for ~0.1 s after a
+call waiting for more work, taking one of the two cores from PoCL's threads. The norms are now
+summed without BLAS (train/probe.py `_norm`).
 """
 
 from __future__ import annotations
@@ -32,15 +44,17 @@ from nodestudio.train.settings import TrainingSettings, build_trainer  # noqa: E
 
 
 def train_once(graph_path: str, data, settings: TrainingSettings, every):
-    """(samples per second over the steps, snapshots taken, seconds spent probing)."""
+    """(samples per second of wall time over the steps, samples per CPU second of the whole
+    process (all its threads: the OpenCL device's, BLAS's), snapshots taken, seconds spent
+    probing)."""
     model = Model.load(graph_path)
     trainer = build_trainer(model, data, settings, probe_every=every)
-    marks: list[float] = []
+    marks: list[tuple[float, float]] = []
     probes: list[float] = []
 
     def on_event(event):
         if isinstance(event, BatchEnd):
-            marks.append(time.perf_counter())
+            marks.append((time.perf_counter(), time.process_time()))
         elif isinstance(event, Snapshot):
             probes.append(event.seconds)
 
@@ -48,7 +62,8 @@ def train_once(graph_path: str, data, settings: TrainingSettings, every):
     trainer.run()
     steps = len(marks) - 1
     samples = steps * settings.batch_size  # the last short batch of an epoch is ignored
-    return samples / (marks[-1] - marks[0]), len(probes), sum(probes[1:])
+    wall, cpu = (marks[-1][i] - marks[0][i] for i in (0, 1))
+    return samples / wall, samples / cpu, len(probes), sum(probes[1:])
 
 
 def bench_trainer(args) -> None:
@@ -57,23 +72,40 @@ def bench_trainer(args) -> None:
                                               epochs=args.epochs, patience=None)
     data = load_dataset(args.data, seed=settings.seed)
     every = args.every if args.every == "auto" else int(args.every)
-    print(f"{args.graph} on {args.data}: {settings.describe()}")
-    for probe in (None, every):  # warm-up: compile both functions
+    print(f"{args.graph} on {args.data}: {settings.describe()}; load average "
+          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    # peers, run in turn within each round so that a busy moment of the shared machine hits
+    # all of them alike; the second probe-less run gives the noise floor of the comparison
+    peers = [("without probe", None), (f"probe_every={every}", every)]
+    if args.noise:
+        peers.append(("without probe, again", None))
+    for _, probe in peers[:2]:  # warm-up: compile both functions
         train_once(args.graph, data, settings, probe)
-    plain, probed, counts, probe_seconds = [], [], [], []
-    for _ in range(args.rounds):  # alternate, so that a busy moment hits both alike
-        plain.append(train_once(args.graph, data, settings, None)[0])
-        rate, count, seconds = train_once(args.graph, data, settings, every)
-        probed.append(rate)
-        counts.append(count)
-        probe_seconds.append(seconds)
-    a, b = statistics.median(plain), statistics.median(probed)
-    print(f"  without probe   {a:10.0f} samples/s   (rounds: "
-          f"{', '.join(f'{r:.0f}' for r in plain)})")
-    print(f"  probe_every={every!s:5} {b:10.0f} samples/s   (rounds: "
-          f"{', '.join(f'{r:.0f}' for r in probed)}); {statistics.median(counts):.0f} "
-          f"snapshots per run, {statistics.median(probe_seconds):.3f} s probing")
-    print(f"  ratio with / without: {b / a:.3f}  (overhead {100 * (1 - b / a):.1f} %)")
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in peers}
+    counts, probe_seconds = [], []
+    for _ in range(args.rounds):
+        for name, probe in peers:
+            wall, cpu, count, seconds = train_once(args.graph, data, settings, probe)
+            runs[name].append((wall, cpu))
+            if probe is not None:
+                counts.append(count)
+                probe_seconds.append(seconds)
+    print(f"  {statistics.median(counts):.0f} snapshots per run, "
+          f"{statistics.median(probe_seconds):.3f} s probing (after the first)")
+    for metric, index in (("samples per second (wall)", 0), ("samples per CPU second", 1)):
+        print(f"  {metric}, median of {args.rounds} rounds:")
+        for name, _ in peers:
+            rates = [run[index] for run in runs[name]]
+            print(f"    {name:22} {statistics.median(rates):9.0f}   (rounds: "
+                  f"{', '.join(f'{r:.0f}' for r in rates)})")
+        base = [run[index] for run in runs[peers[0][0]]]
+        for name, _ in peers[1:]:
+            rates = [run[index] for run in runs[name]]
+            paired = statistics.median(r / b for r, b in zip(rates, base))
+            print(f"    ratio {name} / without probe: {paired:.3f} median of the rounds' "
+                  f"ratios, {statistics.median(rates) / statistics.median(base):.3f} of the "
+                  f"medians, {max(rates) / max(base):.3f} of the best runs (overhead "
+                  f"{100 * (1 - paired):.1f} %)")
 
 
 def bench_studio(args) -> None:
@@ -126,6 +158,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--every", default="auto", help="'auto' or a number of steps")
+    parser.add_argument("--noise", action="store_true",
+                        help="also time a second run without the probe each round: the noise "
+                             "floor of the comparison")
     parser.add_argument("--studio", action="store_true",
                         help="also measure in the studio with the panels open (offscreen)")
     args = parser.parse_args()

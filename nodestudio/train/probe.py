@@ -255,8 +255,12 @@ def _frozen(value: Any) -> np.ndarray:
 
 
 def _norm(array: np.ndarray) -> float:
+    """The Euclidean norm, summed in float64. Deliberately not np.dot / np.linalg.norm: those
+    call OpenBLAS, whose worker threads then spin for about 0.1 s waiting for more work, taking
+    a core from the OpenCL device's own threads; on a CPU device that slowed the training steps
+    after each probe by three times what the probe itself cost (notes in bench_probe.py)."""
     flat = np.asarray(array, dtype=np.float64).ravel()
-    return float(math.sqrt(np.dot(flat, flat)))
+    return float(math.sqrt(np.sum(np.square(flat))))
 
 
 class _no_default_updates:

@@ -4,6 +4,10 @@ guarantee that probing changes nothing about training, and the automatic interva
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -214,6 +218,47 @@ def test_auto_interval_keeps_the_probe_within_its_budget(tmp_path, digits, monke
     # then the step after the probe shows it cost 50 ms in all: 2.5 s, 50 steps
     assert not probe.due(11)
     assert probe.interval == 50 >= MIN_EVERY
+
+
+def _cpu_ticks_of_other_threads() -> int:
+    """CPU time (clock ticks, user + system) used so far by the process's other threads."""
+    me, total = threading.get_native_id(), 0
+    for tid in os.listdir("/proc/self/task"):
+        if int(tid) == me:
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as stat:
+                text = stat.read()
+        except OSError:  # the thread has ended
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads Linux /proc")
+def test_the_probe_leaves_no_thread_busy_after_it(tmp_path, digits):
+    # The weight norms once came from np.dot: OpenBLAS's worker threads then spin for ~0.1 s
+    # waiting for more work, taking a core from the OpenCL device's threads, and the training
+    # steps after each probe ran slower than the probe itself cost (benchmarks/bench_probe.py).
+    # Parameters large enough for OpenBLAS to use its threads (over 10000 values).
+    rng = np.random.default_rng(0)
+    x, y = ns.tensor("x", (None, 64)), ns.ivector("y")
+    W1, b1 = ns.shared(rng.normal(0, 0.1, (64, 512)), "W1"), ns.shared(np.zeros(512), "b1")
+    W2, b2 = ns.shared(rng.normal(0, 0.1, (512, 40)), "W2"), ns.shared(np.zeros(40), "b2")
+    logits = ns.dense(ns.tanh(ns.dense(x, W1, b1)), W2, b2)
+    ns.save({"loss": ns.softmax_cross_entropy(logits, y)}, tmp_path / "wide.json")
+    model = Model.load(tmp_path / "wide.json")
+    trainer = Trainer(model, digits, "sgd", 0.1, batch_size=50, epochs=1, probe_every=5)
+    probe = trainer.probe
+    probe.take(1, 0)  # compiles
+    for iteration in (5, 10):
+        time.sleep(0.3)  # whatever ran before has settled
+        probe.take(1, iteration)
+        after = _cpu_ticks_of_other_threads()
+        time.sleep(0.3)
+        idle = _cpu_ticks_of_other_threads() - after
+        assert idle <= 2, f"other threads used {idle} ticks in the 0.3 s after a probe"
 
 
 @pytest.mark.parametrize("options, words", [
