@@ -15,8 +15,8 @@ time, the process's CPU time (all threads) per sample is compared: on a machine 
 other work it is the steadier figure, and it counts threads that spin for nothing.
 
 `--studio` also trains in the studio's window, offscreen, with the Filters and Gradient flow
-panels open and redrawing, with the probe off and on in turn, and compares the wall time from
-the first progress report to the end of the run.
+panels open and redrawing, with the probe off and on in turn, and compares the wall and CPU
+time from the first progress report to the end of training.
 
 What was found with it (on 2 shared cores, PoCL): the probe's own calls took 1.4 % of the run
 but training ran 10-17 % slower, in 3-7 ms stalls of the steps for ~0.1 s after each probe. The
@@ -118,34 +118,46 @@ def bench_studio(args) -> None:
     window = MainWindow(autosave=False, remember_layout=False, modal_dialogs=False)
     window.show()
     window.open_path(args.graph, ask=False)
+    training = window.training
+    ended: list[tuple[float, float]] = []  # when training ended, before any panel redraws
+    training.session.finished.connect(
+        lambda _: ended.append((time.perf_counter(), time.process_time())))
     for name in ("filters", "gradients"):
         window.show_panel(name)
-    training = window.training
     training.dataset.setCurrentIndex(training.dataset.findData(args.data))
     training.epochs.setValue(args.epochs)
 
-    def run(probe) -> float:
+    def run(probe) -> tuple[float, float]:
+        """(wall, CPU) seconds from the first progress report to the end of the run."""
         session = training.session
         session.probe_every = probe
-        first: list[float] = []
-        session.batch_progress.connect(lambda _: first or first.append(time.perf_counter()))
+        first: list[tuple[float, float]] = []
+        session.batch_progress.connect(
+            lambda _: first or first.append((time.perf_counter(), time.process_time())))
         loop = QEventLoop()
         session.finished.connect(loop.quit)
         training.train()
         loop.exec()
         session.finished.disconnect(loop.quit)
-        seconds = time.perf_counter() - first[0]
+        wall, cpu = ended[-1][0] - first[0][0], ended[-1][1] - first[0][1]
         window.document.undo_stack.undo()  # back to the untrained values
-        return seconds
+        return wall, cpu
 
     run(None)
     run("auto")  # warm-up: compile
-    plain = [run(None) for _ in range(args.rounds)]
-    probed = [run("auto") for _ in range(args.rounds)]
-    a, b = statistics.median(plain), statistics.median(probed)
-    print(f"studio, Filters and Gradient flow open: {a:.2f} s without probe, {b:.2f} s with "
-          f"(wall time of the run after its first report); ratio of throughput {a / b:.3f} "
-          f"(overhead {100 * (1 - a / b):.1f} %)")
+    plain, probed = [], []
+    for _ in range(args.rounds):  # in turn, so that a busy moment hits both alike
+        plain.append(run(None))
+        probed.append(run("auto"))
+    print(f"studio, Filters and Gradient flow open (time from the run's first report to its "
+          f"end, median of {args.rounds} rounds; load average {os.getloadavg()[0]:.2f}):")
+    for metric, index in (("wall", 0), ("CPU", 1)):
+        a = statistics.median(run[index] for run in plain)
+        b = statistics.median(run[index] for run in probed)
+        paired = statistics.median(p[index] / q[index] for p, q in zip(plain, probed))
+        print(f"  {metric:4} {a:6.2f} s without probe, {b:6.2f} s with; throughput ratio "
+              f"{paired:.3f} median of the rounds' ratios, {a / b:.3f} of the medians "
+              f"(overhead {100 * (1 - paired):.1f} %)")
     window.document.undo_stack.setClean()
     window.close()
     app.processEvents()

@@ -126,7 +126,7 @@ def test_typed_shapes_and_live_tiles_during_training(qtbot, window, tmp_path):
                             for j in range(panel.count)))
             seen.append(panel.source.text().startswith("live: iteration"))
 
-    live_values(window).changed.connect(check)
+    live_values(window).draw.connect(check)  # when the panel redraws
     training = window.training
     training.dataset.setCurrentIndex(training.dataset.findData("digits"))
     training.batch_size.setValue(20)

@@ -177,7 +177,7 @@ class FiltersPanel(QWidget):
         self.layer.currentIndexChanged.connect(lambda _: self.refresh())
         self.shape_edit.editingFinished.connect(self.refresh)
         self.limit.valueChanged.connect(lambda _: self.refresh())
-        self.live.changed.connect(self._on_live)
+        self.live.draw.connect(self._on_live)
         window.document.annotated.connect(self._on_document)
         window.training.session.finished.connect(lambda _: self._on_document())
         self._fill_layers()

@@ -147,7 +147,7 @@ class GradientFlowPanel(QWidget):
         top.addWidget(self.key)
         layout.addLayout(top)
         layout.addLayout(grid, 1)
-        self.live.changed.connect(self._on_live)
+        self.live.draw.connect(self._on_live)
         self.redraw()
 
     def _color(self, index: int) -> str:
@@ -212,34 +212,46 @@ class GradientFlowPanel(QWidget):
             self.ratio_curves[name].setData([k[0] for k in kept], [k[1] for k in kept])
 
     def _histograms(self, latest: Snapshot) -> None:
-        grad_plot = self.grad_hist.getPlotItem()
-        grad_plot.clear()
-        self.grad_hists.clear()
+        wanted = {}
         for index, (name, g) in enumerate(latest.grads.items()):
             magnitude = np.abs(_sample(g))
             magnitude = magnitude[magnitude > 0]
-            if magnitude.size == 0:
-                continue
-            counts, edges = np.histogram(np.log10(magnitude), bins=BINS)
-            self.grad_hists[name] = grad_plot.plot(
-                edges, counts, stepMode="center", name=name,
-                pen=pg.mkPen(self._color(index), width=1.5))
-        act_plot = self.act_hist.getPlotItem()
-        act_plot.clear()
-        self.act_hists.clear()
+            if magnitude.size:
+                counts, edges = np.histogram(np.log10(magnitude), bins=BINS)
+                wanted[name] = (edges, counts, self._color(index))
+        self._set_curves(self.grad_hist, self.grad_hists, wanted)
         keys = [k for k, kind in latest.kinds.items() if kind] or [
             k for k, a in latest.activations.items() if np.ndim(a) > 1]
+        wanted = {}
         for index, key in enumerate(keys):
             values = _sample(latest.activations[key])
             values = values[np.isfinite(values)]
-            if values.size == 0:
-                continue
-            counts, edges = np.histogram(values, bins=BINS)
-            self.act_hists[key] = act_plot.plot(edges, counts, stepMode="center", name=key,
-                                                pen=pg.mkPen(self._color(index), width=1.5))
+            if values.size:
+                counts, edges = np.histogram(values, bins=BINS)
+                wanted[key] = (edges, counts, self._color(index))
+        self._set_curves(self.act_hist, self.act_hists, wanted)
         key_text = "  ".join(f'<span style="color:{self._color(i)}">■</span> {key}'
                              for i, key in enumerate(self.act_hists))
-        act_plot.setTitle(f"Activations now: {key_text}", size="9pt", color=theme().text)
+        self.act_hist.getPlotItem().setTitle(f"Activations now: {key_text}", size="9pt",
+                                             color=theme().text)
+
+    @staticmethod
+    def _set_curves(plot: pg.PlotWidget, curves: dict[str, pg.PlotDataItem],
+                    wanted: dict[str, tuple[np.ndarray, np.ndarray, str]]) -> None:
+        """Histogram steps `wanted[key] = (edges, counts, colour)` on `plot`: the curves of
+        the previous snapshot get the new data (making new plot items at every snapshot
+        cost more than all the rest of a redraw), the others are added or removed."""
+        item = plot.getPlotItem()
+        if list(curves) != list(wanted):
+            for curve in curves.values():
+                item.removeItem(curve)
+            curves.clear()
+        for key, (edges, counts, color) in wanted.items():
+            if key in curves:
+                curves[key].setData(edges, counts, stepMode="center")
+            else:
+                curves[key] = item.plot(edges, counts, stepMode="center", name=key,
+                                        pen=pg.mkPen(color, width=1.5))
 
     def _health(self, latest: Snapshot) -> None:
         rows = []

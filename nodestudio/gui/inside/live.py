@@ -8,10 +8,17 @@ weight norms, update ratios per parameter), so that a panel opened in the middle
 draws the whole run. Panels read from it:
 
     live = live_values(window)
-    live.changed.connect(panel.redraw)      # a new snapshot (or None: a new run began)
+    live.draw.connect(panel.redraw)         # time to redraw (None: a new run began)
+    live.changed.connect(...)               # every snapshot, for what must see each one
     live.latest                             # the newest Snapshot, or None
     live.series                             # [SeriesPoint, ...] of this run
     live.parameters()                       # arrays to show now (see below)
+
+`draw` is what panels redraw on: at once for the first snapshot of a run, then at most once
+every `DRAW_INTERVAL` seconds while it trains (the newest snapshot), and at once when the run
+ends. Redrawing a panel takes tens of milliseconds of the GUI thread, which on a small CPU
+machine shares the cores with the device's threads: redrawing at every snapshot cost the run
+more than the probe itself (benchmarks/bench_probe.py --studio).
 
 It is created on first use and stored on the window (`window.live`). `parameters()` is what a
 panel shows when it wants "the weights now": the latest snapshot's while a run is going, the
@@ -20,12 +27,14 @@ document's values otherwise (those of the last run, or the initial values a fres
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from nodestudio.errors import NodeStudioError
 from nodestudio.train.events import Snapshot
@@ -33,6 +42,7 @@ from nodestudio.train.events import Snapshot
 if TYPE_CHECKING:
     from nodestudio.gui.mainwindow import MainWindow
 
+DRAW_INTERVAL = 1.0  # seconds: panels redraw at most this often while a run trains
 MAX_POINTS = 5000  # series points kept per run: older halves are thinned, never dropped whole
 
 
@@ -50,19 +60,26 @@ class SeriesPoint:
 
 
 class LiveValues(QObject):
-    """Latest snapshot and the run's series; `changed(object)` carries the new Snapshot, or
-    None when a new run starts (panels clear their plots)."""
+    """Latest snapshot and the run's series; `changed(object)` carries each new Snapshot, or
+    None when a new run starts; `draw(object)` the same, spaced for redrawing (see above)."""
 
     changed = Signal(object)
+    draw = Signal(object)
 
     def __init__(self, window: MainWindow):
         super().__init__(window)
         self.window = window
         self.latest: Snapshot | None = None
         self.series: list[SeriesPoint] = []
+        self._drawn_at = -math.inf  # when `draw` was last emitted (time.monotonic)
+        self._timer = QTimer(self)  # a held-back draw
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._draw_now)
         session = window.training.session
         session.snapshot.connect(self._on_snapshot)
         session.run_started.connect(self._on_run_started)
+        session.finished.connect(self._flush)
+        session.failed.connect(self._flush)
         self._initial: dict[str, np.ndarray] | None = None  # until the document changes
         window.document.annotated.connect(self._forget_initial)
 
@@ -73,7 +90,10 @@ class LiveValues(QObject):
     def _on_run_started(self, _settings: Any = None) -> None:
         self.latest = None
         self.series = []
+        self._timer.stop()
+        self._drawn_at = -math.inf
         self.changed.emit(None)
+        self.draw.emit(None)
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         self.latest = snapshot
@@ -85,6 +105,21 @@ class LiveValues(QObject):
             half = len(self.series) // 2
             self.series = self.series[:half:2] + self.series[half:]
         self.changed.emit(snapshot)
+        wait = self._drawn_at + DRAW_INTERVAL - time.monotonic()
+        if wait <= 0:
+            self._draw_now()
+        elif not self._timer.isActive():
+            self._timer.start(max(1, math.ceil(1000 * wait)))
+
+    def _draw_now(self) -> None:
+        self._timer.stop()
+        self._drawn_at = time.monotonic()
+        self.draw.emit(self.latest)
+
+    def _flush(self, *_args: Any) -> None:
+        """The run ended: a held-back draw happens now."""
+        if self._timer.isActive():
+            self._draw_now()
 
     def parameters(self) -> dict[str, np.ndarray]:
         """Parameter arrays by name ("W1", "hidden/W"): the latest snapshot's while training,
@@ -133,4 +168,4 @@ def live_values(window: MainWindow) -> LiveValues:
     return hub
 
 
-__all__ = ["LiveValues", "SeriesPoint", "layer_of", "live_values"]
+__all__ = ["DRAW_INTERVAL", "LiveValues", "SeriesPoint", "layer_of", "live_values"]
