@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from nodestudio.gui.inside import PanelSpec
 from nodestudio.gui.inside.live import layer_of, live_values
+from nodestudio.gui.inside.logaxis import LogAxis
 from nodestudio.gui.theme import theme
 from nodestudio.gui.training.session import gui_priority
 from nodestudio.train.events import Snapshot
@@ -66,7 +67,8 @@ def gradient_problems(snapshot: Snapshot, layers: dict[str, str]) -> tuple[list[
 def _plot(title: str, bottom: str, left: str, log_y: bool = False, legend: bool = False
           ) -> pg.PlotWidget:
     t = theme()
-    plot = pg.PlotWidget()
+    # a log axis whose labels stay apart when the norms span less than a decade
+    plot = pg.PlotWidget(axisItems={"left": LogAxis("left")} if log_y else None)
     plot.setBackground(t.base)
     plot.setMinimumSize(200, 130)
     item = plot.getPlotItem()
