@@ -161,8 +161,8 @@ class Probe:
         self._charge = (iteration, began, step_time)
 
     def _charge_probe(self, iteration: int, began: float, step_time: float) -> None:
-        """The step after a probe runs slower than the others (the device's caches hold the
-        probe's buffers): what it took beyond a usual step is part of the probe's cost."""
+        """The step after a probe may run slower than the others (caches, the device's
+        threads waking): what it took beyond a usual step is part of the probe's cost."""
         self._charge = None
         self._space(iteration, time.perf_counter() - began - step_time, step_time)
 
