@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             self.menus["panels"].addAction(dock.toggleViewAction())
         self._build_inspect_docks()
+        inside.live.live_values(self)  # keeps the probe's snapshots for panels opened later
         self._build_status_bar()
         self._connect()
         self._default_state = self.saveState(LAYOUT_VERSION)

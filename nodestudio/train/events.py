@@ -3,16 +3,20 @@
 
 Subscribers are plain callables `callback(event)`, called in the thread that runs the training
 loop, in this order: any number of `BatchEnd`, an `EpochEnd` after each completed epoch, and
-exactly one terminal event, `Finished` or `Failed`. A GUI that lives in another thread should
-hand the event over to its own thread (a queue, a Qt signal) rather than draw from the callback.
+exactly one terminal event, `Finished` or `Failed`. A trainer built with a probe (`probe_every`,
+train/probe.py) also sends a `Snapshot` before the first step and then every few steps, after
+the `BatchEnd` of the step it follows. A GUI that lives in another thread should hand the
+event over to its own thread (a queue, a Qt signal) rather than draw from the callback.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+import numpy as np
 
 from nodestudio.observer import Observable  # re-exported for the trainer
 
@@ -119,9 +123,47 @@ class Failed:
     kind: str = field(default="failed", init=False)
 
 
-Event = BatchEnd | EpochEnd | Finished | Failed
+@dataclass(frozen=True)
+class Snapshot:
+    """What the probe saw after `iteration` steps (counted over the run) in epoch `epoch`.
+
+    Arrays are read-only host copies (float32). `params` / `grads` are keyed as in
+    `Model.values()`; `activations` / `activation_grads` by the user's node id (or
+    "node.port"); `kinds` gives, for each activation key, the nonlinearity it ends in ("tanh",
+    "sigmoid", "relu", ...; "" for other ops) and `ops` the node's op. `update_ratios` are
+    ||dW|| / ||W|| since the previous snapshot (absent in the first, and for a parameter that
+    was all zeros), `step_ratios` the same per step (see train/probe.py for what they tell).
+    `steps` counts the steps since the previous snapshot (0 for the first); `seconds` is what
+    this probe cost."""
+
+    epoch: int
+    iteration: int
+    steps: int
+    loss: float
+    params: Mapping[str, np.ndarray]
+    grads: Mapping[str, np.ndarray]
+    activations: Mapping[str, np.ndarray]
+    activation_grads: Mapping[str, np.ndarray]
+    kinds: Mapping[str, str]
+    ops: Mapping[str, str]
+    grad_norms: Mapping[str, float]
+    weight_norms: Mapping[str, float]
+    update_ratios: Mapping[str, float]
+    step_ratios: Mapping[str, float]
+    rows: tuple[int, ...]  # the probe batch: rows of the training split
+    input_shape: tuple[int, ...]  # how one example of the data is viewed (28, 28), (64,)...
+    seconds: float
+    kind: str = field(default="snapshot", init=False)
+
+    def relative_grad_norm(self, name: str) -> float:
+        """||dL/dW|| / ||W|| (inf for an all-zero W with a gradient, 0 when both are 0)."""
+        g, w = self.grad_norms[name], self.weight_norms[name]
+        return g / w if w > 0 else (math.inf if g > 0 else 0.0)
+
+
+Event = BatchEnd | EpochEnd | Finished | Failed | Snapshot
 Callback = Callable[[Event], None]
 
 
 __all__ = ["BatchEnd", "Callback", "EpochEnd", "EpochRecord", "Event", "Failed", "Failure",
-           "Finished", "History", "Observable", "StopReason"]
+           "Finished", "History", "Observable", "Snapshot", "StopReason"]

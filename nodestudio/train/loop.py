@@ -43,6 +43,11 @@ improvement; with `patience_doubling` (the Theano tutorials' rule) training cont
 epoch `patience`, and every improvement by more than a factor `improvement_threshold` extends
 that horizon to twice the current epoch. Training never stops early before `min_epochs`.
 
+With `probe_every` ("auto" or a number of steps) the trainer also compiles the probe
+(train/probe.py) and sends a `Snapshot` of parameters, gradients and activations on a fixed
+batch every few steps (after each chunk for the full-batch methods); None (the default) costs
+nothing.
+
 The divergence guard: a non-finite value in the loss, or in any gradient (0 * sum(gradient) is
 added to the loss the device returns, which keeps it bit for bit unless a gradient is NaN or
 Inf), stops training at once. The failing step's updates are undone, so the parameters are those
@@ -89,6 +94,7 @@ from nodestudio.train.fullbatch import METHODS as FULLBATCH_METHODS
 from nodestudio.train.fullbatch import deterministic_objective, minimize_fullbatch
 from nodestudio.train.model import Model, locate_non_finite
 from nodestudio.train.optimizers import OPTIMIZERS, Optimizer, make_optimizer
+from nodestudio.train.probe import DEFAULT_BATCH, Probe
 from nodestudio.train.regularise import Regularisation, attach_running_averages
 from nodestudio.train.schedules import Schedule, constant
 
@@ -171,7 +177,8 @@ class Trainer:
                  patience_doubling: bool = False, improvement_threshold: float = 0.995,
                  seed: int = 0, balanced: bool = False, monitor: str | None = None,
                  eval_batch_size: int = 1000, fullbatch_iterations: int = 10,
-                 guard_gradients: bool = True, regularisation: Regularisation | None = None):
+                 guard_gradients: bool = True, regularisation: Regularisation | None = None,
+                 probe_every: int | str | None = None, probe_batch: int = DEFAULT_BATCH):
         _count("batch_size", batch_size)
         _count("epochs", epochs)
         _count("eval_batch_size", eval_batch_size)
@@ -217,6 +224,10 @@ class Trainer:
             deterministic_objective(model.loss, self.method)
         with _user_terms(model.nodes):
             self._build_functions(model, eval_batch_size, guard_gradients)
+            # live values for the studio's panels: a Snapshot every few steps (train/probe.py)
+            self.probe = None if probe_every is None else Probe(
+                model, self.training_loss, model.params, data.train, probe_every, probe_batch,
+                seed)
 
     def _build_functions(self, model: Model, eval_batch_size: int,
                          guard_gradients: bool) -> None:
@@ -341,6 +352,8 @@ class Trainer:
             for index in self._batches(epoch):
                 if not self._may_continue():
                     return "stopped"
+                if self.probe is not None and self.probe.due(history.iterations):
+                    self._events.emit(self.probe.take(epoch, history.iterations))
                 xb, yb = model.feed(train, index)
                 out = self._train_fn(xb, yb, self.schedule.lr_at(history.iterations))
                 loss = float(out[0])  # the one wait of the step
@@ -398,6 +411,8 @@ class Trainer:
                 model.set_values(before)
                 raise _Diverged(self._diagnose(history.iterations, epoch, result.fun, xs, ys,
                                                rolled_back=True))
+            if self.probe is not None:  # one snapshot per chunk of iterations
+                self._events.emit(self.probe.take(epoch, history.iterations))
             train_loss, train_error = self.evaluate(train)
             if self._end_epoch(history, epoch, train_loss, train_error, began):
                 return "patience"

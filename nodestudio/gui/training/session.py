@@ -8,7 +8,10 @@ thread as queued connections, so no widget is ever touched from the worker.
 
 Batch events come hundreds of times a second; forwarding each would flood the event loop (and
 the curves would redraw for nothing), so the worker folds them into one `BatchProgress` at most
-every `PROGRESS_INTERVAL` seconds. Epoch and terminal events always go through.
+every `PROGRESS_INTERVAL` seconds. Epoch and terminal events always go through. The trainer's
+probe (train/probe.py) sends a `Snapshot` of parameters, gradients and activations every few
+steps; the session forwards at most one every `SNAPSHOT_INTERVAL` seconds as `snapshot` (the
+newest one held back is sent before the run's terminal event, so the last state is always seen).
 
 The session never sees the `Document`: after a successful run it keeps the trained arrays in
 `values` (node id -> array) and emits `finished(history)`; whoever owns the document applies
@@ -31,12 +34,14 @@ from PySide6.QtCore import QObject, Qt, Signal
 from nodestudio.errors import GraphError, NodeStudioError
 from nodestudio.graph.history import capture
 from nodestudio.graph.model import Graph
-from nodestudio.train.events import BatchEnd, EpochEnd, Failed, Finished, History
+from nodestudio.train.events import BatchEnd, EpochEnd, Failed, Finished, History, Snapshot
 from nodestudio.train.model import DataMismatchError, RolesError
 from nodestudio.train.settings import TrainingSettings
 
 PROGRESS_INTERVAL = 0.05  # seconds between two BatchProgress reports: at most 20 per second
 LOSS_SMOOTHING = 0.05  # weight of the newest batch in the exponential moving average
+SNAPSHOT_INTERVAL = 0.25  # seconds between two probe snapshots sent on: at most 4 per second
+PROBE_EVERY = "auto"  # the trainer's probe interval (train/probe.py): spaced by its cost
 
 
 class GuiPriority:
@@ -110,6 +115,7 @@ class _Bridge(QObject):
     state = Signal(str)
     progress = Signal(object)
     epoch = Signal(object)
+    snapshot = Signal(object)  # a train.events.Snapshot from the probe
     note = Signal(object)  # a DataNote on the loaded dataset
     done = Signal(object, object)  # History, {node id: array}
     failed = Signal(str, object, object)  # message, node id or None, History or None
@@ -127,6 +133,7 @@ class _Worker:
         self.stop_requested = threading.Event()
         self.pause_requested = threading.Event()
         self.closed = False  # set by shutdown(): the GUI side is going away, emit nothing
+        self.probe_every: int | str | None = PROBE_EVERY
         self._terminal_sent = False
         self._smoothed: float | None = None
         self._window_start = self._first_step = 0.0
@@ -136,6 +143,8 @@ class _Worker:
         self._step_in_epoch = 0
         self._n_train = 0
         self.epoch_tasks: list[Any] = []  # the session's list: tasks added mid-run count
+        self._last_snapshot = -1e9  # when the latest Snapshot was sent on
+        self._pending_snapshot: Snapshot | None = None  # held back: sent too recently
 
     # --- control, from the GUI thread -----------------------------------------------------
     def pause(self) -> None:
@@ -182,7 +191,7 @@ class _Worker:
         for note in data.notes:  # what 'auto' did, raw values far outside [0, 1]
             if not self.closed:
                 self.bridge.note.emit(note)
-        trainer = build_trainer(model, data, settings)
+        trainer = build_trainer(model, data, settings, probe_every=self.probe_every)
         self._n_train = len(data.train)
         if trainer.optimizer is None:  # CG / L-BFGS: a chunk of iterations per epoch
             self._steps_per_epoch = trainer.fullbatch_iterations
@@ -201,15 +210,21 @@ class _Worker:
     def _on_event(self, event: Any) -> None:
         if isinstance(event, BatchEnd):
             self._batch(event)
+        elif isinstance(event, Snapshot):
+            self._pending_snapshot = event  # the newest always goes on, now or at the end
+            if time.perf_counter() - self._last_snapshot >= SNAPSHOT_INTERVAL:
+                self._send_snapshot()
         elif isinstance(event, EpochEnd):
             self._step_in_epoch = 0
             if not self.closed:
                 self.bridge.epoch.emit(event)
             self._run_epoch_tasks(event)
         elif isinstance(event, Finished):
+            self._send_snapshot()
             self._run_epoch_tasks(event)  # the model holds its final (best) values now
             self._emit_done(event.history, self.trainer.model.values())
         elif isinstance(event, Failed):
+            self._send_snapshot()
             self._fail(event.message, event.node, event.history)
 
     def _run_epoch_tasks(self, event: Any) -> None:
@@ -220,6 +235,11 @@ class _Worker:
                 result = exc
             if not self.closed:
                 self.bridge.epoch_task_done.emit(task, result)
+    def _send_snapshot(self) -> None:
+        snapshot, self._pending_snapshot = self._pending_snapshot, None
+        if snapshot is not None and not self.closed:
+            self._last_snapshot = time.perf_counter()
+            self.bridge.snapshot.emit(snapshot)
 
     def _batch(self, event: BatchEnd) -> None:
         gui_priority.wait()  # between two steps: the moment to let a paint finish
@@ -276,7 +296,8 @@ class TrainingSession(QObject):
 
     Signals (all delivered on the GUI thread): `state_changed(str)`: "compiling", "running",
     "paused", "stopping", "idle"; `run_started(object)`: the TrainingSettings of a new run;
-    `batch_progress(object)`: a BatchProgress, at most 20 a second; `epoch_end(object)`: the
+    `batch_progress(object)`: a BatchProgress, at most 20 a second; `snapshot(object)`: the
+    probe's latest `Snapshot` (train/probe.py), at most 4 a second; `epoch_end(object)`: the
     trainer's EpochEnd event (`.record`, `.best_epoch`); `finished(object)`: the History, with
     the trained arrays in `values`; `failed(str, object)`: a one-line message and the node id
     to select, or None; `fixable(str, object)`, just before such a failure: the message and
@@ -287,6 +308,7 @@ class TrainingSession(QObject):
     state_changed = Signal(str)
     run_started = Signal(object)
     batch_progress = Signal(object)
+    snapshot = Signal(object)
     epoch_end = Signal(object)
     finished = Signal(object)
     failed = Signal(str, object)
@@ -303,12 +325,15 @@ class TrainingSession(QObject):
         self.history: History | None = None  # of the last run that ended, finished or failed
         self.values: dict[str, np.ndarray] = {}  # trained arrays of the last finished run
         self._worker: _Worker | None = None
+        # the trainer's probe interval: "auto", a number of steps, or None for no probe
+        self.probe_every: int | str | None = PROBE_EVERY
         self._thread: threading.Thread | None = None
         self._bridge = _Bridge()
         queued = Qt.ConnectionType.QueuedConnection  # the worker emits; we handle here
         self._bridge.state.connect(self._set_state, queued)
         self._bridge.progress.connect(self.batch_progress, queued)
         self._bridge.epoch.connect(self.epoch_end, queued)
+        self._bridge.snapshot.connect(self._snapshot, queued)
         self._bridge.note.connect(self.data_note, queued)
         self._bridge.done.connect(self._done, queued)
         self._bridge.failed.connect(self._failed, queued)
@@ -339,6 +364,7 @@ class TrainingSession(QObject):
         self.history, self.values = None, {}
         worker = _Worker(snapshot, settings, title, self._bridge)
         worker.epoch_tasks = self._epoch_tasks
+        worker.probe_every = self.probe_every
         self._worker = worker
         self._thread = threading.Thread(target=worker.run, name="nodestudio-training",
                                         daemon=True)
@@ -398,6 +424,10 @@ class TrainingSession(QObject):
             self._thread.join()  # it has sent its last event: this returns at once
         self._worker, self._thread = None, None
         return True
+
+    def _snapshot(self, snapshot: Snapshot) -> None:
+        if self._worker is not None:  # not a late one from a run that was shut down
+            self.snapshot.emit(snapshot)
 
     def _done(self, history: History, values: dict[str, np.ndarray]) -> None:
         if not self._end():
