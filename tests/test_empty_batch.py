@@ -56,7 +56,11 @@ def draw_empty_batch_graph(data, max_ops: int = 12) -> Graph:
         rest = tuple(data.draw(st.sampled_from([1, 2, 3]), label="dim")
                      for _ in range(data.draw(st.integers(0, 2), label="ndim")))
         free = data.draw(st.booleans(), label="free_batch")  # (None, ...) fed 0, or (0, ...)
-        inputs.append(ns.tensor(f"in{i}", ((None,) if free else (0,)) + rest))
+        if not free:  # a declared dimension of 0 is refused on every path, naming the field
+            with pytest.raises(GraphError, match=rf"node 'in{i}': attribute 'shape': "
+                                                 r"dimension 0 must be a whole number from 1"):
+                ns.tensor(f"in{i}", (0,) + rest)
+        inputs.append(ns.tensor(f"in{i}", (None,) + rest))
         values.append(rng.uniform(-1.5, 1.5, (0,) + rest))
     graph = Graph(inputs, values, list(inputs))
     graph.pool.append(ns.tanh(inputs[0]))
