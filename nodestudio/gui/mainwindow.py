@@ -147,17 +147,13 @@ class MainWindow(QMainWindow):
         self._inspect_widgets: dict[str, QWidget] = {}
         menu = self.menus["panels"]
         menu.addSection("Looking inside")
-        neighbour = {Qt.BottomDockWidgetArea: self.docks["curves"],
-                     Qt.RightDockWidgetArea: self.docks["inspector"]}
         for spec in self.inspect_specs.values():
             dock = QDockWidget(spec.title, self)
             dock.setObjectName(f"dock_inspect_{spec.name}")
             dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable
                              | QDockWidget.DockWidgetFloatable)
             self.addDockWidget(spec.area, dock)
-            if spec.area in neighbour:
-                self.tabifyDockWidget(neighbour[spec.area], dock)
-            dock.hide()  # before it is watched: tabbing it in made it the visible tab
+            dock.hide()  # tabbed in when first opened: hidden tabs left a stray tab bar
             # built when opened from the menu, or shown by a restored layout
             dock.visibilityChanged.connect(
                 lambda visible, name=spec.name: visible and self.panel(name))
@@ -183,9 +179,23 @@ class MainWindow(QMainWindow):
         """Open the panel `name` (View > Panels does the same) and bring it to the front."""
         widget = self.panel(name)
         dock = self.inspect_docks[name]
+        if not dock.isVisible() and not self._placed_before(dock):
+            neighbour = {Qt.BottomDockWidgetArea: self.docks["curves"],
+                         Qt.RightDockWidgetArea: self.docks["inspector"]}.get(
+                self.inspect_specs[name].area)
+            if neighbour is not None and neighbour.isVisible():
+                self.tabifyDockWidget(neighbour, dock)  # a tab beside Curves or the Inspector
         dock.show()
         dock.raise_()
         return widget
+
+    def _placed_before(self, dock: QDockWidget) -> bool:
+        """Whether the dock already has a place of its own: shown before in this session, or
+        tabbed or floated by a restored layout."""
+        placed = (dock.property("placed") or dock.isFloating()
+                  or bool(self.tabifiedDockWidgets(dock)))
+        dock.setProperty("placed", True)
+        return bool(placed)
 
     def _default_dock_sizes(self) -> None:
         """Dock sizes only take once the window has its size: called when first shown."""

@@ -61,3 +61,19 @@ def test_every_shipped_panel_has_a_unique_lower_case_name():
     names = inside.panel_names()
     assert len(names) == len(set(names))
     assert all(name == name.lower() and " " not in name for name in names)
+
+
+def test_a_panel_opens_as_a_tab_beside_curves_and_no_tab_bar_shows_before(window, qtbot):
+    # hidden docks tabbed in at start-up left a stray "Curves | ..." tab bar over the palette
+    from PySide6.QtWidgets import QTabBar
+
+    def visible_tabs() -> list[list[str]]:
+        return [[bar.tabText(i) for i in range(bar.count())]
+                for bar in window.findChildren(QTabBar) if bar.isVisible()]
+
+    assert not any("Probe test" in tabs or tabs == ["Curves"] for tabs in visible_tabs())
+    window.show_panel("probe-test")
+    assert window.inspect_docks["probe-test"] in window.tabifiedDockWidgets(
+        window.docks["curves"])
+    qtbot.waitUntil(lambda: any(set(tabs) >= {"Curves", "Probe test"}
+                                for tabs in visible_tabs()))
