@@ -142,7 +142,8 @@ class NodeItem(QGraphicsItem):
         self._bounds = QRectF()
         self.width = NODE_WIDTH  # sized to the title and the op's name, within limits
         self._header = QPainterPath()
-        self._texts: list[tuple[int, QPointF, str]] = []  # (font slot, baseline, text)
+        self._texts: list[tuple[int, QPointF, str]] | None = None  # (font, baseline, text)
+        self._shown = ""  # the body line as shown: the face text, an input's dataset
         self.title = ""  # the header's texts as drawn (elided only where the card is full)
         self.op_label = ""
         self._overview = Overview("")  # the title far out, where the header's is unreadable
@@ -254,7 +255,18 @@ class NodeItem(QGraphicsItem):
         if self._overview.text != name:
             self._overview = Overview(name)
         self._tile = None  # (zoom, style, rect, colour, (font, text)): the last tile painted
+        self._shown = shown
+        self._texts = None  # placed when the card is first painted up close (_place_texts)
+        for edge in self.edges:
+            edge.adjust()
+        self.update()
 
+    def _place_texts(self) -> list[tuple[int, QPointF, str]]:
+        """The card's texts (header, body line, ports, role tags, parameter count) placed for
+        painting; made on the first close-up paint after a relayout, not for each card of a
+        large file as it opens."""
+        s = style()
+        width, title, op, shown = self.width, self.title, self.op_label, self._shown
         texts: list[tuple[int, QPointF, str]] = []
         texts.append((0, QPointF(TITLE_LEFT, HEADER / 2 + s.title_metrics.capHeight() / 2),
                       title))
@@ -281,11 +293,9 @@ class NodeItem(QGraphicsItem):
                                     inferred))
         if self.params:
             text = f"{self.params:,} params"
-            texts.append((4, QPointF(10.0, rect.height() - PADDING - 4.0), text))
+            texts.append((4, QPointF(10.0, self._rect.height() - PADDING - 4.0), text))
         self._texts = texts
-        for edge in self.edges:
-            edge.adjust()
-        self.update()
+        return texts
 
     def title_at(self, zoom: float) -> TitleFit | None:
         """How the title is drawn far out at this zoom (None: as the header's, or no room)."""
@@ -374,7 +384,8 @@ class NodeItem(QGraphicsItem):
         fonts = (s.title_font, s.sub_font, s.body_font, s.body_font, s.small_font)
         colours = (s.header_text, s.header_sub, s.text, s.muted, s.muted)
         slot = -1
-        for font_slot, at, text in self._texts:
+        texts = self._texts if self._texts is not None else self._place_texts()
+        for font_slot, at, text in texts:
             if font_slot != slot:
                 slot = font_slot
                 painter.setFont(fonts[slot])
