@@ -45,6 +45,7 @@ class GraphScene(QGraphicsScene):
         self._wire: DragWire | None = None
         self._hovered: NodeItem | None = None
         self._raised_wires: set[EdgeItem] = set()
+        self._synced: Annotation | None = None  # the annotation the items show
         self._press_positions: dict[str, QPointF] = {}
         self._selection: list[str] = []
         self._quiet_selection = False
@@ -75,7 +76,7 @@ class GraphScene(QGraphicsScene):
         self._fallback.clear()
         graph = self.document.graph
         self._subscription[0] = graph.subscribe(self._graph_event)
-        note = self.document.annotation
+        note = self._synced = self.document.annotation
         for node in graph.nodes.values():
             self._add_node(node, note)
         for edge in graph.edges:
@@ -188,6 +189,10 @@ class GraphScene(QGraphicsScene):
         """New types, statuses and parameter counts: update the cached texts of the items the
         document says may have changed (every item when it cannot say)."""
         note = self.document.annotation
+        if note is self._synced:  # the items were made from this very annotation (a new file)
+            self.refresh_roles()
+            return
+        self._synced = note
         changed = self.document.annotation_changes
         nodes = (self.nodes if changed is None else
                  {k: self.nodes[k] for k in changed if k in self.nodes})

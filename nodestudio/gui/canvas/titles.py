@@ -70,6 +70,8 @@ class Overview:
         if not self.text:
             return None
         room, high = width - 2 * MARGIN, height - 2
+        if min(SIZES) > high:  # no size fits the tile's height: known without measuring
+            return None
         for breaks in self._variants:  # the fullest text, at the largest size that fits it,
             for pixels in SIZES:  # in the tile if it can, else widened
                 scale = pixels / style().title_font.pixelSize() * SLACK
