@@ -167,13 +167,22 @@ def test_expanded_batch_norm_trains_exactly_as_the_collapsed_one_over_several_ep
 
 
 @pytest.mark.opencl
-def test_running_statistics_are_plotted_after_a_run(qtbot, window):
+def test_running_statistics_are_plotted_at_each_epoch(qtbot, window):
     panel = open_panel(window, ["bn"])
     assert panel.stats.isVisible()
     assert panel.stats.series("bn") == [(0.0, 0.0, 1.0)]  # the initial running averages
+    untrained = fileformat.dumps(window.document.graph)
     with qtbot.waitSignal(window.training.session.finished, timeout=LONG):
         assert window.training.train()
-    qtbot.waitUntil(lambda: len(panel.stats.series("bn")) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(panel.stats.series("bn")) == 3, timeout=5000)
+    # after epoch 1: the running averages a headless run of one epoch ends with
+    settings = TrainingSettings(**{**window.training.settings().__dict__, "epochs": 1})
+    model = Model.from_document(fileformat.loads(untrained))
+    build_trainer(model, load_data(settings), settings).run()
+    epoch, mean, var = panel.stats.series("bn")[1]
+    assert epoch == 1.0
+    assert mean == pytest.approx(float(np.mean(model.values()["rmean"])), rel=1e-6)
+    assert var == pytest.approx(float(np.mean(model.values()["rvar"])), rel=1e-6)
     values = window.document.graph.values
     epoch, mean, var = panel.stats.series("bn")[-1]
     assert epoch == 2.0

@@ -49,6 +49,7 @@ class BackwardPanel(QWidget):
         self.values: dict[tuple[str, str], np.ndarray] = {}
         self.batch_text = ""
         self.epochs_done = 0  # epochs trained in this studio on this document (plot's x)
+        self._stat_keys: frozenset[str] = frozenset()  # running averages to read each epoch
         self._data_cache: tuple[tuple, Any] | None = None
         self._stale = True
         self._sized = False
@@ -60,8 +61,11 @@ class BackwardPanel(QWidget):
         window.document.replaced.connect(self._replaced)
         session = window.training.session
         session.run_started.connect(self._run_started)
-        session.epoch_end.connect(self._epoch_end)
         session.finished.connect(self._run_finished)
+        # the running averages at each epoch's end, read on the training thread
+        self._remove_task = session.add_epoch_task(self._read_running_stats)
+        session.epoch_task_done.connect(self._running_stats_read)
+        self.destroyed.connect(lambda *_: self._remove_task())
 
     # --- widgets -------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -245,13 +249,29 @@ class BackwardPanel(QWidget):
             self.stats.record(nid, epoch, mean, var)
 
     def _run_started(self, _settings) -> None:
-        self._record_stats(self.window.document.graph.values, None, self.epochs_done)
+        graph = self.window.document.graph
+        keys = (running_stat_keys(graph, nid) for nid in
+                batch_norm_nodes(graph, list(graph.nodes) + list(graph.groups)))
+        self._stat_keys = frozenset(k for pair in keys if pair is not None for k in pair)
+        self._record_stats(graph.values, None, self.epochs_done)
 
-    def _epoch_end(self, event) -> None:
-        live = getattr(self.window, "live", None)  # the live hub (branch i10-live), if any
-        values = getattr(live, "values", None)
-        if isinstance(values, dict) and values:
-            self._record_stats(values, None, self.epochs_done + event.record.epoch)
+    def _read_running_stats(self, trainer, event) -> tuple[float, dict] | None:
+        """On the training thread, at an epoch's end: the batch-norm running averages the
+        trainer's model holds (only those arrays are read from the device)."""
+        record = getattr(event, "record", None)
+        if record is None:  # Finished: the run's end is recorded from its kept values
+            return None
+        wanted = self._stat_keys
+        shared = trainer.model.shared
+        return (self.epochs_done + record.epoch,
+                {k: shared[k].get_value() for k in wanted if k in shared})
+
+    def _running_stats_read(self, task, result) -> None:
+        if task != self._read_running_stats or not isinstance(result, tuple):
+            return
+        epoch, values = result
+        if values:
+            self._record_stats(values, None, epoch)
 
     def _run_finished(self, history) -> None:
         self.epochs_done += len(history.epochs)
