@@ -57,6 +57,8 @@ def test_results_follow_each_epoch_and_match_the_run_and_numpy(qtbot, window, tm
         valid = snapshot.results["valid"]
         assert valid.epoch == record.epoch
         assert valid.error == pytest.approx(record.valid_error, abs=1e-6)
+        assert "test" not in snapshot.results  # while training, only the split shown
+    assert set(epoch_task_done[-1].results) == {"valid", "test"}  # at the end, both
 
     data = load_data(window.training.session.settings)
     results = panel.results()
@@ -128,3 +130,18 @@ def test_refresh_shows_image_tiles_of_the_misclassified_digits(qtbot, window, tm
     assert not first.icon().isNull()
     assert not panel.regions_plot.isVisible()  # 64 features: no decision regions
     assert "from the document" in panel.summary.text()
+
+
+def test_a_hidden_results_panel_costs_the_run_nothing(qtbot, window, tmp_path):
+    _open(window, moons_graph(), tmp_path, "moons.json",
+          {"dataset": "moons", "lr": 0.5, "batch_size": 20, "epochs": 2})
+    panel = window.show_panel("results")
+    window.inspect_docks["results"].hide()
+    done_tasks = []
+    window.training.session.epoch_task_done.connect(
+        lambda task, result: done_tasks.append(result) if task == panel._epoch_task else None)
+    with qtbot.waitSignal(window.training.session.finished, timeout=LONG):
+        window.train()
+    qtbot.waitUntil(lambda: len(done_tasks) == 3)
+    assert done_tasks[:2] == [None, None]  # no pass over a split while nobody looks
+    assert isinstance(done_tasks[2], ResultsView)  # the final figures, for when it is opened

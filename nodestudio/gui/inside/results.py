@@ -66,11 +66,13 @@ class ResultsView:
 
 
 def compute_results_view(predictor: Predictor, data: Any, source: str,
-                     epoch: int | None = None) -> ResultsView:
-    """Results on the validation and test splits of `data` (a Splits), and the decision grid
-    over all of its points when there are two features."""
+                         epoch: int | None = None,
+                         splits: tuple[str, ...] | None = None) -> ResultsView:
+    """Results on the validation and test splits of `data` (a Splits) (or only `splits`),
+    and the decision grid over all of its points when there are two features."""
     results = {split: evaluate_split(predictor, getattr(data, split), split, epoch)
-               for split, _ in SPLITS if len(getattr(data, split))}
+               for split, _ in SPLITS
+               if len(getattr(data, split)) and (splits is None or split in splits)}
     grid = None
     if data.train.n_features == 2:
         points = np.concatenate([d.x for d in data if len(d)])
@@ -115,6 +117,8 @@ class ResultsPanel(QWidget):
         self.session = window.training.session
         self.snapshot: ResultsView | None = None
         self._predictor: Predictor | None = None  # of the model the epoch task saw last
+        self._watching = False  # shown: the epoch task computes (see _epoch_task)
+        self._split_shown = SPLITS[0][0]
         self._cells: list[pg.TextItem] = []
         self._cell_font = QFont(self.font())
         self._cell_font.setPointSizeF(max(6.5, self.font().pointSizeF() - 1.5))
@@ -132,7 +136,7 @@ class ResultsPanel(QWidget):
         for key, title in SPLITS:
             self.split_box.addItem(title, key)
         self.split_box.setToolTip("The split the figures are computed on")
-        self.split_box.currentIndexChanged.connect(lambda _: self._draw())
+        self.split_box.currentIndexChanged.connect(self._split_changed)
         self.summary = QLabel("Train the graph (or press Refresh) to see its results")
         self.summary.setObjectName("muted")
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -223,15 +227,19 @@ class ResultsPanel(QWidget):
         if self._predictor is None or self._predictor.model is not trainer.model:
             self._predictor = Predictor(trainer.model)
         if isinstance(event, EpochEnd):
+            # while training, only the split shown and only while the panel can be seen:
+            # watching costs one pass over that split per epoch, nothing when hidden
+            if not self._watching:
+                return None
             epoch = event.record.epoch
             return compute_results_view(self._predictor, trainer.data, f"after epoch {epoch}",
-                                    epoch)
+                                        epoch, (self._split_shown,))
         best = trainer.history.best_epoch if trainer.history is not None else None
         source = "after training" + (f" (best epoch {best})" if best is not None else "")
         return compute_results_view(self._predictor, trainer.data, source, best)
 
     def _epoch_task_done(self, task: Any, result: Any) -> None:
-        if task != self._epoch_task:
+        if task != self._epoch_task or result is None:
             return
         if isinstance(result, BaseException):
             self._show_problem(result)
@@ -239,6 +247,7 @@ class ResultsPanel(QWidget):
             self.show_snapshot(result)
 
     def showEvent(self, event: Any) -> None:  # noqa: N802  (Qt's name)
+        self._watching = True
         super().showEvent(event)
         if not self._settled:  # first shown: room for the matrix, the width shared out
             self._settled = True
@@ -278,6 +287,17 @@ class ResultsPanel(QWidget):
         self.summary.setToolTip(str(exc))
 
     # --- drawing -------------------------------------------------------------------------
+    def _split_changed(self) -> None:
+        self._split_shown = self.split()  # read by the epoch task on the training thread
+        if self.snapshot is not None and self.results() is None and self.session.running:
+            self.summary.setText(f"The {self.split_box.currentText().lower()} split follows "
+                                 f"at the end of this epoch")
+        self._draw()
+
+    def hideEvent(self, event: Any) -> None:  # noqa: N802  (Qt's name)
+        self._watching = False
+        super().hideEvent(event)
+
     def show_snapshot(self, snapshot: ResultsView) -> None:
         self.snapshot = snapshot
         self._draw()
