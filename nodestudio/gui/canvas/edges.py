@@ -4,7 +4,7 @@ showing the tensor type that flows (e.g. "B x 800"), and the temporary wire of a
 from __future__ import annotations
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
-from PySide6.QtGui import QPainterPath, QPainterPathStroker
+from PySide6.QtGui import QPainterPath, QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsItem
 
 from nodestudio.graph.model import Edge
@@ -24,6 +24,8 @@ def wire_path(start: QPointF, end: QPointF) -> QPainterPath:
 
 class EdgeItem(QGraphicsItem):
     """One document edge; selectable (Delete removes it), highlighted under the mouse."""
+
+    overlay_pen: QPen | None = None  # a canvas mode's pen (canvas/wire_overlay.py), width <= 8
 
     def __init__(self, edge: Edge, src: NodeItem, dst: NodeItem):
         super().__init__()
@@ -101,8 +103,9 @@ class EdgeItem(QGraphicsItem):
     def paint(self, painter, option, widget=None) -> None:
         s = style()
         painter.setBrush(Qt.NoBrush)
-        painter.setPen(s.wire_selected if self.isSelected()
-                       else s.wire_hover if self._hover else s.wire)
+        painter.setPen(s.wire_selected if self.isSelected() else self.overlay_pen
+                       if self.overlay_pen is not None else s.wire_hover if self._hover
+                       else s.wire)
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         if lod < PORT_LOD:  # far out a curve reads as a line and costs several times more
             painter.drawLine(self._ends)

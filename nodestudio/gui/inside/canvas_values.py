@@ -1,0 +1,163 @@
+"""The values the canvas modes draw (Activations, Gradients on the wires): a `Snapshot`, from
+the training run's probe while there is one, else computed on demand from the document.
+
+    values = canvas_values(window)
+    values.changed.connect(...)      # a new snapshot to draw (never per paint)
+    values.snapshot                  # the Snapshot drawn, or None
+    values.source                    # one line: where it comes from
+    values.refresh()                 # compute it now from the document's parameter values
+    values.wire(edge)                # (forward values, gradient) on a wire, or None
+
+On demand, the same probe the trainer uses (train/probe.py) is built for the document's model
+and run once on a batch of the Training panel's dataset (64 rows drawn with its seed, in
+training mode as during a run, on the plain loss without regularisation terms): the outputs of
+each node and the gradient of the loss with respect to each. It costs a compile (about a
+second for the example MLP) and one forward and backward pass on 64 rows.
+
+Keys: a wire leaving node N's port P carries snapshot key "N.P" (a node with several outputs)
+or "N"; a wire from a parameter node carries the parameter itself and its gradient.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from nodestudio.errors import NodeStudioError
+from nodestudio.graph.model import Edge, PortRef
+from nodestudio.gui.canvas.wire_overlay import WireHover
+from nodestudio.gui.inside.live import live_values
+from nodestudio.train.events import Snapshot
+
+if TYPE_CHECKING:
+    from nodestudio.gui.mainwindow import MainWindow
+
+PROBE_ROWS = 64
+
+
+def port_key(snapshot: Snapshot, ref: PortRef) -> str | None:
+    """The snapshot key of what leaves a port (see the module docstring)."""
+    for key in (f"{ref.node}.{ref.port}", ref.node):
+        if key in snapshot.activations or key in snapshot.params:
+            return key
+    return None
+
+
+def wire_arrays(snapshot: Snapshot, ref: PortRef
+                ) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """(value, gradient of the loss w.r.t. it) leaving a port, or None when not probed."""
+    key = port_key(snapshot, ref)
+    if key is None:
+        return None
+    if key in snapshot.activations:
+        return snapshot.activations[key], snapshot.activation_grads.get(key)
+    return snapshot.params[key], snapshot.grads.get(key)
+
+
+def mean_abs(array: np.ndarray | None) -> float:
+    """mean |x| in float64 (nan when there is nothing)."""
+    if array is None or np.size(array) == 0:
+        return float("nan")
+    return float(np.mean(np.abs(np.asarray(array, dtype=np.float64))))
+
+
+def stats_text(name: str, array: np.ndarray | None) -> str:
+    """"name: mean m  std s  min a  max b  shape (..)" in float64."""
+    if array is None:
+        return f"{name}: —"
+    a = np.asarray(array, dtype=np.float64)
+    if a.size == 0:
+        return f"{name}: empty {a.shape}"
+    shape = " x ".join(str(d) for d in a.shape) or "scalar"
+    return (f"{name}: mean {a.mean():.4g}  std {a.std():.4g}  min {a.min():.4g}  "
+            f"max {a.max():.4g}  shape {shape}")
+
+
+class CanvasValues(QObject):
+    """See the module docstring. `changed` fires with each snapshot to draw; `failed(str)`
+    when an on-demand computation cannot be made (the graph, the dataset)."""
+
+    changed = Signal()
+    failed = Signal(str)
+
+    def __init__(self, window: MainWindow):
+        super().__init__(window)
+        self.window = window
+        self.snapshot: Snapshot | None = None
+        self.source = "no values yet: train, or press Refresh"
+        self.modes: set[str] = set()  # canvas modes on ("activations", "wires")
+        self.hover = WireHover(window.view, self.describe)
+        self.live = live_values(window)
+        self.live.draw.connect(self._on_draw)
+        if self.live.latest is not None:
+            self._on_draw(self.live.latest)
+
+    def _on_draw(self, snapshot: Snapshot | None) -> None:
+        if snapshot is None:  # a new run: keep the old picture until its first snapshot
+            return
+        self.snapshot = snapshot
+        self.source = (f"training run: epoch {snapshot.epoch}, step {snapshot.iteration}, "
+                       f"{len(snapshot.rows)} probe rows")
+        self.changed.emit()
+
+    def refresh(self) -> bool:
+        """Compute the values from the document's parameters now (see the module docstring);
+        False (and `failed`) when the graph or the dataset cannot give them."""
+        from nodestudio.train.model import Model
+        from nodestudio.train.probe import Probe
+        from nodestudio.train.settings import load_data
+        if self.live.training:
+            return False  # the run's probe is drawing
+        try:
+            settings = self.window.training.settings()
+            graph = self.window.document.graph
+            model = Model.from_document(graph, "<canvas>", dict(graph.metadata))
+            data = load_data(settings)
+            probe = Probe(model, model.loss, model.params, data.train, every=1,
+                          batch_size=PROBE_ROWS, seed=settings.seed)
+            snapshot = probe.take(0, 0)
+        except NodeStudioError as exc:
+            self.failed.emit(str(exc))
+            return False
+        self.snapshot = snapshot
+        self.source = (f"document's values on {len(snapshot.rows)} rows of "
+                       f"{settings.dataset} (not training)")
+        self.changed.emit()
+        return True
+
+    def set_mode(self, name: str, on: bool) -> None:
+        """A canvas mode is on: wires show their tensor in a popup while any is."""
+        if on:
+            self.modes.add(name)
+        else:
+            self.modes.discard(name)
+
+    def describe(self, edge: Edge) -> tuple[str, np.ndarray, np.ndarray | None] | None:
+        """The popup over a wire: statistics of the value and its gradient (None: the
+        wire's plain tooltip, when no mode is on or the wire was not probed)."""
+        found = self.wire(edge) if self.modes else None
+        if found is None:
+            return None
+        value, grad = found
+        text = (f"{edge.src} → {edge.dst}\n{stats_text('value', value)}\n"
+                f"{stats_text('gradient', grad)}\nmean |gradient| {mean_abs(grad):.4g}\n"
+                f"{self.source}")
+        return text, value, grad
+
+    def wire(self, edge: Edge) -> tuple[np.ndarray, np.ndarray | None] | None:
+        return None if self.snapshot is None else wire_arrays(self.snapshot, edge.src)
+
+
+def canvas_values(window: MainWindow) -> CanvasValues:
+    """The window's one CanvasValues, created on first use."""
+    hub = getattr(window, "canvas_values", None)
+    if not isinstance(hub, CanvasValues):
+        hub = CanvasValues(window)
+        window.canvas_values = hub
+    return hub
+
+
+__all__ = ["CanvasValues", "canvas_values", "mean_abs", "port_key", "stats_text",
+           "wire_arrays"]
