@@ -25,8 +25,6 @@ def wire_path(start: QPointF, end: QPointF) -> QPainterPath:
 class EdgeItem(QGraphicsItem):
     """One document edge; selectable (Delete removes it), highlighted under the mouse."""
 
-    overlay_pen: QPen | None = None  # a canvas mode's pen (canvas/wire_overlay.py), width <= 8
-
     def __init__(self, edge: Edge, src: NodeItem, dst: NodeItem):
         super().__init__()
         self.edge = edge
@@ -39,6 +37,7 @@ class EdgeItem(QGraphicsItem):
         self._shape: QPainterPath | None = None
         self._hover = False
         self._show_label = False
+        self.overlay_pen: QPen | None = None  # a canvas mode's (canvas/wire_overlay.py), <= 8 px
         self.setFlags(QGraphicsItem.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setZValue(0)
