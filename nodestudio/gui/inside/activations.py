@@ -147,6 +147,11 @@ class ActivationsPanel(QWidget):
         example = self.example.value()
         self.row.setText(f"row {snapshot.rows[example]} of the training split")
         outputs = node_outputs(snapshot, example)
+        features = self.window.document.roles.features
+        if features in self.window.scene.nodes and features not in outputs:
+            x = self.values.features()  # the input too: the example itself
+            if x is not None and example < len(x):
+                outputs = {features: x[example], **outputs}
         self.shown = {node: Preview.of(value, tuple(snapshot.input_shape))
                       for node, value in outputs.items()}
         self.previews.show(self.shown)

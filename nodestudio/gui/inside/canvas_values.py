@@ -89,6 +89,8 @@ class CanvasValues(QObject):
         self.source = "no values yet: train, or press Refresh"
         self.modes: set[str] = set()  # canvas modes on ("activations", "wires")
         self.hover = WireHover(window.view, self.describe)
+        self._inputs: tuple[Snapshot, np.ndarray] | None = None  # features of the probe rows
+        self._data: tuple[tuple, object] | None = None  # (settings key, training split)
         self.live = live_values(window)
         self.live.draw.connect(self._on_draw)
         if self.live.latest is not None:
@@ -122,6 +124,7 @@ class CanvasValues(QObject):
             self.failed.emit(str(exc))
             return False
         self.snapshot = snapshot
+        self._inputs = (snapshot, np.asarray(probe.x))
         self.source = (f"document's values on {len(snapshot.rows)} rows of "
                        f"{settings.dataset} (not training)")
         self.changed.emit()
@@ -145,6 +148,25 @@ class CanvasValues(QObject):
                 f"{stats_text('gradient', grad)}\nmean |gradient| {mean_abs(grad):.4g}\n"
                 f"{self.source}")
         return text, value, grad
+
+    def features(self) -> np.ndarray | None:
+        """The features of the probe rows (what the features input received), loaded from the
+        Training panel's dataset once per snapshot; None when it cannot be read."""
+        from nodestudio.train.settings import load_data
+        snapshot = self.snapshot
+        if snapshot is None:
+            return None
+        if self._inputs is None or self._inputs[0] is not snapshot:
+            settings = self.window.training.settings()
+            key = (settings.dataset, settings.seed, settings.preprocess)
+            try:
+                if self._data is None or self._data[0] != key:
+                    self._data = (key, load_data(settings).train)
+                train = self._data[1]
+                self._inputs = (snapshot, np.asarray(train.x[list(snapshot.rows)]))
+            except (NodeStudioError, IndexError):  # another dataset than the run's
+                return None
+        return self._inputs[1]
 
     def wire(self, edge: Edge) -> tuple[np.ndarray, np.ndarray | None] | None:
         return None if self.snapshot is None else wire_arrays(self.snapshot, edge.src)
