@@ -102,7 +102,7 @@ def test_previews_are_each_nodes_output_for_the_chosen_example(qtbot, window, tm
     panel = window.show_panel("activations")  # opening it switches the canvas mode on
     qtbot.waitUntil(lambda: panel.values.snapshot is not None, timeout=LONG)
     assert panel.toggle.isChecked() and window.actions.activations.isChecked()
-    assert "document's values on 64 rows of digits" in panel.source.text()
+    assert panel.source.text() == "Values: the document's parameter values on 64 rows of digits"
     snapshot = panel.values.snapshot
 
     # choose example 5 with the keyboard
@@ -210,7 +210,7 @@ def test_previews_follow_the_run(qtbot, window, tmp_path):
     seen = []
 
     def check(snapshot):
-        if snapshot is None:
+        if snapshot is None or not window.training.session.running:
             return
         outputs = node_outputs(snapshot, panel.example.value())
         seen.append(all(np.array_equal(panel.shown[k].values, np.ravel(v).astype(np.float64))
@@ -225,6 +225,16 @@ def test_previews_follow_the_run(qtbot, window, tmp_path):
         qtbot.mouseClick(training.train_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(seen) >= 2, timeout=5000)
     assert all(seen)
+    # after the run: the trained values the document now holds, newer than the last snapshot
+    qtbot.waitUntil(lambda: "document's parameter values" in panel.source.text(),
+                    timeout=LONG)
+    snapshot = panel.values.snapshot
+    trained = window.document.parameter_values()
+    x = load_data(window.training.settings()).train.x[list(snapshot.rows)]
+    ref = reference_forward(x, trained)
+    example = panel.example.value()
+    np.testing.assert_allclose(panel.shown["hidden_tanh"].values, ref["hidden_tanh"][example],
+                               rtol=1e-4, atol=1e-5)
     edge = Edge(PortRef("hidden", "out"), PortRef("hidden_tanh", "x"))
     assert window.canvas_values.wire(edge)[0] is window.canvas_values.snapshot.activations[
         "hidden"]

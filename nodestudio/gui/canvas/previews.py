@@ -68,9 +68,9 @@ class Preview:
             return cls("scalar", flat, shape, low=value, high=value, caption=f"{value:.4g}")
         grid = image_grid(clean, shape, input_shape)
         caption = f"{dims}  [{low:.2g}, {high:.2g}]{bad}"
-        if grid is None and flat.size <= MAX_BARS:
+        if grid is None and flat.size <= MAX_BARS:  # scores: which one is largest
             return cls("bars", clean, shape, low=low, high=high, diverging=low < 0,
-                       caption=caption)
+                       caption=f"{caption}  top {int(np.argmax(clean))}")
         kind = "image"
         if grid is None:  # a long vector: its units wrapped into a rectangle
             kind, grid = "heat", wrapped(clean, PREVIEW_W / PREVIEW_H)

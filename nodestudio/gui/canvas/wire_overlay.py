@@ -23,8 +23,8 @@ from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 from nodestudio.graph.model import Edge
 from nodestudio.gui.canvas.edges import EdgeItem
 
-MIN_WIDTH, MAX_WIDTH = 1.2, 7.0  # px: the wire's bounds leave 4 px each side of the path
-STOPS = ((0.0, (59, 76, 192)), (0.35, (76, 201, 240)), (0.7, (249, 199, 79)),
+MIN_WIDTH, MAX_WIDTH = 1.5, 7.0  # px: the wire's bounds leave 4 px each side of the path
+STOPS = ((0.0, (70, 110, 255)), (0.35, (76, 201, 240)), (0.7, (249, 199, 79)),
          (1.0, (230, 57, 70)))  # cold to hot
 ZERO_PEN_COLOUR = QColor(128, 128, 128)
 
@@ -90,6 +90,7 @@ class Histogram(QWidget):
         self.counts = np.zeros(0)
         self.edges = np.zeros(0)
         self.title = ""
+        self.empty_text = "no values"  # what an empty histogram says
         self.setMinimumSize(180, 70)
 
     def set_values(self, values: np.ndarray | None, title: str = "") -> None:
@@ -109,7 +110,7 @@ class Histogram(QWidget):
         painter.setPen(text)
         painter.drawText(QRectF(4, 0, self.width() - 8, 14), Qt.AlignLeft, self.title)
         if not self.counts.size:
-            painter.drawText(area, Qt.AlignCenter, "no values")
+            painter.drawText(area, Qt.AlignCenter, self.empty_text)
             return
         top = float(self.counts.max()) or 1.0
         step = area.width() / len(self.counts)

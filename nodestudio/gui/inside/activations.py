@@ -85,6 +85,7 @@ class ActivationsPanel(QWidget):
         self.wire_text.setWordWrap(True)
         self.wire_text.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.histogram = Histogram()
+        self.histogram.empty_text = "the histogram of the hovered wire's values shows here"
 
         top = QHBoxLayout()
         top.addWidget(self.toggle)

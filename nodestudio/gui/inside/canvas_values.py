@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from nodestudio.errors import NodeStudioError
 from nodestudio.graph.model import Edge, PortRef
@@ -56,6 +56,12 @@ def wire_arrays(snapshot: Snapshot, ref: PortRef
     return snapshot.params[key], snapshot.grads.get(key)
 
 
+def reads_into_loss(snapshot: Snapshot, node: str) -> bool:
+    """Whether the loss depends on a node's output (the probe kept its outputs): a wire into a
+    node that does not (a prediction, an error rate) carries no gradient back."""
+    return any(key == node or key.startswith(f"{node}.") for key in snapshot.activations)
+
+
 def mean_abs(array: np.ndarray | None) -> float:
     """mean |x| in float64 (nan when there is nothing)."""
     if array is None or np.size(array) == 0:
@@ -66,7 +72,7 @@ def mean_abs(array: np.ndarray | None) -> float:
 def stats_text(name: str, array: np.ndarray | None) -> str:
     """"name: mean m  std s  min a  max b  shape (..)" in float64."""
     if array is None:
-        return f"{name}: —"
+        return f"{name}: none (the loss does not read this wire)"
     a = np.asarray(array, dtype=np.float64)
     if a.size == 0:
         return f"{name}: empty {a.shape}"
@@ -92,17 +98,30 @@ class CanvasValues(QObject):
         self._inputs: tuple[Snapshot, np.ndarray] | None = None  # features of the probe rows
         self._data: tuple[tuple, object] | None = None  # (settings key, training split)
         self.live = live_values(window)
+        self._run_ended = False  # the document holds the run's outcome: draw from it
         self.live.draw.connect(self._on_draw)
-        if self.live.latest is not None:
+        if self.live.training and self.live.latest is not None:
             self._on_draw(self.live.latest)
+        # after a run the document holds the trained values, newer than the run's last
+        # snapshot (spaced out by the probe's budget): draw those
+        window.training.values_trained.connect(self._on_trained)
 
     def _on_draw(self, snapshot: Snapshot | None) -> None:
         if snapshot is None:  # a new run: keep the old picture until its first snapshot
+            self._run_ended = False
+            return
+        if self._run_ended:
             return
         self.snapshot = snapshot
         self.source = (f"training run: epoch {snapshot.epoch}, step {snapshot.iteration}, "
                        f"{len(snapshot.rows)} probe rows")
         self.changed.emit()
+
+    def _on_trained(self, *_args) -> None:
+        self._run_ended = True
+        self.snapshot = None  # computed again when a mode needs it
+        if self.modes:  # after the run's last events (its held-back draw) are handled
+            QTimer.singleShot(0, self.refresh)
 
     def refresh(self) -> bool:
         """Compute the values from the document's parameters now (see the module docstring);
@@ -125,8 +144,8 @@ class CanvasValues(QObject):
             return False
         self.snapshot = snapshot
         self._inputs = (snapshot, np.asarray(probe.x))
-        self.source = (f"document's values on {len(snapshot.rows)} rows of "
-                       f"{settings.dataset} (not training)")
+        self.source = (f"the document's parameter values on {len(snapshot.rows)} rows of "
+                       f"{settings.dataset}")
         self.changed.emit()
         return True
 
@@ -169,7 +188,12 @@ class CanvasValues(QObject):
         return self._inputs[1]
 
     def wire(self, edge: Edge) -> tuple[np.ndarray, np.ndarray | None] | None:
-        return None if self.snapshot is None else wire_arrays(self.snapshot, edge.src)
+        """(value, gradient) on a wire: the gradient of its source port (summed over the
+        port's wires), None on a wire into a node the loss does not read."""
+        found = None if self.snapshot is None else wire_arrays(self.snapshot, edge.src)
+        if found is not None and not reads_into_loss(self.snapshot, edge.dst.node):
+            return found[0], None  # nothing flows back along it
+        return found
 
 
 def canvas_values(window: MainWindow) -> CanvasValues:
@@ -181,5 +205,5 @@ def canvas_values(window: MainWindow) -> CanvasValues:
     return hub
 
 
-__all__ = ["CanvasValues", "canvas_values", "mean_abs", "port_key", "stats_text",
-           "wire_arrays"]
+__all__ = ["CanvasValues", "canvas_values", "mean_abs", "port_key", "reads_into_loss",
+           "stats_text", "wire_arrays"]

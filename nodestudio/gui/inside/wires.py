@@ -43,6 +43,7 @@ from nodestudio.gui.inside import PanelSpec
 from nodestudio.gui.inside.canvas_values import (
     canvas_values,
     mean_abs,
+    reads_into_loss,
     stats_text,
     wire_arrays,
 )
@@ -56,8 +57,10 @@ def wire_magnitudes(scene, snapshot) -> dict[Edge, float]:
     found: dict[Edge, float] = {}
     for edge in scene.edges:
         arrays = wire_arrays(snapshot, edge.src)
-        if arrays is not None and arrays[1] is not None:
-            found[edge] = mean_abs(arrays[1])
+        if arrays is None or arrays[1] is None:
+            continue  # an input's wire: no gradient is taken there
+        # a wire into a node the loss does not read (a prediction) carries nothing back
+        found[edge] = mean_abs(arrays[1]) if reads_into_loss(snapshot, edge.dst.node) else 0.0
     return found
 
 
@@ -82,7 +85,7 @@ class ColourBar(QWidget):
     def __init__(self):
         super().__init__()
         self.scale: WireScale | None = None
-        self.setMinimumHeight(52)
+        self.setMinimumHeight(68)
 
     def set_scale(self, scale: WireScale | None) -> None:
         self.scale = scale
@@ -112,11 +115,25 @@ class ColourBar(QWidget):
                                        QPointF(bar.right(), mid + MAX_WIDTH / 2),
                                        QPointF(bar.left(), mid + MIN_WIDTH / 2)]))
         painter.setPen(QPen(text, 1))
-        for value in log_ticks(self.scale.low, self.scale.high):
+        ticks = log_ticks(self.scale.low, self.scale.high)
+        for i, value in enumerate(ticks):
             x = bar.left() + bar.width() * self.scale.position(value)
+            end = i in (0, len(ticks) - 1)
+            if not end and min(x - bar.left(), bar.right() - x) < 60:
+                continue  # a decade this close to an end label would overlap it
             painter.drawLine(QPointF(x, bar.bottom()), QPointF(x, bar.bottom() + 4))
-            painter.drawText(QRectF(x - 40, bar.bottom() + 4, 80, 14), Qt.AlignCenter,
-                             f"{value:.1e}")
+            label = f"{value:.1e}"
+            box = QRectF(x - 40, bar.bottom() + 4, 80, 14)
+            if i == 0:
+                box, align = QRectF(x - 4, bar.bottom() + 4, 80, 14), Qt.AlignLeft
+            elif i == len(ticks) - 1:
+                box, align = QRectF(x - 76, bar.bottom() + 4, 80, 14), Qt.AlignRight
+            else:
+                align = Qt.AlignCenter
+            painter.drawText(box, align, label)
+        painter.drawText(QRectF(0, bar.bottom() + 18, self.width(), 14), Qt.AlignCenter,
+                         "thin blue: little gradient reaches the wire · thick red: much · "
+                         "grey dotted: none")
 
 
 class WiresPanel(QWidget):
@@ -199,14 +216,16 @@ class WiresPanel(QWidget):
             if self.scale is not None:
                 row.setForeground(1, colour_at(self.scale.position(magnitude)))
             self.table.addTopLevelItem(row)
-        self.table.resizeColumnToContents(0)
+        for column in range(3):
+            self.table.resizeColumnToContents(column)
 
     def show_wire(self, edge: Edge | None) -> None:
         found = None if edge is None else self.values.wire(edge)
         if found is None:
             return
         value, grad = found
-        self.wire_text.setText(f"{edge.src} → {edge.dst}: mean |gradient| {mean_abs(grad):.4g}"
+        self.wire_text.setText(f"{edge.src} → {edge.dst}: mean |gradient| "
+                               f"{0.0 if grad is None else mean_abs(grad):.4g}"
                                f"\n{stats_text('value', value)}\n"
                                f"{stats_text('gradient', grad)}")
 
