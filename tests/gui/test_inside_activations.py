@@ -238,3 +238,13 @@ def test_previews_follow_the_run(qtbot, window, tmp_path):
     edge = Edge(PortRef("hidden", "out"), PortRef("hidden_tanh", "x"))
     assert window.canvas_values.wire(edge)[0] is window.canvas_values.snapshot.activations[
         "hidden"]
+
+
+def test_a_dataset_that_does_not_fit_the_graph_is_named(qtbot, window):
+    assert window.open_path("resources/examples/mlp.json", ask=False)  # 784 features
+    use_digits(window)  # 64
+    panel = window.show_panel("activations")
+    qtbot.waitUntil(lambda: panel.source.text().startswith("Cannot compute"), timeout=LONG)
+    assert "expects 784 features" in panel.source.text()
+    assert "'digits:train' has 64" in panel.source.text()
+    assert panel.refresh_button.isEnabled() and not panel.previews.items

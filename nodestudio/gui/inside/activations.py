@@ -111,9 +111,16 @@ class ActivationsPanel(QWidget):
         self.values.failed.connect(lambda message: self.source.setText(f"Cannot compute: "
                                                                        f"{message}"))
         self.values.hover.hovered.connect(self.show_wire)
+        self.values.busy.connect(self._busy)
         window.document.replaced.connect(self.redraw)
         self._on_values()
         self.set_mode(True)  # opening the panel is asking to see it on the canvas
+
+    def _busy(self, busy: bool) -> None:
+        self.refresh_button.setEnabled(not busy)
+        if busy:
+            self.source.setText("Computing the values from the document's parameters "
+                                "(compiling the graph)…")
 
     @property
     def enabled(self) -> bool:

@@ -11,8 +11,9 @@ the training run's probe while there is one, else computed on demand from the do
 On demand, the same probe the trainer uses (train/probe.py) is built for the document's model
 and run once on a batch of the Training panel's dataset (64 rows drawn with its seed, in
 training mode as during a run, on the plain loss without regularisation terms): the outputs of
-each node and the gradient of the loss with respect to each. It costs a compile (about a
-second for the example MLP) and one forward and backward pass on 64 rows.
+each node and the gradient of the loss with respect to each. It costs a compile (a second for
+the example MLP, 5-15 s for the deep MLP on this 2-core machine) and one forward and backward
+pass on 64 rows, on a worker thread: the window stays usable meanwhile.
 
 Keys: a wire leaving node N's port P carries snapshot key "N.P" (a node with several outputs)
 or "N"; a wire from a parameter node carries the parameter itself and its gradient.
@@ -20,7 +21,9 @@ or "N"; a wire from a parameter node carries the parameter itself and its gradie
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -87,12 +90,18 @@ class CanvasValues(QObject):
 
     changed = Signal()
     failed = Signal(str)
+    busy = Signal(bool)  # an on-demand computation started (True) or ended (False)
+    _computed = Signal(object)  # from the worker thread, delivered in the GUI thread
 
     def __init__(self, window: MainWindow):
         super().__init__(window)
         self.window = window
         self.snapshot: Snapshot | None = None
         self.source = "no values yet: train, or press Refresh"
+        self.computing = False
+        self._generation = 0  # of the latest on-demand request: older results are dropped
+        self._worker: threading.Thread | None = None
+        self._computed.connect(self._on_computed)
         self.modes: set[str] = set()  # canvas modes on ("activations", "wires")
         self.hover = WireHover(window.view, self.describe)
         self._inputs: tuple[Snapshot, np.ndarray] | None = None  # features of the probe rows
@@ -123,31 +132,67 @@ class CanvasValues(QObject):
         if self.modes:  # after the run's last events (its held-back draw) are handled
             QTimer.singleShot(0, self.refresh)
 
-    def refresh(self) -> bool:
-        """Compute the values from the document's parameters now (see the module docstring);
-        False (and `failed`) when the graph or the dataset cannot give them."""
+    def refresh(self, wait: bool = False) -> bool:
+        """Compute the values from the document's parameters (see the module docstring), on
+        a worker thread: compiling takes seconds for a larger graph, and the window stays
+        responsive meanwhile (`busy`). `changed` or `failed` follows; `wait` computes here
+        instead. False when it cannot start (a run is drawing, the graph cannot be read)."""
         from nodestudio.train.model import Model
-        from nodestudio.train.probe import Probe
-        from nodestudio.train.settings import load_data
         if self.live.training:
             return False  # the run's probe is drawing
         try:
             settings = self.window.training.settings()
-            graph = self.window.document.graph
+            graph = self.window.document.graph  # read here: the document is the GUI's
             model = Model.from_document(graph, "<canvas>", dict(graph.metadata))
-            data = load_data(settings)
-            probe = Probe(model, model.loss, model.params, data.train, every=1,
-                          batch_size=PROBE_ROWS, seed=settings.seed)
-            snapshot = probe.take(0, 0)
         except NodeStudioError as exc:
             self.failed.emit(str(exc))
             return False
-        self.snapshot = snapshot
-        self._inputs = (snapshot, np.asarray(probe.x))
-        self.source = (f"the document's parameter values on {len(snapshot.rows)} rows of "
-                       f"{settings.dataset}")
-        self.changed.emit()
+        self._generation += 1
+        self.computing = True
+        self.busy.emit(True)
+        job = partial(self._compute, self._generation, model, settings)
+        if wait:
+            job()
+        else:
+            self._worker = threading.Thread(target=job, name="canvas-values", daemon=True)
+            self._worker.start()
         return True
+
+    def _compute(self, generation: int, model: Any, settings: Any) -> None:
+        """On the worker thread: the probe's one snapshot; the result goes back by signal."""
+        from nodestudio.train.probe import Probe
+        from nodestudio.train.settings import load_data
+        try:
+            data = load_data(settings)
+            model.check_data(data)  # "the graph wants 784 features, digits has 64"
+            probe = Probe(model, model.loss, model.params, data.train, every=1,
+                          batch_size=PROBE_ROWS, seed=settings.seed)
+            result = (generation, probe.take(0, 0), np.asarray(probe.x), settings.dataset, "")
+        except NodeStudioError as exc:
+            result = (generation, None, None, settings.dataset, str(exc))
+        except Exception as exc:  # noqa: BLE001  (a thread's error must reach the user)
+            result = (generation, None, None, settings.dataset, f"{type(exc).__name__}: {exc}")
+        try:
+            self._computed.emit(result)
+        except RuntimeError:  # the window closed meanwhile
+            pass
+
+    def _on_computed(self, result: tuple) -> None:
+        generation, snapshot, x, dataset, error = result
+        if generation != self._generation:
+            return  # a newer request is under way
+        self.computing = False
+        self.busy.emit(False)
+        if error:
+            self.failed.emit(error)
+            return
+        if self.live.training:
+            return  # a run began meanwhile: its probe draws
+        self.snapshot = snapshot
+        self._inputs = (snapshot, x)
+        self.source = (f"the document's parameter values on {len(snapshot.rows)} rows of "
+                       f"{dataset}")
+        self.changed.emit()
 
     def set_mode(self, name: str, on: bool) -> None:
         """A canvas mode is on: wires show their tensor in a popup while any is."""

@@ -174,11 +174,20 @@ class WiresPanel(QWidget):
         self.toggle.toggled.connect(self.set_mode)
         self.refresh_button.clicked.connect(self.values.refresh)
         self.values.changed.connect(self.redraw)
+        self.values.failed.connect(lambda message: self.source.setText(f"Cannot compute: "
+                                                                       f"{message}"))
         self.values.hover.hovered.connect(self.show_wire)
+        self.values.busy.connect(self._busy)
         window.document.replaced.connect(self.redraw)
         window.document.annotated.connect(self.redraw)  # new or removed wires
         self.redraw()
         self.set_mode(True)  # opening the panel is asking to see it on the canvas
+
+    def _busy(self, busy: bool) -> None:
+        self.refresh_button.setEnabled(not busy)
+        if busy:
+            self.source.setText("Computing the values from the document's parameters "
+                                "(compiling the graph)…")
 
     @property
     def enabled(self) -> bool:
@@ -214,7 +223,7 @@ class WiresPanel(QWidget):
             row = QTreeWidgetItem([f"{edge.src} → {edge.dst}", f"{magnitude:.3e}",
                                    f"{mean_abs(value):.3g}"])
             if self.scale is not None:
-                row.setForeground(1, colour_at(self.scale.position(magnitude)))
+                row.setForeground(1, self.scale.pen(magnitude).color())
             self.table.addTopLevelItem(row)
         for column in range(3):
             self.table.resizeColumnToContents(column)
