@@ -114,6 +114,7 @@ class ActivationsPanel(QWidget):
         self.values.busy.connect(self._busy)
         window.document.replaced.connect(self.redraw)
         self._on_values()
+        self.values.first_values()  # here and now: the panel opens with its picture
         self.set_mode(True)  # opening the panel is asking to see it on the canvas
 
     def _busy(self, busy: bool) -> None:

@@ -26,7 +26,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QApplication
 
 from nodestudio.errors import NodeStudioError
 from nodestudio.graph.model import Edge, PortRef
@@ -157,6 +158,17 @@ class CanvasValues(QObject):
             self._worker = threading.Thread(target=job, name="canvas-values", daemon=True)
             self._worker.start()
         return True
+
+    def first_values(self) -> None:
+        """Compute the values here, with a wait cursor, unless there are some or a run or a
+        computation is under way: a panel opened for the first time shows its picture at once
+        (a screenshot of it too); later refreshes run on the worker thread."""
+        if self.snapshot is None and not self.live.training and not self.computing:
+            QApplication.setOverrideCursor(Qt.WaitCursor)
+            try:
+                self.refresh(wait=True)
+            finally:
+                QApplication.restoreOverrideCursor()
 
     def _compute(self, generation: int, model: Any, settings: Any) -> None:
         """On the worker thread: the probe's one snapshot; the result goes back by signal."""

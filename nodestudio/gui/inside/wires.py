@@ -181,6 +181,7 @@ class WiresPanel(QWidget):
         window.document.replaced.connect(self.redraw)
         window.document.annotated.connect(self.redraw)  # new or removed wires
         self.redraw()
+        self.values.first_values()  # here and now: the panel opens with its picture
         self.set_mode(True)  # opening the panel is asking to see it on the canvas
 
     def _busy(self, busy: bool) -> None:
