@@ -248,3 +248,26 @@ def test_a_dataset_that_does_not_fit_the_graph_is_named(qtbot, window):
     assert "expects 784 features" in panel.source.text()
     assert "'digits:train' has 64" in panel.source.text()
     assert panel.refresh_button.isEnabled() and not panel.previews.items
+
+
+@pytest.mark.opencl
+def test_another_graph_drops_the_old_values(qtbot, window, tmp_path):
+    assert window.open_path(digits_mlp(tmp_path), ask=False)
+    use_digits(window)
+    panel = window.show_panel("activations")
+    assert panel.previews.items["hidden"].preview.grid.shape == (4, 4)  # 16 units
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    assert window.open_path(digits_mlp(wide, hidden=25), ask=False)  # the same node ids
+    assert not panel.previews.items or panel.values.snapshot is None
+    qtbot.waitUntil(lambda: "hidden" in panel.previews.items, timeout=LONG)
+    assert panel.previews.items["hidden"].preview.grid.shape == (5, 5)  # 25 units
+
+    # with the mode off, a wire keeps its plain tooltip: no popup, no hit tests
+    panel.toggle.click()
+    assert not window.canvas_values.hover.enabled
+    window.activateWindow()
+    qtbot.waitActive(window)
+    mouse_move(window.view, wire_middle(window.scene, "hidden:out", "hidden_tanh:x"))
+    qtbot.wait(1200)  # longer than the tooltip's delay
+    assert not window.canvas_values.hover.popup.isVisible()

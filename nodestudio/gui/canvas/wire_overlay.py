@@ -163,6 +163,7 @@ class WireHover(QObject):
     def __init__(self, view, describe: Describe):
         super().__init__(view)
         self.view, self.describe = view, describe
+        self.enabled = False  # off: no hit test per mouse move, the plain tooltips
         self.edge: Edge | None = None
         self.popup = WirePopup(view)
         view.viewport().installEventFilter(self)
@@ -178,6 +179,8 @@ class WireHover(QObject):
 
     def eventFilter(self, watched, event) -> bool:
         kind = event.type()
+        if not self.enabled:
+            return False
         if kind == QEvent.MouseMove:
             edge = self.edge_at(event.position().toPoint())
             if edge != self.edge:

@@ -115,6 +115,7 @@ class CanvasValues(QObject):
         # after a run the document holds the trained values, newer than the run's last
         # snapshot (spaced out by the probe's budget): draw those
         window.training.values_trained.connect(self._on_trained)
+        window.document.replaced.connect(self._on_replaced)
 
     def _on_draw(self, snapshot: Snapshot | None) -> None:
         if snapshot is None:  # a new run: keep the old picture until its first snapshot
@@ -126,6 +127,18 @@ class CanvasValues(QObject):
         self.source = (f"training run: epoch {snapshot.epoch}, step {snapshot.iteration}, "
                        f"{len(snapshot.rows)} probe rows")
         self.changed.emit()
+
+    def _on_replaced(self) -> None:
+        """Another graph: the values of the old one (whose node ids it may share) go."""
+        self.snapshot, self._inputs = None, None
+        self._generation += 1  # a computation for the old graph is dropped when it ends
+        if self.computing:
+            self.computing = False
+            self.busy.emit(False)
+        self.source = "no values yet: train, or press Refresh"
+        self.changed.emit()
+        if self.modes and not self.live.training:
+            QTimer.singleShot(0, self.refresh)
 
     def _on_trained(self, *_args) -> None:
         self._run_ended = True
@@ -212,6 +225,9 @@ class CanvasValues(QObject):
             self.modes.add(name)
         else:
             self.modes.discard(name)
+        self.hover.enabled = bool(self.modes)
+        if not self.modes:
+            self.hover.popup.hide()
 
     def describe(self, edge: Edge) -> tuple[str, np.ndarray, np.ndarray | None] | None:
         """The popup over a wire: statistics of the value and its gradient (None: the
