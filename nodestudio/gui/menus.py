@@ -106,6 +106,12 @@ class Actions:
             action.triggered.connect(lambda _=False, n=name: window.set_theme(n))
             self.theme_group.addAction(action)
             self.themes[name] = action
+        # the Activations panel's canvas mode (gui/inside/activations.py), built on first use
+        self.activations = QAction("&Activations on Canvas", window, checkable=True)
+        self.activations.setIconText("Activations")  # the toolbar's short label
+        self.activations.setStatusTip("Draw each node's output for one example on the canvas")
+        self.activations.toggled.connect(lambda on: _inside("activations").set_canvas_mode(
+            window, on))
 
     def shortcut_rows(self) -> list[tuple[str, str]]:
         rows = []
@@ -115,6 +121,11 @@ class Actions:
                 rows.append((action.shortcut().toString(QKeySequence.NativeText),
                              command.text.replace("&", "").rstrip(".")))
         return rows + CANVAS_KEYS
+
+
+def _inside(name: str):
+    import importlib
+    return importlib.import_module(f"nodestudio.gui.inside.{name}")
 
 
 def build_menus(window: MainWindow, actions: Actions) -> dict[str, QMenu]:
@@ -141,7 +152,7 @@ def build_menus(window: MainWindow, actions: Actions) -> dict[str, QMenu]:
     edit.addActions([a.quick_add, a.find_op, a.expand, a.collapse, a.layout])
 
     view = bar.addMenu("&View")
-    view.addActions([a.zoom_in, a.zoom_out, a.fit])
+    view.addActions([a.zoom_in, a.zoom_out, a.fit, a.activations])
     view.addSeparator()
     panels = view.addMenu("&Panels")
     themes = view.addMenu("&Theme")
@@ -163,7 +174,7 @@ def build_toolbar(window: MainWindow, actions: Actions) -> QToolBar:
     bar.setObjectName("main_toolbar")
     bar.setMovable(False)
     a = actions
-    for group in ([a.new, a.open, a.save], [a.undo, a.redo], [a.fit, a.layout],
+    for group in ([a.new, a.open, a.save], [a.undo, a.redo], [a.fit, a.layout, a.activations],
                   [a.train, a.pause, a.stop]):
         bar.addActions(group)
         bar.addSeparator()

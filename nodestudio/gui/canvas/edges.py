@@ -4,7 +4,7 @@ showing the tensor type that flows (e.g. "B x 800"), and the temporary wire of a
 from __future__ import annotations
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
-from PySide6.QtGui import QPainterPath, QPainterPathStroker
+from PySide6.QtGui import QPainterPath, QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsItem
 
 from nodestudio.graph.model import Edge
@@ -41,6 +41,7 @@ class EdgeItem(QGraphicsItem):
         self._shape: QPainterPath | None = None
         self._hover = False
         self._show_label = False
+        self.overlay_pen: QPen | None = None  # a canvas mode's (canvas/wire_overlay.py), <= 8 px
         self.setFlags(QGraphicsItem.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setZValue(0)
@@ -103,8 +104,9 @@ class EdgeItem(QGraphicsItem):
     def paint(self, painter, option, widget=None) -> None:
         s = style()
         painter.setBrush(Qt.NoBrush)
-        painter.setPen(s.wire_selected if self.isSelected()
-                       else s.wire_hover if self._hover else s.wire)
+        painter.setPen(s.wire_selected if self.isSelected() else self.overlay_pen
+                       if self.overlay_pen is not None else s.wire_hover if self._hover
+                       else s.wire)
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         if lod < PORT_LOD:  # far out a curve reads as a line and costs several times more
             painter.drawLine(self._ends)
