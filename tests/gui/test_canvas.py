@@ -129,13 +129,18 @@ def test_a_wire_says_its_type_when_hovered_and_a_selected_one_is_drawn_on_top(ca
 
 
 def test_badge_shows_the_error_of_a_node_missing_an_input(canvas, qtbot):
-    document, scene, _ = canvas(example("mlp"))
+    document, scene, view = canvas(example("mlp"))
     assert scene.nodes["hidden"].status == "ok"
     with qtbot.waitSignal(document.annotated):
         new = document.add_node("tanh", position=(0, 700))
     item = scene.nodes[new]
     assert item.status == "error" and item.badge.status == "error"
     assert "missing input" in item.badge.toolTip()
+    view.centerOn(item)
+    mouse(view, "move", item.mapToScene(item.badge.centre), Qt.NoButton)  # on the dot
+    assert "missing input" in item.toolTip()
+    mouse(view, "move", item.mapToScene(item.card().center()), Qt.NoButton)  # off it
+    assert item.toolTip() == ""
     with qtbot.waitSignal(document.annotated):
         document.connect("hidden:out", f"{new}:x")
     assert item.status == "ok" and item.badge.toolTip() == "OK"
@@ -216,6 +221,23 @@ def test_picking_up_a_wire_reroutes_or_deletes_it(canvas):
 
 
 # --- moving, deleting, adding ------------------------------------------------------------------
+def test_wires_follow_a_card_while_it_is_dragged_and_the_dragged_card_is_on_top(canvas):
+    document, scene, view = canvas(example("mlp"))
+    view.setTransform(view.transform().fromScale(1, 1))
+    start = header(scene, "hidden")
+    edge = scene.edges[Edge(PortRef("hidden", "out"), PortRef("hidden_tanh", "x"))]
+    mouse(view, "press", start)
+    assert scene.nodes["hidden"].isSelected() and scene.nodes["hidden"].zValue() == 2
+    assert scene.nodes["hidden_tanh"].zValue() == 1
+    for i in range(1, 4):  # mid-drag: nothing recorded yet, the wire already follows
+        mouse(view, "move", start + QPointF(30 * i, 20 * i))
+        assert edge._path.pointAtPercent(0).toPoint() == \
+            port(scene, "hidden:out", OUTPUT).toPoint()
+    mouse(view, "release", start + QPointF(90, 60))
+    scene.clearSelection()
+    assert scene.nodes["hidden"].zValue() == 1
+
+
 def test_dragging_a_node_is_one_undo_step(canvas):
     document, scene, view = canvas(example("mlp"))
     view.setTransform(view.transform().fromScale(1, 1))
@@ -361,3 +383,20 @@ def test_paints_at_every_level_of_detail_in_both_themes(canvas, qtbot):
                                                         else "#1a1c20")
     finally:
         apply_theme(QApplication.instance(), "dark")
+
+
+def test_selected_cards_and_wires_can_be_deleted_and_the_graph_replaced(canvas, qtbot):
+    # the scene keeps the selected items to lower them again: deleted ones must leave it
+    document, scene, _ = canvas(example("mlp"))
+    wire = Edge(PortRef("hidden", "out"), PortRef("hidden_tanh", "x"))
+    scene.nodes["W2"].setSelected(True)
+    scene.edges[wire].setSelected(True)
+    with qtbot.waitSignal(document.annotated):
+        document.remove_nodes(["W2"])
+        document.disconnect([wire])
+    scene.nodes["b2"].setSelected(True)
+    scene.clearSelection()
+    scene.nodes["hidden"].setSelected(True)
+    document.replace(example("logistic_regression"), None)  # every item made again
+    scene.nodes[next(iter(scene.nodes))].setSelected(True)
+    assert scene.selected_node_ids()

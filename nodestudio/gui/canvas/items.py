@@ -31,6 +31,7 @@ from nodestudio.gui.canvas.style import (
     PORT_RADIUS,
     ROW,
     TEXT_LOD,
+    CanvasStyle,
     style,
 )
 from nodestudio.gui.canvas.titles import Overview, TitleFit, shortened
@@ -83,42 +84,39 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-_MOVED = QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged
-_SELECTED = QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged
-
-
-class StatusBadge(QGraphicsItem):
-    """The dot in a node's header: green ok, red error (detail as tooltip), amber blocked."""
+class StatusBadge:
+    """The dot in a node's header: green ok, red error (detail as tooltip), amber blocked.
+    Painted by its card and its tooltip shown by it (not an item of its own: one item fewer
+    per node when a large file opens)."""
 
     RADIUS = 4.5
 
-    def __init__(self, parent: NodeItem):
-        super().__init__(parent)
+    def __init__(self, card: NodeItem):
+        self._card = card
         self.status = "ok"
-        self._tip = ""
-        self.setAcceptHoverEvents(True)  # so the tooltip shows on a small target
+        self._tip = "OK"
+        self.centre = QPointF()
 
     def set_status(self, status: str, detail: str) -> None:
-        tip = {"ok": "OK", "error": detail,
-               "blocked": "blocked: an upstream node has a problem"}[status]
+        self._tip = {"ok": "OK", "error": detail,
+                     "blocked": "blocked: an upstream node has a problem"}[status]
         if status != self.status:
             self.status = status
-            self.update()
-        if tip != self._tip:
-            self._tip = tip
-            self.setToolTip(tip)
+            self._card.update()
 
-    def boundingRect(self) -> QRectF:
-        r = self.RADIUS + 2.0
-        return QRectF(-r, -r, 2 * r, 2 * r)
+    def toolTip(self) -> str:  # noqa: N802  (as a Qt item's, which it was)
+        return self._tip
 
-    def paint(self, painter, option, widget=None) -> None:
-        if option.levelOfDetailFromTransform(painter.worldTransform()) < DETAIL_LOD:
-            return  # far out the tile says it: an error's red outline
+    def hit(self, local: QPointF) -> bool:
+        """Whether a point in card coordinates is on the badge (a little room around it)."""
+        r = self.RADIUS + 3.0
+        return abs(local.x() - self.centre.x()) <= r and abs(local.y() - self.centre.y()) <= r
+
+    def paint(self, painter) -> None:
         s = style()
         painter.setPen(s.badge_pen)
         painter.setBrush(s.badge[self.status])
-        painter.drawEllipse(QPointF(0, 0), self.RADIUS, self.RADIUS)
+        painter.drawEllipse(self.centre, self.RADIUS, self.RADIUS)
 
 
 class NodeItem(QGraphicsItem):
@@ -151,9 +149,9 @@ class NodeItem(QGraphicsItem):
         self.roles: dict[str, tuple[str, bool]] = {}  # output port -> (training role, inferred)
         self.binding = ""  # an input's dataset: "mnist5k: 28 x 28"
         self._pills: list[tuple[QRectF, str, bool]] = []  # role tags as laid out
-        self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
-                      | QGraphicsItem.ItemSendsGeometryChanges)
+        self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable)
         self.setZValue(1)
+        self.setAcceptHoverEvents(True)  # for the badge's tooltip
         self.badge = StatusBadge(self)
         self.sync_node(node, note)
 
@@ -250,7 +248,7 @@ class NodeItem(QGraphicsItem):
             side = max(PORT_RADIUS, (MAX_TILE - width) / 2) + 2
             self._bounds = rect.adjusted(-side, -2, side, 2)
             self._header = _top_rounded(QRectF(0, 0, width, HEADER), CORNER)
-        self.badge.setPos(width - 13.0, HEADER / 2)
+        self.badge.centre = QPointF(width - 13.0, HEADER / 2)
         self.title, self.op_label = title, op
         if self._overview.text != name:
             self._overview = Overview(name)
@@ -335,19 +333,16 @@ class NodeItem(QGraphicsItem):
                         return kind, port.name
         return None
 
-    def itemChange(self, change, value):
-        # called about ten times per card as it is made: kept lean (module-level constants;
-        # QGraphicsItem's own itemChange only returns the value)
-        if change == _MOVED:
-            for edge in self.edges:
-                edge.adjust()
-            if self.group is not None:
-                scene = self.scene()
-                if scene is not None:
-                    scene.group_moved(self.group)
-        elif change == _SELECTED:
-            self.setZValue(2 if value else 1)
-        return value
+    def follow(self) -> None:
+        """After the card moved: its wires and its group's frame follow. Called by the scene
+        for each way a card moves (a drag, a document move), not from an itemChange, which Qt
+        calls about ten times per card as it is made (0.3 s for a 10,000-node file)."""
+        for edge in self.edges:
+            edge.adjust()
+        if self.group is not None:
+            scene = self.scene()
+            if scene is not None:
+                scene.group_moved(self.group)
 
     # --- painting ------------------------------------------------------------------------
     def paint(self, painter, option: QStyleOptionGraphicsItem, widget=None) -> None:
@@ -399,6 +394,14 @@ class NodeItem(QGraphicsItem):
                 painter.drawRoundedRect(rect, 7.0, 7.0)
                 painter.setPen(s.role_pen if inferred else s.role_text)
                 painter.drawText(rect, Qt.AlignCenter, text)
+        self.badge.paint(painter)
+
+    def hoverMoveEvent(self, event) -> None:  # noqa: N802  (Qt's name)
+        # the badge's word (OK, the error, blocked) where the pointer is on the badge
+        tip = self.badge.toolTip() if self.badge.hit(event.pos()) else ""
+        if tip != self.toolTip():
+            self.setToolTip(tip)
+        super().hoverMoveEvent(event)
 
     def _paint_overview(self, painter, lod: float) -> None:
         """Far out: a tile in the op's colour with the title across it, as large as fits and
@@ -433,12 +436,18 @@ def _names_its_op(title: str, op: str) -> bool:
     return op in title
 
 
+@functools.lru_cache(maxsize=512)
+def _op_advance(s: CanvasStyle, op: str) -> float:
+    # op names repeat across a graph; measuring text costs microseconds each time
+    return s.sub_metrics.horizontalAdvance(op)
+
+
 def _header_fit(title: str, op: str) -> tuple[float, str, str]:
     """The card's width for its header (title left, op's name right, the badge) and the two
     texts, elided only when the widest card cannot hold them: the op's name first."""
     s = style()
     title_w = s.title_metrics.horizontalAdvance(title)
-    op_w = s.sub_metrics.horizontalAdvance(op) + OP_GAP if op else 0.0
+    op_w = _op_advance(s, op) + OP_GAP if op else 0.0
     need = TITLE_LEFT + title_w + op_w + BADGE_ROOM
     width = min(max(NODE_WIDTH, math.ceil(need / 8.0) * 8.0), MAX_NODE_WIDTH)
     room = width - TITLE_LEFT - BADGE_ROOM

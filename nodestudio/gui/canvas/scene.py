@@ -45,6 +45,7 @@ class GraphScene(QGraphicsScene):
         self._wire: DragWire | None = None
         self._hovered: NodeItem | None = None
         self._raised_wires: set[EdgeItem] = set()
+        self._raised_cards: set[NodeItem] = set()
         self._synced: Annotation | None = None  # the annotation the items show
         self._press_positions: dict[str, QPointF] = {}
         self._selection: list[str] = []
@@ -65,12 +66,13 @@ class GraphScene(QGraphicsScene):
         """Drop every item and build them again from `document.graph` (after `replaced`)."""
         self.detach()
         self._end_wire()
+        self._raised_wires = set()  # before clearing: its selection change must not touch them
+        self._raised_cards = set()
         self._quiet_selection = True
         self.clear()
         self._quiet_selection = False
         self.nodes.clear()
         self.edges.clear()
-        self._raised_wires = set()
         self.frames.clear()
         self._members.clear()
         self._fallback.clear()
@@ -108,6 +110,7 @@ class GraphScene(QGraphicsScene):
             item = self.nodes.get(payload[0])
             if item is not None:
                 item.setPos(self._display_pos(graph.nodes[payload[0]]))
+                item.follow()
         elif event == "document_changed":
             for group_id in self.frames:
                 self._retitle(group_id)
@@ -133,6 +136,7 @@ class GraphScene(QGraphicsScene):
             self._remove_edge(edge.edge)
         if item is self._hovered:
             self._hovered = None
+        self._raised_cards.discard(item)
         group = item.group
         if group is not None:
             members = self._members.get(group, set())
@@ -158,6 +162,7 @@ class GraphScene(QGraphicsScene):
     def _remove_edge(self, edge: Edge) -> None:
         item = self.edges.pop(edge, None)
         if item is not None:
+            self._raised_wires.discard(item)
             item.detach()
             self.removeItem(item)
 
@@ -266,14 +271,21 @@ class GraphScene(QGraphicsScene):
         self._selection_changed()
 
     def _selection_changed(self) -> None:
-        # a selected wire is drawn above the others (done here, not in each wire's itemChange:
-        # a Python itemChange on 10,000 wires costs a second when a file opens)
-        selected = {item for item in self.selectedItems() if isinstance(item, EdgeItem)}
+        # a selected wire or card is drawn above the others (done here, not in each item's
+        # itemChange: a Python itemChange on 10,000 items costs a second when a file opens)
+        chosen = self.selectedItems()
+        selected = {item for item in chosen if isinstance(item, EdgeItem)}
         for item in self._raised_wires - selected:
             item.setZValue(0)
         for item in selected - self._raised_wires:
             item.setZValue(0.5)
         self._raised_wires = selected
+        cards = {item for item in chosen if isinstance(item, NodeItem)}  # selected on top
+        for item in self._raised_cards - cards:
+            item.setZValue(1)
+        for item in cards - self._raised_cards:
+            item.setZValue(2)
+        self._raised_cards = cards
         if self._quiet_selection:
             return
         ids = self.selected_node_ids()
@@ -393,6 +405,10 @@ class GraphScene(QGraphicsScene):
             event.accept()
             return
         super().mouseMoveEvent(event)
+        for node_id in self._press_positions:  # the cards being dragged: their wires follow
+            item = self.nodes.get(node_id)
+            if item is not None:
+                item.follow()
 
     def mouseReleaseEvent(self, event) -> None:
         if self._gesture is not None and event.button() == Qt.LeftButton:
