@@ -31,7 +31,8 @@ from nodestudio.gui.inside import PanelSpec
 from nodestudio.gui.theme import theme
 
 MAX_BATCH = 32  # examples of the batch the check runs on (the cost grows with it)
-COLUMNS = ("Gradient with respect to", "Shape", "Relative error", "Result", "Autodiff · numeric")
+COLUMNS = ("Gradient with respect to", "Shape", "Relative error", "Result",
+           "First samples: autodiff / numeric")
 
 
 class _Bridge(QObject):
@@ -155,8 +156,8 @@ class GradCheckPanel(QWidget):
         for i, item in enumerate(result.items):
             mark = ("✓ pass" if item.passed else "✗ FAIL") + (f" ({item.note})"
                                                               if item.note else "")
-            pairs = "  ".join(f"{a:.4g}·{n:.4g}" for a, n in zip(item.autodiff[:3],
-                                                                 item.numeric[:3]))
+            pairs = ",  ".join(f"{a:.4g} / {n:.4g}" for a, n in zip(item.autodiff[:3],
+                                                                    item.numeric[:3]))
             cells = (item.label, " x ".join(map(str, item.shape)),
                      f"{item.relative_error:.2e}", mark, pairs)
             for column, text in enumerate(cells):

@@ -100,7 +100,8 @@ class KernelsPanel(QWidget):
         top.addWidget(QLabel("Program:"))
         top.addWidget(self.which)
         top.addWidget(self.refresh_button)
-        top.addWidget(self.summary, 1)
+        top.addStretch(1)
+        self.summary.setWordWrap(True)  # a long device name must not widen the dock
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -121,6 +122,7 @@ class KernelsPanel(QWidget):
         self.table.itemSelectionChanged.connect(self._selected)
 
         self.source_title = QLabel("Source")
+        self.source_title.setWordWrap(True)
         self.source = QPlainTextEdit(readOnly=True)
         self.source.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
@@ -140,6 +142,7 @@ class KernelsPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.summary)
         layout.addWidget(splitter, 1)
 
         self._debounce = QTimer(self, singleShot=True, interval=REFRESH_DELAY_MS)
