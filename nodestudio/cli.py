@@ -81,10 +81,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _kernels(args: argparse.Namespace) -> int:
-    """Lower a saved graph for a batch size and print its kernels."""
+    """Lower a saved graph for a batch size and print its kernels, in the graph's node names
+    (the listing is nodestudio/api/kernels.py's, shared with the studio's Kernels panel)."""
     import nodestudio as ns
-    from nodestudio.api.device import enable_profiling
-    loaded = ns.load(args.graph)
+    from nodestudio.api.kernels import profile_kernels
+    from nodestudio.graph import fileformat
+    from nodestudio.ir.convert import from_document
+    document = fileformat.load(args.graph)
+    loaded = from_document(document)
     inputs = list(loaded.inputs.values())
     given = dict(_parse_shape(text) for text in args.input_shape)
     rng = np.random.default_rng(0)
@@ -93,14 +97,14 @@ def _kernels(args: argparse.Namespace) -> int:
         shape = given.get(var.name) or _batch_shape(var, args.batch_size)
         values.append(rng.integers(0, 2, shape) if var.dtype == "int32" else rng.normal(size=shape))
     fn = ns.function(inputs, list(loaded.outputs.values()))
-    enable_profiling(True)
-    fn(*values)
-    fn(*values)
-    for report in fn.kernels():
-        ms = f"{report.seconds * 1e3:8.3f} ms" if report.seconds is not None else ""
-        print(f"{report.name:40s} {ms}  {', '.join(report.nodes)}")
+    user_nodes = {node.id: node.op for node in document.nodes.values()}
+    for row in profile_kernels(fn, values, user_nodes, runs=2):
+        ms = f"{row.seconds * 1e3:8.3f} ms" if row.seconds is not None else ""
+        inner = [n for n in row.ir_nodes if n not in row.nodes]
+        detail = f"  ({', '.join(inner)})" if inner else ""
+        print(f"{row.name:40s} {ms}  {', '.join(row.nodes) or '-'}{detail}")
         if args.source:
-            print(report.source)
+            print(row.source)
     return 0
 
 

@@ -116,10 +116,24 @@ class Runtime:
     profiling: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     memory: MemoryAccount = field(init=False, repr=False)
+    _timing_queue: cl.CommandQueue | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.memory = MemoryAccount(self.context, self.device, self.info.label,
                                     self.info.kind == "cpu")
+
+    def timing_queue(self) -> cl.CommandQueue:
+        """A second queue on the same context, with profiling on, for timing a few calls
+        (the studio's Kernels panel) without switching profiling on for everyone: the main
+        queue stays as it is, so a training run in another thread is not disturbed."""
+        if self.profiling:
+            return self.queue
+        with self._lock:
+            if self._timing_queue is None:
+                self._timing_queue = cl.CommandQueue(
+                    self.context, self.device,
+                    properties=cl.command_queue_properties.PROFILING_ENABLE)
+            return self._timing_queue
 
     @property
     def is_gpu(self) -> bool:

@@ -119,9 +119,17 @@ class Executable:
             plan.append((container, slot, not exclusive))
         return plan
 
-    def __call__(self, values: Mapping[int, np.ndarray], call_index: int) -> list[np.ndarray]:
-        """Run once; `call_index` (counted by the Function) drives the random streams."""
-        rt, queue = self.rt, self.rt.queue
+    def __call__(self, values: Mapping[int, np.ndarray], call_index: int,
+                 queue: cl.CommandQueue | None = None) -> list[np.ndarray]:
+        """Run once; `call_index` (counted by the Function) drives the random streams.
+        `queue` (default: the runtime's) may be one with profiling on (`Runtime.timing_queue`):
+        the call then waits for its kernels and `last_times` holds each one's seconds."""
+        rt = self.rt
+        if queue is None or queue is rt.queue:
+            queue = rt.queue
+        else:  # what earlier calls left on the main queue must be done before this one reads
+            rt.queue.finish()
+        timed = bool(queue.properties & cl.command_queue_properties.PROFILING_ENABLE)
         buffers = self._buffers
         for slot, container in self._params:
             buffers[slot] = device_param(rt, container).buffer
@@ -148,18 +156,18 @@ class Executable:
                 cl.enqueue_copy(queue, out, buffers[self.lowered.slot_of[id(var)]],
                                 is_blocking=False)
             outputs.append(out)
-        self._apply_updates()
-        if outputs or len(self._keepalive) > 64:
+        self._apply_updates(queue)
+        if outputs or timed or len(self._keepalive) > 64:
             queue.finish()
             self._keepalive.clear()
-            if rt.profiling:
+            if timed:
                 self.last_times = [(e.profile.end - e.profile.start) * 1e-9 for e in events]
         return outputs
 
-    def _apply_updates(self) -> None:
+    def _apply_updates(self, queue: cl.CommandQueue) -> None:
         """Copies first, then swaps: a swap changes what a slot holds, and a later copy from
         that slot must still see the value computed in this call."""
-        queue, buffers = self.rt.queue, self._buffers
+        buffers = self._buffers
         swaps = []
         self._keepalive.extend(entry[2] for entry in self._undo)  # may still be in use
         self._undo = []

@@ -14,11 +14,13 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 SCREENSHOT_SIZE = (1600, 1000)
 TRAINING_TIMEOUT_S = 1800
+PANEL_TIMEOUT_S = 120  # the most a screenshot waits for a busy panel (compiling, profiling)
 
 
 def run_studio(graph: str | None = None, screenshot: str | None = None, train_epochs: int = 0,
@@ -167,6 +169,10 @@ def _screenshot(app, window, out: Path, train_epochs: int, panels=()) -> int:
             status = EXIT_FAILED
     for name in panels:
         window.show_panel(name)
+    deadline = time.monotonic() + PANEL_TIMEOUT_S  # a panel that works in a thread says `busy`
+    while any(getattr(window.panel(n), "busy", False) for n in panels) and \
+            time.monotonic() < deadline:
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
     for _ in range(5):  # let the curves, panels and canvas repaint with the final figures
         app.processEvents()
     out.parent.mkdir(parents=True, exist_ok=True)
