@@ -3,6 +3,8 @@ showing the tensor type that flows (e.g. "B x 800"), and the temporary wire of a
 
 from __future__ import annotations
 
+import functools
+
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QPainterPath, QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsItem
@@ -23,7 +25,13 @@ def wire_path(start: QPointF, end: QPointF) -> QPainterPath:
 
 
 def _label_width(text: str) -> float:
-    return style().small_metrics.horizontalAdvance(text) + 14.0 if text else 0.0
+    return _pill_width(style(), text) if text else 0.0
+
+
+@functools.lru_cache(maxsize=1024)
+def _pill_width(s, text: str) -> float:
+    # a graph's wires share a few types ("B x 800"): measured once each per style
+    return s.small_metrics.horizontalAdvance(text) + 14.0
 
 
 class EdgeItem(QGraphicsItem):
@@ -44,7 +52,6 @@ class EdgeItem(QGraphicsItem):
         self.overlay_pen: QPen | None = None  # a canvas mode's (canvas/wire_overlay.py), <= 8 px
         self.setFlags(QGraphicsItem.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
-        self.setZValue(0)
         src.edges.add(self)
         dst.edges.add(self)
         self.adjust()

@@ -319,8 +319,10 @@ class NodeItem(QGraphicsItem):
         """A port's centre in scene coordinates (the header's edge for a port not shown)."""
         ports = self.inputs if kind == INPUT else self.outputs
         x = 0.0 if kind == INPUT else self.width
-        y = next((p.y for p in ports if p.name == name), HEADER / 2)
-        return self.mapToScene(QPointF(x, y))
+        for port in ports:
+            if port.name == name:
+                return self.mapToScene(QPointF(x, port.y))
+        return self.mapToScene(QPointF(x, HEADER / 2))
 
     def port_at(self, local: QPointF) -> tuple[str, str] | None:
         """The port under a point in node coordinates: its dot or its name near the edge."""
