@@ -16,6 +16,7 @@ growth (10x the nodes: linear work takes 10x, quadratic 100x).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -59,6 +60,7 @@ def median_seconds(run: Callable[[], object], repeats: int) -> float:
 
 def studio_open_seconds(path: Path, repeats: int) -> float:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QEvent
     from PySide6.QtWidgets import QApplication
 
     from nodestudio.gui.mainwindow import MainWindow
@@ -75,8 +77,10 @@ def studio_open_seconds(path: Path, repeats: int) -> float:
         times.append(time.perf_counter() - start)
         window.document.undo_stack.setClean()
         window.close()
-        window.deleteLater()
-        app.processEvents()
+        window.deleteLater()  # destroyed now, not during the next run's timing
+        app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        del window
+        gc.collect()
     return statistics.median(times)
 
 
