@@ -51,7 +51,7 @@ COLUMN_TIPS = ("The variant's run in the Curves dock's list",
                "The test error with the best epoch's parameters, in %",
                "Seconds the run took, compiling included", "How the run ended")
 MIN_HEIGHT = 360  # px: the dock is made this tall when the panel is first opened
-VARIANT_COLUMNS = ("Optimizer", "Learning rate", "Batch size")
+VARIANT_COLUMNS = ("Optimizer", "Rate", "Batch")  # short: the pane is narrow; tips say more
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1  # a result cell's sort key
 
 
@@ -140,6 +140,9 @@ class ComparePanel(QWidget):
         self.editor = QTableWidget(0, len(VARIANT_COLUMNS))
         self.editor.setObjectName("compare_variants")
         self.editor.setHorizontalHeaderLabels(VARIANT_COLUMNS)
+        for column, tip in enumerate(("The optimizer", "The learning rate (empty: the "
+                                      "optimizer's default)", "The batch size")):
+            self.editor.horizontalHeaderItem(column).setToolTip(tip)
         self.editor.verticalHeader().setVisible(True)
         self.editor.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.editor.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -158,6 +161,8 @@ class ComparePanel(QWidget):
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop the run going and skip the variants after it")
         self.stop_button.clicked.connect(self.stop)
+        for button in (self.add_button, self.remove_button, self.run_button, self.stop_button):
+            button.setMinimumWidth(button.sizeHint().width())  # never cut to "emov", "un a"
         buttons = QHBoxLayout()
         for button in (self.add_button, self.remove_button):
             buttons.addWidget(button)
@@ -201,7 +206,7 @@ class ComparePanel(QWidget):
         for widget, stretch in ((left, 2), (self.plot, 3), (self.table, 3)):
             self.splitter.addWidget(widget)
             self.splitter.setStretchFactor(self.splitter.count() - 1, stretch)
-        left.setMinimumWidth(240)
+        left.setMinimumWidth(max(240, left_layout.minimumSize().width()))  # the buttons whole
         self._settled = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 8)
