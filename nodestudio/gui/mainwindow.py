@@ -31,10 +31,12 @@ from PySide6.QtWidgets import (
 from nodestudio.data import builtin_shape
 from nodestudio.errors import NodeStudioError
 from nodestudio.graph.model import Graph
-from nodestudio.gui import files, inside
+from nodestudio.gui import files
 from nodestudio.gui.canvas import GraphScene, GraphView
 from nodestudio.gui.dialogs import FixDialog, about_text, shortcuts_dialog
 from nodestudio.gui.document import Document
+from nodestudio.gui.inside.docks import InsideDocks
+from nodestudio.gui.inside.live import live_values
 from nodestudio.gui.menus import Actions, build_menus, build_toolbar
 from nodestudio.gui.panels import InspectorWidget, PaletteWidget, ProblemsWidget
 from nodestudio.gui.panels.log import LogWidget
@@ -89,8 +91,9 @@ class MainWindow(QMainWindow):
         self._offered: tuple[str, tuple] | None = None
         for dock in self.docks.values():
             self.menus["panels"].addAction(dock.toggleViewAction())
-        self._build_inspect_docks()
-        inside.live.live_values(self)  # keeps the probe's snapshots for panels opened later
+        self.inside = InsideDocks(self, self.menus["panels"])
+        self.inspect_specs, self.inspect_docks = self.inside.specs, self.inside.docks
+        live_values(self)  # keeps the probe's snapshots for panels opened later
         self._build_status_bar()
         self._connect()
         self._default_state = self.saveState(LAYOUT_VERSION)
@@ -139,63 +142,13 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(problems, log)
         problems.raise_()
 
-    def _build_inspect_docks(self) -> None:
-        """One dock per looking-inside panel (nodestudio/gui/inside), hidden and tabbed
-        beside Curves or the Inspector; its widget is built when the dock is first shown."""
-        self.inspect_specs = {spec.name: spec for spec in inside.panels()}
-        self.inspect_docks: dict[str, QDockWidget] = {}
-        self._inspect_widgets: dict[str, QWidget] = {}
-        menu = self.menus["panels"]
-        menu.addSection("Looking inside")
-        for spec in self.inspect_specs.values():
-            dock = QDockWidget(spec.title, self)
-            dock.setObjectName(f"dock_inspect_{spec.name}")
-            dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable
-                             | QDockWidget.DockWidgetFloatable)
-            self.addDockWidget(spec.area, dock)
-            dock.hide()  # tabbed in when first opened: hidden tabs left a stray tab bar
-            # built when opened from the menu, or shown by a restored layout
-            dock.visibilityChanged.connect(
-                lambda visible, name=spec.name: visible and self.panel(name))
-            action = dock.toggleViewAction()
-            action.toggled.connect(lambda on, name=spec.name: on and self.show_panel(name))
-            action.setStatusTip(spec.summary)
-            menu.addAction(action)
-            self.inspect_docks[spec.name] = dock
-
     def panel(self, name: str) -> QWidget:
         """The widget of the looking-inside panel `name`, built on first use."""
-        if name not in self.inspect_specs:
-            raise ValueError(f"no panel named {name!r} (panels: "
-                             f"{', '.join(self.inspect_specs) or 'none'})")
-        widget = self._inspect_widgets.get(name)
-        if widget is None:
-            widget = self.inspect_specs[name].build(self)
-            self._inspect_widgets[name] = widget
-            self.inspect_docks[name].setWidget(widget)
-        return widget
+        return self.inside.panel(name)
 
     def show_panel(self, name: str) -> QWidget:
         """Open the panel `name` (View > Panels does the same) and bring it to the front."""
-        widget = self.panel(name)
-        dock = self.inspect_docks[name]
-        if not dock.isVisible() and not self._placed_before(dock):
-            neighbour = {Qt.BottomDockWidgetArea: self.docks["curves"],
-                         Qt.RightDockWidgetArea: self.docks["inspector"]}.get(
-                self.inspect_specs[name].area)
-            if neighbour is not None and neighbour.isVisible():
-                self.tabifyDockWidget(neighbour, dock)  # a tab beside Curves or the Inspector
-        dock.show()
-        dock.raise_()
-        return widget
-
-    def _placed_before(self, dock: QDockWidget) -> bool:
-        """Whether the dock already has a place of its own: shown before in this session, or
-        tabbed or floated by a restored layout."""
-        placed = (dock.property("placed") or dock.isFloating()
-                  or bool(self.tabifiedDockWidgets(dock)))
-        dock.setProperty("placed", True)
-        return bool(placed)
+        return self.inside.show_panel(name)
 
     def _default_dock_sizes(self) -> None:
         """Dock sizes only take once the window has its size: called when first shown."""
