@@ -16,23 +16,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
-    QWidget,
 )
 
 from nodestudio.graph.model import Edge
 from nodestudio.gui.canvas.previews import NodePreviews, Preview
 from nodestudio.gui.canvas.wire_overlay import Histogram
 from nodestudio.gui.inside import PanelSpec
-from nodestudio.gui.inside.canvas_values import canvas_values, stats_text
+from nodestudio.gui.inside.canvas_mode import CanvasModePanel
+from nodestudio.gui.inside.canvas_values import stats_text
 
 if TYPE_CHECKING:
     from nodestudio.gui.mainwindow import MainWindow
@@ -58,39 +55,28 @@ def node_outputs(snapshot, example: int) -> dict[str, np.ndarray]:
     return found
 
 
-class ActivationsPanel(QWidget):
+class ActivationsPanel(CanvasModePanel):
     """The dock: canvas toggle, example chooser, Refresh, legend, the hovered wire."""
 
+    MODE, ACTION = "activations", "activations"
+
     def __init__(self, window: MainWindow):
-        super().__init__()
-        self.window = window
-        self.values = canvas_values(window)
+        super().__init__(window, "Show on canvas",
+                         "Hover a wire on the canvas to see its tensor.")
         self.previews = NodePreviews(window.scene)
         self.shown: dict[str, Preview] = {}  # node id -> what its preview shows
 
-        self.toggle = QCheckBox("Show on canvas")
         self.toggle.setToolTip("Draw each node's output for the chosen example under the node")
         self.example = QSpinBox()
         self.example.setRange(0, 0)
         self.example.setToolTip("Which example of the probe batch the previews show")
         self.row = QLabel()
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.setToolTip("Compute the values now from the document's parameters "
-                                       "on a batch of the Training panel's dataset")
-        self.source = QLabel()
-        self.source.setWordWrap(True)
         legend = QLabel(LEGEND)
         legend.setWordWrap(True)
-        self.wire_text = QLabel("Hover a wire on the canvas to see its tensor.")
-        self.wire_text.setWordWrap(True)
-        self.wire_text.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.histogram = Histogram()
         self.histogram.empty_text = "the histogram of the hovered wire's values shows here"
 
-        top = QHBoxLayout()
-        top.addWidget(self.toggle)
-        top.addStretch(1)
-        top.addWidget(self.refresh_button)
+        top = self.header()
         form = QFormLayout()
         chooser = QHBoxLayout()
         chooser.addWidget(self.example)
@@ -104,41 +90,10 @@ class ActivationsPanel(QWidget):
         layout.addWidget(self.wire_text)
         layout.addWidget(self.histogram, 1)
 
-        self.toggle.toggled.connect(self.set_mode)
+        self.connect_values(self._on_values)
         self.example.valueChanged.connect(self.redraw)
-        self.refresh_button.clicked.connect(self.values.refresh)
-        self.values.changed.connect(self._on_values)
-        self.values.failed.connect(lambda message: self.source.setText(f"Cannot compute: "
-                                                                       f"{message}"))
-        self.values.hover.hovered.connect(self.show_wire)
-        self.values.busy.connect(self._busy)
-        window.document.replaced.connect(self.redraw)
         self._on_values()
-        self.values.first_values()  # here and now: the panel opens with its picture
-        self.set_mode(True)  # opening the panel is asking to see it on the canvas
-
-    def _busy(self, busy: bool) -> None:
-        self.refresh_button.setEnabled(not busy)
-        if busy:
-            self.source.setText("Computing the values from the document's parameters "
-                                "(compiling the graph)…")
-
-    @property
-    def enabled(self) -> bool:
-        return self.toggle.isChecked()
-
-    def set_mode(self, on: bool) -> None:
-        """Previews on the canvas on or off (the dock's box and the View action agree)."""
-        if self.toggle.isChecked() != on:
-            self.toggle.setChecked(on)  # comes back here through `toggled`
-            return
-        action = getattr(getattr(self.window, "actions", None), "activations", None)
-        if action is not None and action.isChecked() != on:
-            action.setChecked(on)
-        self.values.set_mode("activations", on)
-        if on and self.values.snapshot is None:
-            self.values.refresh()  # draws through `changed`
-        self.redraw()
+        self.open_on_canvas()
 
     def _on_values(self) -> None:
         snapshot = self.values.snapshot

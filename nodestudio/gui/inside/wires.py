@@ -20,10 +20,6 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QLinearGradient, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -40,8 +36,8 @@ from nodestudio.gui.canvas.wire_overlay import (
     set_wire_pens,
 )
 from nodestudio.gui.inside import PanelSpec
+from nodestudio.gui.inside.canvas_mode import CanvasModePanel
 from nodestudio.gui.inside.canvas_values import (
-    canvas_values,
     mean_abs,
     reads_into_loss,
     stats_text,
@@ -136,72 +132,33 @@ class ColourBar(QWidget):
                          "grey dotted: none")
 
 
-class WiresPanel(QWidget):
+class WiresPanel(CanvasModePanel):
     """The dock: switch, Refresh, colour bar, the wires' table, the hovered wire."""
 
+    MODE = "wires"
+
     def __init__(self, window: MainWindow):
-        super().__init__()
-        self.window = window
-        self.values = canvas_values(window)
+        super().__init__(window, "Colour the wires by their gradient",
+                         "Hover a wire on the canvas to see its value and gradient.")
         self.magnitudes: dict[Edge, float] = {}
         self.scale: WireScale | None = None
 
-        self.toggle = QCheckBox("Colour the wires by their gradient")
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.setToolTip("Compute the values now from the document's parameters "
-                                       "on a batch of the Training panel's dataset")
-        self.source = QLabel()
-        self.source.setWordWrap(True)
         self.bar = ColourBar()
         self.table = QTreeWidget()
         self.table.setHeaderLabels(["wire", "mean |gradient|", "mean |value|"])
         self.table.setRootIsDecorated(False)
-        self.wire_text = QLabel("Hover a wire on the canvas to see its value and gradient.")
-        self.wire_text.setWordWrap(True)
-        self.wire_text.setTextInteractionFlags(Qt.TextSelectableByMouse)
 
-        top = QHBoxLayout()
-        top.addWidget(self.toggle)
-        top.addStretch(1)
-        top.addWidget(self.refresh_button)
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
+        layout.addLayout(self.header())
         layout.addWidget(self.source)
         layout.addWidget(self.bar)
         layout.addWidget(self.wire_text)
         layout.addWidget(self.table, 1)
 
-        self.toggle.toggled.connect(self.set_mode)
-        self.refresh_button.clicked.connect(self.values.refresh)
-        self.values.changed.connect(self.redraw)
-        self.values.failed.connect(lambda message: self.source.setText(f"Cannot compute: "
-                                                                       f"{message}"))
-        self.values.hover.hovered.connect(self.show_wire)
-        self.values.busy.connect(self._busy)
-        window.document.replaced.connect(self.redraw)
+        self.connect_values(self.redraw)
         window.document.annotated.connect(self.redraw)  # new or removed wires
         self.redraw()
-        self.values.first_values()  # here and now: the panel opens with its picture
-        self.set_mode(True)  # opening the panel is asking to see it on the canvas
-
-    def _busy(self, busy: bool) -> None:
-        self.refresh_button.setEnabled(not busy)
-        if busy:
-            self.source.setText("Computing the values from the document's parameters "
-                                "(compiling the graph)…")
-
-    @property
-    def enabled(self) -> bool:
-        return self.toggle.isChecked()
-
-    def set_mode(self, on: bool) -> None:
-        if self.toggle.isChecked() != on:
-            self.toggle.setChecked(on)
-            return
-        self.values.set_mode("wires", on)
-        if on and self.values.snapshot is None:
-            self.values.refresh()
-        self.redraw()
+        self.open_on_canvas()
 
     def redraw(self, *_args) -> None:
         snapshot = self.values.snapshot
