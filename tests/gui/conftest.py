@@ -82,3 +82,27 @@ class Dialogs:
 @pytest.fixture
 def dialogs(monkeypatch):
     return Dialogs(monkeypatch)
+
+
+@pytest.fixture
+def studio(qtbot):
+    """Makes main windows as the tests use them (no autosave, no remembered layout, no modal
+    boxes), shown at `size`; at the end stops any run, leaves the document clean so that
+    closing asks nothing, and closes them (not through qtbot, which closes before this runs)."""
+    from nodestudio.gui.mainwindow import MainWindow
+
+    made = []
+
+    def make(size: tuple[int, int] = (1600, 1000)):
+        window = MainWindow(autosave=False, remember_layout=False, modal_dialogs=False)
+        window.resize(*size)
+        window.show()
+        qtbot.waitExposed(window)
+        made.append(window)
+        return window
+
+    yield make
+    for window in made:
+        assert window.training.shutdown(timeout=30)
+        window.document.undo_stack.setClean()
+        window.close()

@@ -14,7 +14,6 @@ import pytest
 from PySide6.QtCore import QPointF
 
 from nodestudio.graph.limits import POSITION_LIMIT
-from nodestudio.gui.mainwindow import MainWindow
 from nodestudio.train.settings import TRAIN_DEFAULTS
 from tests.gui.test_panels import retype
 
@@ -23,14 +22,8 @@ MLP = json.loads((EXAMPLES / "mlp.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture
-def window(qtbot):
-    w = MainWindow(autosave=False, remember_layout=False, modal_dialogs=False)
-    w.resize(1200, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.document.undo_stack.setClean()  # closing must not ask about the test's edits
-    w.close()
+def window(studio):
+    return studio((1200, 800))
 
 
 def hostile(tmp_path: Path, change) -> Path:

@@ -17,21 +17,14 @@ from nodestudio.graph.model import Edge, PortRef
 from nodestudio.gui.canvas.previews import Preview, PreviewItem, colours
 from nodestudio.gui.inside.activations import node_outputs
 from nodestudio.gui.inside.live import live_values
-from nodestudio.gui.mainwindow import MainWindow
 from nodestudio.train.settings import load_data
 
 LONG = 120_000  # ms: the first compile of a graph can take a while on PoCL
 
 
 @pytest.fixture
-def window(qtbot, dialogs):
-    w = MainWindow(autosave=False, remember_layout=False, modal_dialogs=False)
-    qtbot.addWidget(w)
-    w.resize(1600, 1000)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    assert w.training.session.shutdown(timeout=30)
+def window(studio):
+    return studio()
 
 
 def digits_mlp(tmp_path, hidden=16):

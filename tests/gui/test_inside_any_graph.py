@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from nodestudio.graph import fileformat
-from nodestudio.gui.mainwindow import MainWindow
 from tests.train.test_results import moons_graph
 
 pytestmark = pytest.mark.opencl
@@ -21,15 +20,8 @@ SMALL_RUN = {"epochs": 1, "batch_size": 100, "patience": None}
 
 
 @pytest.fixture
-def window(qtbot, dialogs):
-    w = MainWindow(autosave=False, remember_layout=False, modal_dialogs=False)
-    qtbot.addWidget(w)
-    w.resize(1600, 1000)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    assert w.training.shutdown(timeout=30)
-    w.document.undo_stack.setClean()
+def window(studio):
+    return studio()
 
 
 def _toy(tmp_path: Path) -> Path:

@@ -11,19 +11,13 @@ from PySide6.QtCore import QPointF, Qt
 from nodestudio.graph import fileformat
 from nodestudio.gui.inside.filters import tile_shape
 from nodestudio.gui.inside.live import live_values
-from nodestudio.gui.mainwindow import MainWindow
 
 LONG = 120_000  # ms: the first compile of a graph can take a while on PoCL
 
 
 @pytest.fixture
-def window(qtbot, dialogs):  # dialogs: closing with unsaved values answers "Discard"
-    w = MainWindow(autosave=False, remember_layout=False, modal_dialogs=False)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    assert w.training.session.shutdown(timeout=30)
+def window(studio):
+    return studio()
 
 
 def _digits_mlp(tmp_path):

@@ -17,7 +17,6 @@ import nodestudio as ns
 from nodestudio.graph import fileformat
 from nodestudio.gui.inside import live as live_module
 from nodestudio.gui.inside.live import live_values
-from nodestudio.gui.mainwindow import MainWindow
 from nodestudio.gui.training import session as session_module
 from nodestudio.train.settings import load_data
 
@@ -27,13 +26,8 @@ pytestmark = pytest.mark.opencl
 
 
 @pytest.fixture
-def window(qtbot, dialogs):  # dialogs: closing with trained values answers "Discard"
-    w = MainWindow(autosave=False, remember_layout=False, modal_dialogs=False)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    assert w.training.session.shutdown(timeout=30)
+def window(studio):
+    return studio()
 
 
 def _train(qtbot, window, epochs, batch_size=20, lr="0.1"):
@@ -165,7 +159,8 @@ def test_panels_redraw_at_most_once_a_second_however_many_snapshots_come(qtbot, 
     assert draws[0][1] is snapshots[0]  # the first at once
     assert draws[-1][1] is snapshots[-1] is live.latest  # the last when the run ended
     gaps = [b[0] - a[0] for a, b in zip(draws, draws[1:-1])]  # all but the final flush
-    assert all(gap >= 0.3 - 0.02 for gap in gaps), gaps
+    # Qt's coarse timers may fire up to 5 % early: the spacing holds within that
+    assert all(gap >= 0.3 * 0.95 - 0.01 for gap in gaps), gaps
     assert len(draws) <= 2 + math.ceil(seconds / 0.3)
     assert len(redraws) == len(draws) + 1 < len(snapshots)  # + 1: cleared as the run began
     # every snapshot is still in the series that the plots draw

@@ -9,7 +9,6 @@ import pytest
 from PySide6.QtGui import QImage, QPainter
 
 from nodestudio.gui.inside.logaxis import log_ticks, tick_labels
-from nodestudio.gui.mainwindow import MainWindow
 
 
 @pytest.mark.parametrize("low, high, room", [
@@ -44,12 +43,8 @@ def test_powers_of_ten_are_written_as_such():
 
 
 @pytest.fixture
-def window(qtbot):
-    w = MainWindow(autosave=False, remember_layout=False, modal_dialogs=False)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
+def window(studio):
+    return studio()
 
 
 @pytest.mark.parametrize("low, high", [(0.21, 0.6), (0.21, 0.25), (1e-6, 0.5)])

@@ -9,7 +9,6 @@ from PySide6.QtCore import Qt
 
 from nodestudio.graph import fileformat
 from nodestudio.gui.inside.results import ResultsPanel, ResultsView
-from nodestudio.gui.mainwindow import MainWindow
 from nodestudio.train.settings import load_data
 from tests.train.test_results import moons_graph, numpy_scores
 
@@ -18,15 +17,8 @@ LONG = 120_000
 
 
 @pytest.fixture
-def window(qtbot, dialogs):
-    w = MainWindow(autosave=False, remember_layout=False, modal_dialogs=False)
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    assert w.training.shutdown(timeout=30)
-    w.document.undo_stack.setClean()  # nothing to ask on close
+def window(studio):
+    return studio((1400, 900))
 
 
 def _open(window, graph, tmp_path, name, training):

@@ -31,14 +31,8 @@ FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow,
 
 
 @pytest.fixture
-def window(qtbot):
-    w = MainWindow(autosave=False, remember_layout=False, modal_dialogs=False)
-    w.resize(1200, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.document.undo_stack.setClean()  # closing must not ask about the test's edits
-    w.close()
+def window(studio):
+    return studio((1200, 800))
 
 
 def open_in_studio(window: MainWindow, content: str | bytes) -> None:
