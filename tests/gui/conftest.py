@@ -9,7 +9,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import gc  # noqa: E402
 
 import pytest  # noqa: E402
-from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -106,3 +106,5 @@ def studio(qtbot):
         assert window.training.shutdown(timeout=30)
         window.document.undo_stack.setClean()
         window.close()
+        window.deleteLater()  # as qtbot does: windows left alive slow every later restyle
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
