@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 from nodestudio.errors import NodeStudioError
 from nodestudio.gui.inside import PanelSpec
 from nodestudio.gui.theme import Theme, signals, theme
-from nodestudio.gui.training.session import gui_priority
+from nodestudio.gui.training.plots import ThemedPlot
 from nodestudio.train.events import EpochEnd
 from nodestudio.train.results import DecisionGrid, Predictor, Results, decision_grid, evaluate_split
 
@@ -80,32 +80,11 @@ def compute_results_view(predictor: Predictor, data: Any, source: str,
     return ResultsView(results, grid, source)
 
 
-class _Plot(pg.PlotWidget):
-    """A themed plot whose paints hold the training thread back (see GuiPriority)."""
-
+class _Plot(ThemedPlot):
     def __init__(self, title: str) -> None:
-        super().__init__()
-        self.title = title
+        super().__init__(title)
         self.setMinimumSize(200, 160)
         self.setMenuEnabled(False)
-        self.apply_theme(theme())
-
-    def apply_theme(self, t: Theme) -> None:
-        self.setBackground(t.base)
-        item = self.getPlotItem()
-        for name in ("left", "bottom"):
-            axis = item.getAxis(name)
-            axis.setPen(pg.mkPen(t.grid_major))
-            axis.setTextPen(pg.mkPen(t.muted))
-        item.setTitle(self.title, size="9pt", color=t.text)
-
-    def set_title(self, title: str) -> None:
-        self.title = title
-        self.getPlotItem().setTitle(title, size="9pt", color=theme().text)
-
-    def paintEvent(self, event: Any) -> None:  # noqa: N802  (Qt's name)
-        with gui_priority.painting():
-            super().paintEvent(event)
 
 
 class ResultsPanel(QWidget):

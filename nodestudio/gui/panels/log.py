@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import datetime
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QTreeWidgetItem,
@@ -47,18 +45,7 @@ class LogWidget(QWidget):
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Remove every message")
         self.clear_button.clicked.connect(self.clear_log)
-        self.tree = EntryTree(self)
-        self.tree.setColumnCount(3)
-        self.tree.setHeaderLabels(["Message", "Node", "Time"])
-        self.tree.setRootIsDecorated(False)
-        self.tree.setUniformRowHeights(True)
-        self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.tree.setTextElideMode(Qt.ElideRight)
-        header = self.tree.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QHeaderView.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeToContents)
+        self.tree = EntryTree(self, ["Message", "Node", "Time"])
         self.tree.itemClicked.connect(lambda item, _column: self._chosen(item))
         self.tree.entry_chosen.connect(self._chosen)
 

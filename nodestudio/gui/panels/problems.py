@@ -110,10 +110,25 @@ def count_summary(errors: int, warnings: int) -> str:
 
 
 class EntryTree(QTreeWidget):
-    """Enter on an entry activates it like a click does (itemActivated would also fire on a
-    double-click, after the click already did)."""
+    """A flat list of entries in columns, the first stretching and the others as wide as
+    their text (the Problems and Log panels). A click or Enter on an entry emits `chosen`
+    (itemActivated would also fire on a double-click, after the click already did)."""
 
     entry_chosen = Signal(QTreeWidgetItem)
+
+    def __init__(self, parent: QWidget, headers: list[str]):
+        super().__init__(parent)
+        self.setColumnCount(len(headers))
+        self.setHeaderLabels(headers)
+        self.setRootIsDecorated(False)
+        self.setUniformRowHeights(True)
+        self.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.setTextElideMode(Qt.ElideRight)
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.Stretch)
+        for column in range(1, len(headers)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeToContents)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key_Return, Qt.Key_Enter) and self.currentItem() is not None:
@@ -136,18 +151,8 @@ class ProblemsWidget(QWidget):
         self._counts: tuple[int, int] | None = None
 
         self.summary = QLabel(objectName="muted")
-        self.tree = EntryTree(self)
-        self.tree.setColumnCount(2)
-        self.tree.setHeaderLabels(["Problem", "Node"])
-        self.tree.setRootIsDecorated(False)
-        self.tree.setUniformRowHeights(True)
+        self.tree = EntryTree(self, ["Problem", "Node"])
         self.tree.setAlternatingRowColors(False)
-        self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.tree.setTextElideMode(Qt.ElideRight)
-        header = self.tree.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QHeaderView.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeToContents)
         self.tree.itemClicked.connect(lambda item, _column: self._chosen(item))
         self.tree.entry_chosen.connect(self._chosen)
 

@@ -32,20 +32,17 @@ class EpochAxis(pg.AxisItem):
         return spacings or [(1.0, 0.0)]
 
 
-class Plot(pg.PlotWidget):
-    """A PlotWidget whose paints hold the training thread back (see GuiPriority)."""
+class ThemedPlot(pg.PlotWidget):
+    """A PlotWidget in the theme's colours whose paints hold the training thread back (see
+    GuiPriority); the Curves dock's plots and the looking-inside panels' plots are ones."""
 
-    def __init__(self, title: str) -> None:
-        super().__init__(axisItems={"bottom": EpochAxis("bottom")})
+    def __init__(self, title: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.title = title
-        self.setMinimumSize(160, 120)
-        self.showGrid(x=True, y=True, alpha=0.25)
-        self.setLabel("bottom", "epoch")
-        self.setMouseEnabled(x=True, y=True)
         self.apply_theme(theme())
 
     def apply_theme(self, t: Theme) -> None:
-        """Background, axes, tick labels, title and grid from the theme's colour table."""
+        """Background, axes, tick labels and title from the theme's colour table."""
         self.setBackground(t.base)
         item = self.getPlotItem()
         for name in ("left", "bottom"):
@@ -54,9 +51,24 @@ class Plot(pg.PlotWidget):
             axis.setTextPen(pg.mkPen(t.muted))
         item.setTitle(self.title, size="9pt", color=t.text)
 
+    def set_title(self, title: str) -> None:
+        self.title = title
+        self.getPlotItem().setTitle(title, size="9pt", color=theme().text)
+
     def paintEvent(self, event: Any) -> None:  # noqa: N802  (Qt's name)
         with gui_priority.painting():
             super().paintEvent(event)
+
+
+class Plot(ThemedPlot):
+    """A plot over epochs, with a grid, for the Curves dock."""
+
+    def __init__(self, title: str) -> None:
+        super().__init__(title, axisItems={"bottom": EpochAxis("bottom")})
+        self.setMinimumSize(160, 120)
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.setLabel("bottom", "epoch")
+        self.setMouseEnabled(x=True, y=True)
 
 
 class StyleKey(QWidget):
