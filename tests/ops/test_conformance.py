@@ -157,6 +157,10 @@ CASES: dict[str, Any] = {
     "div": binary(_normal, _away),
     "pow": binary(_pos, _normal) + [
         Case("neg_base_int_exp", (F(3, 4, gen=_neg), F(3, 4, gen=_exponent)), fd=False)],
+    "pow_scalar": unary(_pos, attrs={"exponent": 2.5}) + [
+        Case("int7_neg_base", (F(3, 4, gen=_neg),), {"exponent": 7.0}),
+        Case("minus_half", (F(7, gen=_pos),), {"exponent": -0.5}),
+        Case("minus3", (F(33, gen=_away),), {"exponent": -3.0})],
     "neg": unary() + [Case("int", (I(7),), fd=False, free=None)],
     "exp": unary(),
     "log": unary(_pos),
@@ -335,6 +339,7 @@ OPENCL_SUBSET: dict[str, tuple[str, ...]] = {
     "sub": ("scalar", "bcast", "lead"),
     "div": ("bcast", "lead", "n257_1"),
     "pow": ("bcast", "n7_scalar", "neg_base_int_exp"),
+    "pow_scalar": ("n33", "int7_neg_base", "minus_half", "minus3"),
     "maximum": ("bcast", "n33", "ties_bcast"),
     "minimum": ("lead", "n7_scalar", "ties_bcast"),
     "where": ("bcast", "n257"),
