@@ -3,13 +3,15 @@ gradient rules and composite expansions are written against."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from nodestudio.errors import ShapeError
-from nodestudio.ir.expr import Variable, apply, as_variable
+from nodestudio.ir import expr as expr_module
+from nodestudio.ir.expr import Variable, apply, as_variable, fresh_name
 from nodestudio.ops.registry import FLOAT
 
 # --- elementwise ----------------------------------------------------------------------------
@@ -198,12 +200,32 @@ def _fill(dims: Sequence[int | None]) -> list[int]:
 # --- random, nn composites --------------------------------------------------------------------
 
 
-def random_uniform_like(x, seed: int = 0):
+def random_uniform_like(x, seed: int | None = None):
+    """Uniform [0, 1) numbers shaped like x, new on every call. Without a seed each call makes
+    its own stream, seeded from the node's name."""
+    if seed is None:
+        name = fresh_name("random_uniform_like")
+        return apply("random_uniform_like", x, seed=_seed_of(name), name=name)
     return apply("random_uniform_like", x, seed=seed)
 
 
-def dropout(x, p: float = 0.5, seed: int = 0, mode: str = "auto"):
-    return apply("dropout", x, p=p, seed=seed, mode=mode)
+def dropout(x, p: float = 0.5, seed: int | None = None, mode: str = "auto"):
+    """Without a seed, every dropout draws its own masks (a stream seeded from its node's
+    name); dropouts given one seed share their masks."""
+    return apply("dropout", x, p=p, seed=-1 if seed is None else seed, mode=mode)
+
+
+def stream_seed(seed: int) -> int:
+    """The Philox seed of a random op built inside a composite's expansion: `seed` itself, or
+    for -1 ("a stream of its own") one drawn from the composite's node name, the scope the
+    expansion runs in. Names are stable in a document and follow build order in the API."""
+    if seed >= 0:
+        return seed
+    return _seed_of(expr_module._scope.get().rstrip("/"))  # the one place reading the scope
+
+
+def _seed_of(name: str) -> int:
+    return zlib.crc32(name.encode()) % 2**31
 
 
 def dense(x, W, b):

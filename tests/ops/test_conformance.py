@@ -228,7 +228,8 @@ CASES: dict[str, Any] = {
                 Case("auto_infer", (F(3, 4),), {"p": 0.5}),
                 Case("train", (F(4, 8),), {"p": 0.5, "seed": 3, "mode": "train"}),
                 Case("auto_train", (F(33,),), {"p": 0.25, "seed": 1}, mode="train"),
-                Case("p0_train", (F(3, 4),), {"p": 0.0, "mode": "train"})],
+                Case("p0_train", (F(3, 4),), {"p": 0.0, "mode": "train"}),
+                Case("own_stream_train", (F(5, 6),), {"p": 0.5, "mode": "train"})],
     "batch_norm": [
         Case(f"{mode}_{tag}", (F(*xs), F(3, gen=_pos), F(3), F(3), F(3, gen=_pos)),
              {"axis": axis, "mode": mode, "momentum": 0.2},
@@ -358,7 +359,7 @@ OPENCL_SUBSET: dict[str, tuple[str, ...]] = {
     "l1_penalty": ("small",),
     "l2_penalty": ("n257",),
     "classification_error": ("ties_first",),
-    "dropout": ("auto_infer", "train", "auto_train"),
+    "dropout": ("auto_infer", "train", "auto_train", "own_stream_train"),
     "dense": ("odd",),
     "dense_layer": ("tanh", "relu_images"),
     "batch_norm_layer": ("train",),
