@@ -101,12 +101,23 @@ elementwise("abs", "Math", "|x|; also the absolute-value rectification", "fabs(a
             unary(lambda F, x, o, g, at: g * F.sign(x)), int_ok=False, legacy=("abs_rect",))
 elementwise("sign", "Math", "-1, 0 or 1 (NaN stays NaN)",
             "((a > 0.0f) ? 1.0f : (a < 0.0f) ? -1.0f : a)", np.sign, None)
-elementwise("maximum", "Math", "larger of a and b, NaN if either is (ties send the gradient to a)",
-            "((a > b || isnan(a)) ? a : b)", np.maximum,
-            binary(lambda F, a, b, o, g, at: (g * F.ge(a, b), g * F.lt(a, b))), inputs=AB)
-elementwise("minimum", "Math", "smaller of a and b, NaN if either is (ties send the gradient to a)",
-            "((a < b || isnan(a)) ? a : b)", np.minimum,
-            binary(lambda F, a, b, o, g, at: (g * F.le(a, b), g * F.gt(a, b))), inputs=AB)
+
+
+def _select_grad(loses_a, loses_b):
+    """PyTorch's rule for maximum / minimum: each side gets the gradient unless it lost, half
+    of it at a tie (a == b), all of it where NaN makes the comparisons false."""
+    def rule(F, a, b, o, g, at):
+        half = 0.5 * F.eq(a, b)
+        return g * (1.0 - loses_a(F, a, b) - half), g * (1.0 - loses_b(F, a, b) - half)
+    return binary(rule)
+
+
+elementwise("maximum", "Math", "larger of a and b, NaN if either is (a tie splits the gradient "
+            "evenly between a and b, as PyTorch)", "((a > b || isnan(a)) ? a : b)", np.maximum,
+            _select_grad(lambda F, a, b: F.lt(a, b), lambda F, a, b: F.gt(a, b)), inputs=AB)
+elementwise("minimum", "Math", "smaller of a and b, NaN if either is (a tie splits the gradient "
+            "evenly between a and b, as PyTorch)", "((a < b || isnan(a)) ? a : b)", np.minimum,
+            _select_grad(lambda F, a, b: F.gt(a, b), lambda F, a, b: F.lt(a, b)), inputs=AB)
 
 # --- comparisons and selection (outputs 0.0 / 1.0, no gradient) -----------------------------------
 for _name, _c, _np in [("equal", "==", np.equal), ("not_equal", "!=", np.not_equal),
