@@ -60,14 +60,20 @@ register(OpDef(
 
 
 def _max_grad(F, ins, outs, gs, at):
+    """Tied maxima share the gradient evenly (PyTorch's amax and full max): the total that
+    flows back is the output's gradient, whatever the ties. A NaN maximum matches no element:
+    0 / 0, NaN, as PyTorch has it."""
     x = ins[0]
     peak = F.broadcast_like(_kept(F, outs[0], at, x.ndim), x)
-    return [F.broadcast_like(_kept(F, gs[0], at, x.ndim), x) * F.eq(x, peak)]
+    hits = F.eq(x, peak)
+    count = F.sum(hits, axis=at["axis"], keepdims=True)
+    share = F.broadcast_like(_kept(F, gs[0], at, x.ndim), x) / F.broadcast_like(count, x)
+    return [share * hits]
 
 
 register(OpDef(
-    "max", "Reduce", "maximum over axes (each tied maximum receives the full gradient, as in "
-    "Theano); NaN if any element is NaN, -inf over no elements", (PortDef("x"),),
+    "max", "Reduce", "maximum over axes (tied maxima share the gradient evenly, as PyTorch's "
+    "amax); NaN if any element is NaN, -inf over no elements", (PortDef("x"),),
     attrs=AXIS_ATTRS, shape=_reduce_shape,
     reference=lambda x, axis, keepdims: np.max(
         np.asarray(x, np.float64), axis=_np_axis({"axis": axis}, x.ndim), keepdims=keepdims,
