@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from nodestudio.backend.indexing import PLANNERS as INDEXING_PLANNERS
 from nodestudio.backend.launch import Launch, Plan
 from nodestudio.backend.templates import render
 from nodestudio.ops.shapes import contiguous_strides, normalise_axes
@@ -332,6 +333,7 @@ _PLANNERS: dict[str, Callable[..., Plan]] = {
     "unslice": _plan_unslice, "one_hot": _plan_one_hot, "random_uniform_like": _plan_random,
     "random_affine": _plan_affine,
 }
+_PLANNERS.update(INDEXING_PLANNERS)  # backend/indexing.py (kernels/indexing.cl)
 
 FAMILY_OPS = frozenset(_PLANNERS)
 

@@ -24,6 +24,7 @@ from nodestudio.ir.expr import apply
 from nodestudio.ir.reference import evaluate
 from nodestudio.ops import all_ops, get
 from nodestudio.ops.init import INITIALISERS, fans, initial_value
+from tests.ops.conformance_indexing import indexing_cases
 
 FLOAT, INT = "float32", "int32"
 
@@ -314,6 +315,7 @@ CASES: dict[str, Any] = {
                 Case("n257_depth33", (I(257, gen=_labels(33)),), {"depth": 33}),
                 Case("depth1", (I(7, gen=_labels(1)),), {"depth": 1})],
     "matmul": matmuls(),
+    **indexing_cases(Case, F, I),
 }
 
 
