@@ -57,6 +57,26 @@ class Apply:
     def __repr__(self) -> str:
         return f"<Apply {self.name}: {self.op.name}>"
 
+    def __reduce__(self):
+        """Pickled as what rebuilds it: op name, inputs, attributes, name and data (a constant's
+        array, a shared variable's value); never the op's code, kernels or expansions."""
+        return _rebuild_apply, (self.op.name, self.inputs, self.attrs, self.name, self.data)
+
+
+def _rebuild_apply(op_name: str, inputs: tuple, attrs: dict[str, Any], name: str,
+                   data: Any) -> Apply:
+    op = registry.get(op_name, name)
+    if not inputs and op.kernel == "source":  # inputs, constants, shared values: as declared
+        attrs = op.normalise_attrs({k: v for k, v in attrs.items()}, name)
+        return Apply(op, (), attrs, name, [TensorType(attrs["dtype"], tuple(attrs["shape"]))],
+                     data=data)
+    attrs = {k: v for k, v in attrs.items() if not (k == "n" and op.variadic)}
+    return make_apply(op, inputs, attrs, name, data)
+
+
+def _rebuild_variable(owner: Apply, index: int) -> Variable:
+    return owner.outputs[index]
+
 
 def _make_variable(owner: Apply, index: int, type_: TensorType) -> Variable:
     cls = owner.data.variable_class if hasattr(owner.data, "variable_class") else Variable
@@ -99,6 +119,12 @@ class Variable:
 
     def __repr__(self) -> str:
         return f"<Variable {self.name}: {self.type}>"
+
+    def __reduce__(self):
+        return _rebuild_variable, (self.owner, self.index), self._pickled_state()
+
+    def _pickled_state(self) -> Any:
+        return None
 
     def __hash__(self) -> int:
         return id(self)
