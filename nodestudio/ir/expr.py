@@ -20,6 +20,7 @@ from nodestudio.ops import registry
 from nodestudio.ops.registry import FLOAT, INT, OpDef, TensorType
 
 _counters: dict[str, Iterator[int]] = {}
+_COMPARISONS = frozenset({"less", "less_equal", "greater", "greater_equal"})
 _scope: contextvars.ContextVar[str] = contextvars.ContextVar("nodestudio_scope", default="")
 
 
@@ -55,6 +56,26 @@ class Apply:
 
     def __repr__(self) -> str:
         return f"<Apply {self.name}: {self.op.name}>"
+
+    def __reduce__(self):
+        """Pickled as what rebuilds it: op name, inputs, attributes, name and data (a constant's
+        array, a shared variable's value); never the op's code, kernels or expansions."""
+        return _rebuild_apply, (self.op.name, self.inputs, self.attrs, self.name, self.data)
+
+
+def _rebuild_apply(op_name: str, inputs: tuple, attrs: dict[str, Any], name: str,
+                   data: Any) -> Apply:
+    op = registry.get(op_name, name)
+    if not inputs and op.kernel == "source":  # inputs, constants, shared values: as declared
+        attrs = op.normalise_attrs({k: v for k, v in attrs.items()}, name)
+        return Apply(op, (), attrs, name, [TensorType(attrs["dtype"], tuple(attrs["shape"]))],
+                     data=data)
+    attrs = {k: v for k, v in attrs.items() if not (k == "n" and op.variadic)}
+    return make_apply(op, inputs, attrs, name, data)
+
+
+def _rebuild_variable(owner: Apply, index: int) -> Variable:
+    return owner.outputs[index]
 
 
 def _make_variable(owner: Apply, index: int, type_: TensorType) -> Variable:
@@ -99,6 +120,12 @@ class Variable:
     def __repr__(self) -> str:
         return f"<Variable {self.name}: {self.type}>"
 
+    def __reduce__(self):
+        return _rebuild_variable, (self.owner, self.index), self._pickled_state()
+
+    def _pickled_state(self) -> Any:
+        return None
+
     def __hash__(self) -> int:
         return id(self)
 
@@ -106,8 +133,14 @@ class Variable:
         return self is other
 
     def __bool__(self) -> bool:
-        raise TypeError("a symbolic variable has no truth value; use ns.where or comparisons "
-                        "inside the graph")
+        """As in Theano: a variable is true (so `if var:` tests that it exists), except the
+        result of a comparison, whose truth is only known when the graph runs: `a < b < c` or
+        `if x > 0:` would silently test the wrong thing, so they raise."""
+        if self.owner.op.name in _COMPARISONS:
+            raise TypeError(f"the comparison {self.name!r} has no truth value until the graph "
+                            "runs (a < b < c, `if x > 0:`, `and` / `or` do not work on symbolic "
+                            "values); use ns.where / ns.switch inside the graph")
+        return True
 
     # --- operators --------------------------------------------------------------------------
     def __add__(self, o): return apply("add", self, o)
@@ -132,6 +165,71 @@ class Variable:
     def __le__(self, o): return apply("less_equal", self, o)
     def __gt__(self, o): return apply("greater", self, o)
     def __ge__(self, o): return apply("greater_equal", self, o)
+
+    def __mod__(self, o):
+        from nodestudio.ir import symbolic
+        return symbolic.mod(self, o)
+
+    def __rmod__(self, o):
+        from nodestudio.ir import symbolic
+        return symbolic.mod(o, self)
+
+    def __floordiv__(self, o):
+        from nodestudio.ir import symbolic
+        return symbolic.int_div(self, o)
+
+    def __rfloordiv__(self, o):
+        from nodestudio.ir import symbolic
+        return symbolic.int_div(o, self)
+
+    def __getitem__(self, key):
+        """Indexing and slicing as in NumPy and Theano (nodestudio/ir/subscript.py): ints,
+        slices, slices with int32 scalar bounds (`x[i * n:(i + 1) * n]`), int arrays."""
+        from nodestudio.ir import subscript
+        return subscript.getitem(self, key)
+
+    # not iterable (with __getitem__, Python would otherwise iterate by indexing 0, 1, ...)
+    __iter__ = None
+
+    # --- Theano-style methods -----------------------------------------------------------------
+    def sum(self, axis=None, keepdims: bool = False):
+        return apply("sum", self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False):
+        return apply("mean", self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims: bool = False):
+        return apply("max", self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims: bool = False):
+        from nodestudio.ir import symbolic
+        return symbolic.minimum_over(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: int = -1, keepdims: bool = False):
+        return apply("argmax", self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, shape, ndim: int | None = None):
+        from nodestudio.ir import symbolic
+        return symbolic.reshape(self, shape, ndim)
+
+    def flatten(self, ndim: int = 1):
+        return apply("flatten", self, ndim=ndim)
+
+    def dimshuffle(self, *pattern):
+        from nodestudio.ir import symbolic
+        return symbolic.dimshuffle(self, *pattern)
+
+    def dot(self, o):
+        from nodestudio.ir import build
+        return build.dot(self, o)
+
+    def norm(self, L=2, axis=None):  # noqa: N803  (Theano's name)
+        from nodestudio.ir import symbolic
+        return symbolic.norm(self, L, axis)
+
+    def astype(self, dtype):
+        from nodestudio.ir import symbolic
+        return symbolic.cast(self, dtype)
 
     def __matmul__(self, o):
         from nodestudio.ir import build
