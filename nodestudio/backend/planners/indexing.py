@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nodestudio.backend.launch import Launch, Plan
+from nodestudio.backend.planners.common import FamilyNode
 from nodestudio.backend.templates import render
 
 _C_TYPES = {"float32": "float", "int32": "int"}
@@ -112,6 +113,10 @@ def _plan_gather_grad(node: Any) -> Plan:
     if math.prod(node.in_shapes[1]) == 0:
         return _fill_zeros(node) if math.prod(node.out_shapes[0]) else Plan(())
     return _plan(node, n, k, inner, ("in0", "in1", "out0"))
+
+
+def plan(node: FamilyNode) -> Plan:
+    return PLANNERS[node.op](node)
 
 
 PLANNERS: dict[str, Callable[[Any], Plan]] = {
