@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from nodestudio.backend.launch import Launch, Plan
 from nodestudio.backend.templates import render
 from nodestudio.ir.fusion import Group, is_inline_constant
-from nodestudio.ops.registry import FLOAT
+from nodestudio.ops.registry import FLOAT, INT
 from nodestudio.ops.shapes import contiguous_strides
 
 C_TYPES = {"float32": "float", "int32": "int"}
@@ -88,7 +88,10 @@ def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: 
         expr = expr.format(**values) if "{" in expr else expr
         expr = _OPERAND.sub(lambda m: operands["abc".index(m.group(1))], expr)
         local[id(out)] = f"t{j}"
-        body.append(f"    const {C_TYPES[out.dtype]} t{j} = ({C_TYPES[out.dtype]})({expr});")
+        # to int through OpenCL's saturating conversion: NaN gives 0 and values beyond int32
+        # its bounds, the same on every device (a C cast of them is undefined)
+        value = f"convert_int_sat({expr})" if out.dtype == INT else f"(float)({expr})"
+        body.append(f"    const {C_TYPES[out.dtype]} t{j} = {value};")
     for k, var in enumerate(group.outputs):
         params.append(f"__global {C_TYPES[var.dtype]}* restrict out{k}")
         args.append(f"out{k}")

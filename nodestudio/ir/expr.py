@@ -74,8 +74,17 @@ def _rebuild_apply(op_name: str, inputs: tuple, attrs: dict[str, Any], name: str
     return make_apply(op, inputs, attrs, name, data)
 
 
-def _rebuild_variable(owner: Apply, index: int) -> Variable:
-    return owner.outputs[index]
+def _rebuild_variable(owner: Apply, index: int, cls: type | None = None) -> Variable:
+    """The output of a rebuilt Apply; a subclass the variable had (a compatibility layer's
+    input type) is kept. Pickle rebuilds a variable before anything that consumes it, so
+    swapping the owner's output here is safe."""
+    var = owner.outputs[index]
+    if cls is not None and type(var) is not cls:
+        var = cls(owner, index, var.type)
+        outputs = list(owner.outputs)
+        outputs[index] = var
+        owner.outputs = tuple(outputs)
+    return var
 
 
 def _make_variable(owner: Apply, index: int, type_: TensorType) -> Variable:
@@ -121,7 +130,7 @@ class Variable:
         return f"<Variable {self.name}: {self.type}>"
 
     def __reduce__(self):
-        return _rebuild_variable, (self.owner, self.index), self._pickled_state()
+        return _rebuild_variable, (self.owner, self.index, type(self)), self._pickled_state()
 
     def _pickled_state(self) -> Any:
         return None
@@ -233,11 +242,11 @@ class Variable:
 
     def __matmul__(self, o):
         from nodestudio.ir import build
-        return build.dot(self, o)
+        return build.matmul(self, o)  # NumPy's matmul: batch axes broadcast
 
     def __rmatmul__(self, o):
         from nodestudio.ir import build
-        return build.dot(o, self)
+        return build.matmul(o, self)
 
     @property
     def T(self) -> Variable:

@@ -57,7 +57,13 @@ def _cast_shape(types, attrs):
 
 
 def _cast_ref(x, dtype):
-    return np.trunc(x).astype(np.int64) if dtype == INT else np.asarray(x, np.float64)
+    """Float to int truncates toward zero; NaN gives 0 and what lies beyond int32 its bounds
+    (OpenCL's saturating conversion, the same on every device)."""
+    if dtype != INT:
+        return np.asarray(x, np.float64)
+    x = np.asarray(x, np.float64)
+    info = np.iinfo(np.int32)
+    return np.clip(np.trunc(np.nan_to_num(x, nan=0.0)), info.min, info.max).astype(np.int64)
 
 
 def _cast_grad(F, ins, outs, gs, at):
@@ -65,7 +71,7 @@ def _cast_grad(F, ins, outs, gs, at):
 
 
 register(OpDef("cast", "Math", "x converted to another element type (float to int truncates "
-               "toward zero, as C and NumPy do)", X,
+               "toward zero; NaN gives 0, values beyond int32 its bounds)", X,
                attrs=(AttrDef("dtype", "choice", INT, "element type", choices=DTYPES),),
                shape=_cast_shape, reference=_cast_ref, kernel="elementwise", expr="a",
                grad=_cast_grad, label=lambda at: at["dtype"], extra={"int_ok": True}))

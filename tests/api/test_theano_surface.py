@@ -186,3 +186,25 @@ def test_a_pickled_model_carries_its_values_and_rebuilds_its_graphs():
     assert (predict(xv) == 2).all() and not (ns.function([x], model.y_pred)(xv) == 2).all()
     with pytest.raises(TypeError, match="does not pickle"):
         pickle.dumps(predict)
+
+
+class _InputVariable(ns.Variable):
+    """A compatibility layer's own input type (nodestudio.theano makes one)."""
+
+    __slots__ = ()
+
+
+def test_pickling_keeps_a_variable_subclass_and_shared_default_updates():
+    plain = ns.matrix("x")
+    node = plain.owner
+    x = _InputVariable(node, 0, plain.type)
+    node.outputs = (x,)
+    count = ns.shared(0, "count")
+    count.default_update = count + 1
+    y = ns.sum(x) + ns.cast(count, "float32")
+    loaded_x, loaded_y, loaded_count = pickle.loads(pickle.dumps((x, y, count)))
+    assert type(loaded_x) is _InputVariable and loaded_x.owner.outputs[0] is loaded_x
+    assert loaded_count.default_update is not None
+    f = ns.function([loaded_x], loaded_y, training=True)  # applies the default update
+    assert float(f(np.ones((2, 2), np.float32))) == 4.0
+    assert int(loaded_count.get_value()) == 1 and int(count.get_value()) == 0
