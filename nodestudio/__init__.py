@@ -43,7 +43,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "softmax_cross_entropy", "softplus", "sqrt", "square", "squared_error", "squeeze", "sum",
         "tanh", "transpose", "where"),
     "nodestudio.ir.expr": ("Variable", "constant"),
-    "nodestudio.ir.layers": ("batch_norm_layer", "dense_layer", "layer_params"),
+    "nodestudio.ir.layers": ("batch_norm_layer", "conv2d_layer", "dense_layer",
+                             "layer_params"),
     "nodestudio.ir.reference": ("reference_eval=evaluate",),
     "nodestudio.ir.shared": ("SharedVariable", "shared"),
 }
@@ -62,7 +63,8 @@ __all__ = [
     "InputValueError", "KernelBuildError", "MissingInputError", "NodeStudioError", "ShapeError",
     "SharedVariable", "Variable", "abs", "absolute_error", "argmax", "batch_norm",
     "batch_norm_layer", "binary_cross_entropy", "broadcast_like", "classification_error",
-    "concatenate", "constant", "current_device", "dense", "dense_layer", "devices", "dot",
+    "concatenate", "constant", "conv2d_layer", "current_device", "dense", "dense_layer",
+    "devices", "dot",
     "dropout", "enable_profiling", "eq", "exp", "expand_dims", "expm1", "function", "ge", "grad",
     "gt", "iscalar", "ivector", "l1_penalty", "l2_penalty", "layer_params", "le", "leaky_relu",
     "load", "log", "log1p", "log_softmax", "lt", "matmul", "matrix", "max", "maximum", "mean",
@@ -165,6 +167,6 @@ if TYPE_CHECKING:  # what __getattr__ provides, spelled out for type checkers an
         where,
     )
     from nodestudio.ir.expr import Variable, constant
-    from nodestudio.ir.layers import batch_norm_layer, dense_layer, layer_params
+    from nodestudio.ir.layers import batch_norm_layer, conv2d_layer, dense_layer, layer_params
     from nodestudio.ir.reference import evaluate as reference_eval
     from nodestudio.ir.shared import SharedVariable, shared

@@ -98,6 +98,23 @@ def autoencoder() -> dict[str, ns.Variable]:
     return {"loss": named(ns.squared_error(recon, x), "loss"), "prediction": recon}
 
 
+def lenet() -> dict[str, ns.Variable]:
+    """Theano's convolutional_mlp (LeNet-5 as in the deep learning tutorials): 784 pixels ->
+    1 x 28 x 28 -> 20 filters of 5 x 5, tanh -> 2 x 2 max-pool -> 50 filters of 5 x 5, tanh ->
+    2 x 2 max-pool -> 800 -> 500 tanh -> 10 softmax. The layers own their parameters (Glorot
+    uniform for tanh, drawn per node; the output layer zeros, as the tutorial's logistic
+    regression). tanh(pool(conv + b)) there is pool(tanh(conv + b)) here: both are monotonic,
+    so the values are the same."""
+    x, y = ns.tensor("x", (None, 784)), ns.ivector("y")
+    h = named(ns.reshape(x, (-1, 1, 28, 28)), "images")
+    for i, filters in enumerate((20, 50), start=1):
+        h = ns.conv2d_layer(h, filters, (5, 5), activation="tanh", name=f"conv{i}")
+        h = named(ns.max_pool2d(h, (2, 2)), f"pool{i}")
+    h = named(ns.reshape(h, (-1, 800)), "flatten")
+    h = ns.dense_layer(h, 500, "tanh", name="hidden")
+    return classifier(ns.dense_layer(h, 10, init="zeros", name="logits"), y)
+
+
 EXAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
     "logistic_regression": (logistic_regression, {
         "title": "Logistic regression (784 -> 10)",
@@ -114,15 +131,21 @@ EXAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
         "title": "Autoencoder (784 -> 256 sigmoid -> 784 sigmoid, squared error)",
         "training": {"optimizer": "adam", "lr": 0.001, "batch_size": 100, "epochs": 20,
                      "patience": 5}}),
+    "lenet": (lenet, {
+        "title": "LeNet (conv 20@5x5 tanh, pool 2x2, conv 50@5x5 tanh, pool 2x2, 500 tanh, 10)",
+        "training": {"optimizer": "sgd", "lr": 0.1, "batch_size": 50, "epochs": 20,
+                     "patience": 5}}),
 }
 
 
 def write(name: str, folder: Path = HERE) -> Path:
     build, metadata = EXAMPLES[name]
     graph = to_document(build())
-    for node_id, node in graph.nodes.items():  # drop parameter values: attrs recreate them
-        if node.op == "parameter":
-            graph.values.pop(node_id, None)
+    for key in list(graph.values):  # drop parameter values: attrs recreate them
+        node = graph.nodes.get(key)
+        owner = graph.nodes.get(key.rpartition("/")[0])  # "conv1/W": a layer's own parameter
+        if (node is not None and node.op == "parameter") or (node is None and owner is not None):
+            del graph.values[key]
     graph.metadata = metadata
     for node_id, position in layered_positions(graph).items():
         graph.nodes[node_id].position = position
