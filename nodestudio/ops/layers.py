@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from nodestudio.errors import ShapeError
+from nodestudio.ops.conv import pair
 from nodestudio.ops.nn import _MODE, batch_norm_expansion
 from nodestudio.ops.registry import FLOAT, AttrDef, OpDef, ParamDef, PortDef, register
 from nodestudio.ops.shapes import normalise_axes
@@ -81,28 +82,35 @@ def _conv_input(types, attrs) -> int:
 
 
 def _conv_filters(types, attrs) -> tuple[int, int, int, int]:
-    kh, kw = _pair(attrs["kernel_size"])
+    kh, kw = pair(attrs["kernel_size"], "kernel_size", 1)
+    pair(attrs["padding"], "padding", 0)  # refused here, naming the attribute, not at run time
     return (attrs["filters"], _conv_input(types, attrs), kh, kw)
-
-
-def _pair(value) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
 def _conv2d_layer(F, ins, at, mode):
     x, W, b = ins
-    out = F.apply("conv2d", x, W, stride=_pair(at["stride"]), padding=_pair(at["padding"]))
+    out = F.conv2d(x, W, stride=pair(at["stride"], "stride", 1),
+                   padding=pair(at["padding"], "padding", 0))
     out = out + F.reshape(b, (1, at["filters"], 1, 1))  # one bias per filter (channel)
     activation = at["activation"]
     return [out if activation == "none" else F.apply(activation, out)]
 
 
 def _conv_label(at) -> str:
-    kh, kw = _pair(at["kernel_size"])
-    text = f"{at['filters']} @ {kh}x{kw}"
-    if _pair(at["stride"]) != (1, 1):
-        text += f" /{'x'.join(map(str, _pair(at['stride'])))}"
-    return text + ("" if at["activation"] == "none" else f", {at['activation']}")
+    """"20 @ 5x5, tanh", with the stride and padding when they are not 1 and 0."""
+    try:
+        (kh, kw), stride = pair(at["kernel_size"], "k", 1), pair(at["stride"], "s", 1)
+        padding = pair(at["padding"], "p", 0)
+    except ShapeError:
+        return "?"
+    text = [f"{at['filters']} @ {kh}x{kw}"]
+    if stride != (1, 1):
+        text.append(f"stride {stride[0]}" if stride[0] == stride[1] else
+                    f"stride {stride[0]}x{stride[1]}")
+    if padding != (0, 0):
+        text.append(f"pad {padding[0]}" if padding[0] == padding[1] else
+                    f"pad {padding[0]}x{padding[1]}")
+    return ", ".join(text + ([] if at["activation"] == "none" else [at["activation"]]))
 
 
 register(OpDef(
@@ -116,7 +124,8 @@ register(OpDef(
                    high=100_000),
            AttrDef("kernel_size", "shape", (5, 5), "filter height and width"),
            AttrDef("stride", "shape", (1, 1), "step between windows (rows, columns)"),
-           AttrDef("padding", "shape", (0, 0), "zeros added on each side (rows, columns)"),
+           AttrDef("padding", "any", (0, 0), "zeros added on each side (rows, columns): an "
+                   "int or a pair"),
            AttrDef("activation", "choice", "none", "applied after conv2d(x, W) + b",
                    choices=ACTIVATIONS),
            AttrDef("init", "choice", "auto", "how W is drawn (auto: Glorot for tanh and "
