@@ -138,6 +138,13 @@ EXAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
 }
 
 
+# Graphs laid out on two rows: the node that starts the second row. One row of LeNet's ten
+# layers is too wide to read at once on a screen (the canvas draws cards far out as tiles).
+SECOND_ROW = {"lenet": "pool2"}
+SECOND_ROW_DROP = 330.0  # canvas units: room for the previews above the second row's cards
+SPREAD = 1.25  # wider columns there: room for the feature maps' wire labels (B x 20 x 24 x 24)
+
+
 def write(name: str, folder: Path = HERE) -> Path:
     build, metadata = EXAMPLES[name]
     graph = to_document(build())
@@ -147,7 +154,12 @@ def write(name: str, folder: Path = HERE) -> Path:
         if (node is not None and node.op == "parameter") or (node is None and owner is not None):
             del graph.values[key]
     graph.metadata = metadata
-    for node_id, position in layered_positions(graph).items():
+    positions = layered_positions(graph)
+    if name in SECOND_ROW:  # a chain too long for one screen: the rest on a row below
+        first, drop = positions[SECOND_ROW[name]][0], SECOND_ROW_DROP
+        positions = {node_id: (SPREAD * (x - first), y + drop) if x >= first
+                     else (SPREAD * x, y) for node_id, (x, y) in positions.items()}
+    for node_id, position in positions.items():
         graph.nodes[node_id].position = position
     path = folder / f"{name}.json"
     fileformat.save(graph, path)
