@@ -253,8 +253,10 @@ class FiltersPanel(QWidget):
             self.gap = FILTER_GAP
             tiles = np.stack([filter_tile(weights[f]) for f in range(self.count)])
             self.shape = (tiles.shape[1], tiles.shape[2])
-            what = (f"{self.count} of {units} filters of {name}, "
-                    f"{weights.shape[1]} × {weights.shape[2]}×{weights.shape[3]} each")
+            channels = weights.shape[1]
+            what = (f"{self.count} of {units} filters of {name}, {channels} "
+                    f"kernel{'s' if channels > 1 else ''} of {weights.shape[2]}×"
+                    f"{weights.shape[3]} each")
         else:
             image_shape = latest.input_shape if latest is not None else None
             try:
@@ -267,6 +269,8 @@ class FiltersPanel(QWidget):
             tiles = weights[:, :self.count].T.reshape(self.count, *shape)
             what = f"{self.count} of {units} units of {name}, {shape[0]}×{shape[1]} each"
         picture, self.columns = tile_grid(tiles, self.gap)
+        self.unit_plot.setLabel("bottom", "kernel column" if conv else "input column")
+        self.unit_plot.setLabel("left", "kernel row" if conv else "input row")
         scale = float(np.max(np.abs(weights))) if weights.size else 0.0
         scale = scale if scale > 0 else 1.0  # all zeros (a fresh zeros-initialised layer)
         self.image.setImage(picture, autoLevels=False)
