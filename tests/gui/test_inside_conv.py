@@ -182,3 +182,62 @@ def test_lenet_trains_from_the_train_button_with_live_filters(qtbot, window):
     qtbot.waitUntil(lambda: panel.source.text() == "trained values")
     np.testing.assert_array_equal(panel.tile(4), trained[4, 0])
     assert fileformat.load(LENET).values == {}  # the example file itself is untouched
+
+
+def _retype(qtbot, line_edit, text):
+    """Replace a field's text the way a user does: select all, type, press Enter."""
+    line_edit.setFocus()
+    line_edit.selectAll()
+    qtbot.keyClick(line_edit, Qt.Key_Backspace)
+    qtbot.keyClicks(line_edit, text)
+    qtbot.keyClick(line_edit, Qt.Key_Return)
+
+
+def test_conv_and_pool_nodes_are_in_the_palette_and_edited_in_the_inspector(qtbot, window):
+    palette = window.palette
+    assert palette._ops["conv2d_layer"].parent().text(0) == "Layers"
+    for op in ("max_pool2d", "avg_pool2d", "conv2d"):
+        assert palette._ops[op].parent().text(0) == "Convolution"
+    categories = [palette.tree.topLevelItem(i).text(0)
+                  for i in range(palette.tree.topLevelItemCount())]
+    assert categories.index("Convolution") == categories.index("Activation") + 1
+
+    assert window.open_path(LENET, ask=False)
+    scene, document, inspector = window.scene, window.document, window.inspector
+
+    def wire(src, dst):
+        return next(item.label for edge, item in scene.edges.items()
+                    if edge.src.node == src and edge.dst.node == dst)
+
+    assert scene.nodes["pool1"]._label == "2x2"
+    assert scene.nodes["conv1"]._label == "20 @ 5x5, tanh"
+    assert wire("conv1", "pool1") == "B x 20 x 24 x 24"
+    assert wire("pool1", "conv2") == "B x 20 x 12 x 12"
+    inspector.show_nodes(["pool1"])
+    assert set(inspector.editors) == {"size", "stride", "padding", "ignore_border"}
+    with qtbot.waitSignal(document.annotated):
+        _retype(qtbot, inspector.editors["size"].widget, "3, 3")
+    assert tuple(document.graph.nodes["pool1"].attrs["size"]) == (3, 3)
+    qtbot.waitUntil(lambda: wire("pool1", "conv2") == "B x 20 x 8 x 8")
+    assert scene.nodes["pool1"]._label == "3x3"
+    with qtbot.waitSignal(document.annotated):
+        _retype(qtbot, inspector.editors["stride"].widget, "(2, 2)")
+    qtbot.waitUntil(lambda: wire("pool1", "conv2") == "B x 20 x 11 x 11")
+    assert scene.nodes["pool1"]._label == "3x3, stride 2"
+    document.undo_stack.undo()
+    document.undo_stack.undo()
+    qtbot.waitUntil(lambda: wire("pool1", "conv2") == "B x 20 x 12 x 12")
+
+    inspector.show_nodes(["conv1"])
+    assert {"filters", "kernel_size", "stride", "padding", "activation"} <= set(
+        inspector.editors)
+    with qtbot.waitSignal(document.annotated):
+        _retype(qtbot, inspector.editors["filters"].widget.lineEdit(), "16")
+    qtbot.waitUntil(lambda: wire("conv1", "pool1") == "B x 16 x 24 x 24")
+    assert scene.nodes["conv1"]._label == "16 @ 5x5, tanh"
+    with qtbot.waitSignal(document.annotated):
+        _retype(qtbot, inspector.editors["padding"].widget, "2")
+    qtbot.waitUntil(lambda: wire("conv1", "pool1") == "B x 16 x 28 x 28")
+    assert "pad 2" in scene.nodes["conv1"]._label
+    note = document.annotation
+    assert note.owned["conv1/W"].shape == (16, 1, 5, 5)
