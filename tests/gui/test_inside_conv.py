@@ -110,10 +110,10 @@ def test_a_conv_output_previews_as_its_first_feature_maps():
         np.testing.assert_array_equal(preview.grid[r * 25:r * 25 + 24, k * 25:k * 25 + 24],
                                       maps[c])
     assert np.isnan(preview.grid[24, :]).all() and np.isnan(preview.grid[:, 24]).all()
-    assert preview.caption.startswith("20 x 24 x 24, 8 maps")
+    assert preview.caption.startswith("8/20 maps  [")
     assert preview.diverging
     few = Preview.of(np.abs(rng.normal(size=(3, 4, 4))))  # all of them, no "maps" count
-    assert few.kind == "maps" and few.extra["maps"] == 3 and "maps" not in few.caption
+    assert few.kind == "maps" and few.extra["maps"] == 3 and few.caption.startswith("3 maps")
     assert Preview.of(np.ones((1, 28, 28))).kind == "image"  # one channel: an image
 
 

@@ -74,8 +74,9 @@ class Preview:
             grid, columns = feature_maps(clean.reshape(shape), PREVIEW_W / PREVIEW_H)
             shown = min(shape[0], MAX_MAPS)
             rgb, diverging = colours(grid)
-            if shown < shape[0]:
-                caption = f"{dims}, {shown} maps  [{low:.2g}, {high:.2g}]{bad}"
+            # short enough for the box: the wire's label gives the full shape
+            count = f"{shown}/{shape[0]}" if shown < shape[0] else f"{shown}"
+            caption = f"{count} maps  [{low:.2g}, {high:.2g}]{bad}"
             return cls("maps", clean, shape, grid=grid, rgb=rgb, low=low, high=high,
                        diverging=diverging, caption=caption,
                        extra={"maps": shown, "columns": columns})
