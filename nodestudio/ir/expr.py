@@ -129,11 +129,11 @@ class Variable:
 
     def __matmul__(self, o):
         from nodestudio.ir import build
-        return build.dot(self, o)
+        return build.matmul(self, o)  # NumPy's matmul: batch axes broadcast
 
     def __rmatmul__(self, o):
         from nodestudio.ir import build
-        return build.dot(o, self)
+        return build.matmul(o, self)
 
     @property
     def T(self) -> Variable:

@@ -146,6 +146,16 @@ def matmuls() -> list[Case]:
                 cases.append(Case(f"{'T' if ta else 'N'}{'T' if tb else 'N'}_{tag}",
                                   (F(*a, gen=_small), F(*b, gen=_small)),
                                   {"trans_a": ta, "trans_b": tb}))
+    # batched (NumPy matmul): equal batches, a matrix broadcast over a batch, broadcast axes
+    for ta, tb in ((False, False), (True, False), (False, True), (True, True)):
+        for tag, (ba, bb), (m, k, n) in [("batched", ((3,), (3,)), (4, 5, 2)),
+                                         ("bcast_a", ((), (3,)), (2, 7, 3)),
+                                         ("bcast_axes", ((2, 1), (3,)), (3, 4, 17))]:
+            a = (*ba, *((k, m) if ta else (m, k)))
+            b = (*bb, *((n, k) if tb else (k, n)))
+            cases.append(Case(f"{'T' if ta else 'N'}{'T' if tb else 'N'}_{tag}",
+                              (F(*a, gen=_small), F(*b, gen=_small)),
+                              {"trans_a": ta, "trans_b": tb}))
     return cases
 
 
@@ -428,9 +438,6 @@ OPENCL_SUBSET: dict[str, tuple[str, ...]] = {
     "batch_norm_layer": ("train",),
     "slice": ("window", "negative", "n257_step7", "3d", "empty_result"),
     "transpose": ("2d", "3d_201", "negative", "n1x7", "n33x257"),
-    # kernels not written yet
-    **{name: () for name in ("conv2d", "conv2d_grad_input", "conv2d_grad_weight", "max_pool2d",
-                             "avg_pool2d", "max_pool2d_grad", "avg_pool2d_grad")},
 }
 for _name, _ids in OPENCL_SUBSET.items():
     for _case in CASES[_name]:
