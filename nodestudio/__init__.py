@@ -43,7 +43,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "sign", "slice", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
         "squared_error", "squeeze", "sum", "tanh", "transpose", "where"),
     "nodestudio.ir.expr": ("Variable", "constant"),
-    "nodestudio.ir.layers": ("batch_norm_layer", "dense_layer", "layer_params"),
+    "nodestudio.ir.layers": ("batch_norm_layer", "conv2d_layer", "dense_layer", "layer_params"),
     "nodestudio.ir.reference": ("reference_eval=evaluate",),
     "nodestudio.ir.shared": ("SharedVariable", "shared"),
     "nodestudio.ir.subscript": ("gather", "inc_subtensor", "set_subtensor", "take"),
@@ -66,17 +66,17 @@ __all__ = [
     "In", "InputValueError", "KernelBuildError", "MissingInputError", "NodeStudioError",
     "ShapeError", "SharedVariable", "Variable", "abs", "absolute_error", "arange", "argmax",
     "avg_pool2d", "batch_norm", "batch_norm_layer", "binary_cross_entropy", "broadcast_like",
-    "cast", "classification_error", "concatenate", "constant", "conv2d", "current_device",
-    "dense", "dense_layer", "devices", "dimshuffle", "disconnected_grad", "dot", "dropout",
-    "enable_profiling", "eq", "exp", "expand_dims", "expm1", "flatten", "floor", "function",
-    "gather", "ge", "grad", "gt", "inc_subtensor", "int_div", "iscalar", "ivector", "l1_penalty",
-    "l2_penalty", "layer_params", "le", "leaky_relu", "load", "log", "log1p", "log_softmax", "lt",
-    "matmul", "matrix", "max", "max_pool2d", "maximum", "mean", "minimum", "mod", "neq", "norm",
-    "one_hot", "op", "pow", "prelu", "random_uniform_like", "reference_eval", "relu", "reshape",
-    "round", "save", "scalar", "set_device", "set_subtensor", "shape_of", "shared", "sigmoid",
-    "sign", "slice", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
-    "squared_error", "squeeze", "sum", "switch", "take", "tanh", "tensor", "transpose", "vector",
-    "where"
+    "cast", "classification_error", "concatenate", "constant", "conv2d", "conv2d_layer",
+    "current_device", "dense", "dense_layer", "devices", "dimshuffle", "disconnected_grad", "dot",
+    "dropout", "enable_profiling", "eq", "exp", "expand_dims", "expm1", "flatten", "floor",
+    "function", "gather", "ge", "grad", "gt", "inc_subtensor", "int_div", "iscalar", "ivector",
+    "l1_penalty", "l2_penalty", "layer_params", "le", "leaky_relu", "load", "log", "log1p",
+    "log_softmax", "lt", "matmul", "matrix", "max", "max_pool2d", "maximum", "mean", "minimum",
+    "mod", "neq", "norm", "one_hot", "op", "pow", "prelu", "random_uniform_like",
+    "reference_eval", "relu", "reshape", "round", "save", "scalar", "set_device", "set_subtensor",
+    "shape_of", "shared", "sigmoid", "sign", "slice", "softmax", "softmax_cross_entropy",
+    "softplus", "sqrt", "square", "squared_error", "squeeze", "sum", "switch", "take", "tanh",
+    "tensor", "transpose", "vector", "where"
 ]
 
 
@@ -177,7 +177,7 @@ if TYPE_CHECKING:  # what __getattr__ provides, spelled out for type checkers an
         where,
     )
     from nodestudio.ir.expr import Variable, constant
-    from nodestudio.ir.layers import batch_norm_layer, dense_layer, layer_params
+    from nodestudio.ir.layers import batch_norm_layer, conv2d_layer, dense_layer, layer_params
     from nodestudio.ir.reference import evaluate as reference_eval
     from nodestudio.ir.shared import SharedVariable, shared
     from nodestudio.ir.subscript import gather, inc_subtensor, set_subtensor, take

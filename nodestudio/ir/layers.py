@@ -110,6 +110,19 @@ def dense_layer(x: Variable, units: int, activation: str = "none", init: str = "
                  seed=seed)
 
 
+def conv2d_layer(x: Variable, filters: int, kernel_size=(5, 5), stride=(1, 1),
+                 padding=(0, 0), activation: str = "none", init: str = "auto", seed: int = 0,
+                 name: str | None = None) -> Variable:
+    """activation(conv2d(x, W) + b) with its own filters W (filters x channels x kh x kw) and
+    biases b (one per filter); x is (B, C, H, W). An int kernel_size, stride or padding means
+    the same along rows and columns."""
+    def pair(v):
+        return (v, v) if isinstance(v, int) else tuple(v)
+    return layer("conv2d_layer", x, name=name, filters=filters, kernel_size=pair(kernel_size),
+                 stride=pair(stride), padding=pair(padding), activation=activation, init=init,
+                 seed=seed)
+
+
 def batch_norm_layer(x: Variable, axis: int = 1, eps: float = 1e-5, momentum: float = 0.1,
                      mode: str = "auto", name: str | None = None) -> Variable:
     """Batch normalisation with its own gamma, beta and running averages (updated by training
@@ -118,5 +131,5 @@ def batch_norm_layer(x: Variable, axis: int = 1, eps: float = 1e-5, momentum: fl
                  mode=mode)
 
 
-__all__ = ["batch_norm_layer", "bind_default_updates", "dense_layer", "layer", "layer_params",
-           "make_layer", "owned_attrs", "owned_types", "param_key"]
+__all__ = ["batch_norm_layer", "bind_default_updates", "conv2d_layer", "dense_layer", "layer",
+           "layer_params", "make_layer", "owned_attrs", "owned_types", "param_key"]

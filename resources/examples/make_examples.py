@@ -98,6 +98,23 @@ def autoencoder() -> dict[str, ns.Variable]:
     return {"loss": named(ns.squared_error(recon, x), "loss"), "prediction": recon}
 
 
+def lenet() -> dict[str, ns.Variable]:
+    """Theano's convolutional_mlp (LeNet-5 as in the deep learning tutorials): 784 pixels ->
+    1 x 28 x 28 -> 20 filters of 5 x 5, tanh -> 2 x 2 max-pool -> 50 filters of 5 x 5, tanh ->
+    2 x 2 max-pool -> 800 -> 500 tanh -> 10 softmax. The layers own their parameters (Glorot
+    uniform for tanh, drawn per node; the output layer zeros, as the tutorial's logistic
+    regression). tanh(pool(conv + b)) there is pool(tanh(conv + b)) here: both are monotonic,
+    so the values are the same."""
+    x, y = ns.tensor("x", (None, 784)), ns.ivector("y")
+    h = named(ns.reshape(x, (-1, 1, 28, 28)), "images")
+    for i, filters in enumerate((20, 50), start=1):
+        h = ns.conv2d_layer(h, filters, (5, 5), activation="tanh", name=f"conv{i}")
+        h = named(ns.max_pool2d(h, (2, 2)), f"pool{i}")
+    h = named(ns.reshape(h, (-1, 800)), "flatten")
+    h = ns.dense_layer(h, 500, "tanh", name="hidden")
+    return classifier(ns.dense_layer(h, 10, init="zeros", name="logits"), y)
+
+
 EXAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
     "logistic_regression": (logistic_regression, {
         "title": "Logistic regression (784 -> 10)",
@@ -114,17 +131,35 @@ EXAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
         "title": "Autoencoder (784 -> 256 sigmoid -> 784 sigmoid, squared error)",
         "training": {"optimizer": "adam", "lr": 0.001, "batch_size": 100, "epochs": 20,
                      "patience": 5}}),
+    "lenet": (lenet, {
+        "title": "LeNet (conv 20@5x5 tanh, pool 2x2, conv 50@5x5 tanh, pool 2x2, 500 tanh, 10)",
+        "training": {"optimizer": "sgd", "lr": 0.1, "batch_size": 50, "epochs": 20,
+                     "patience": 5}}),
 }
+
+
+# Graphs laid out on two rows: the node that starts the second row. One row of LeNet's ten
+# layers is too wide to read at once on a screen (the canvas draws cards far out as tiles).
+SECOND_ROW = {"lenet": "pool2"}
+SECOND_ROW_DROP = 330.0  # canvas units: room for the previews above the second row's cards
+SPREAD = 1.25  # wider columns there: room for the feature maps' wire labels (B x 20 x 24 x 24)
 
 
 def write(name: str, folder: Path = HERE) -> Path:
     build, metadata = EXAMPLES[name]
     graph = to_document(build())
-    for node_id, node in graph.nodes.items():  # drop parameter values: attrs recreate them
-        if node.op == "parameter":
-            graph.values.pop(node_id, None)
+    for key in list(graph.values):  # drop parameter values: attrs recreate them
+        node = graph.nodes.get(key)
+        owner = graph.nodes.get(key.rpartition("/")[0])  # "conv1/W": a layer's own parameter
+        if (node is not None and node.op == "parameter") or (node is None and owner is not None):
+            del graph.values[key]
     graph.metadata = metadata
-    for node_id, position in layered_positions(graph).items():
+    positions = layered_positions(graph)
+    if name in SECOND_ROW:  # a chain too long for one screen: the rest on a row below
+        first, drop = positions[SECOND_ROW[name]][0], SECOND_ROW_DROP
+        positions = {node_id: (SPREAD * (x - first), y + drop) if x >= first
+                     else (SPREAD * x, y) for node_id, (x, y) in positions.items()}
+    for node_id, position in positions.items():
         graph.nodes[node_id].position = position
     path = folder / f"{name}.json"
     fileformat.save(graph, path)

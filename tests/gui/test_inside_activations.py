@@ -191,7 +191,8 @@ def test_previews_choose_a_picture_by_shape():
     assert heat.kind == "heat" and np.isnan(heat.grid).sum() == heat.grid.size - 800
     np.testing.assert_array_equal(heat.grid.ravel()[:800], np.arange(800.0) - 400)
     assert Preview.of(np.float32(2.5)).caption == "2.5"
-    assert Preview.of(np.ones((3, 4, 5))).grid.shape == (12, 5)  # channels stacked
+    assert Preview.of(np.ones((3, 1, 5))).grid.shape == (3, 5)  # rows stacked
+    assert Preview.of(np.ones((3, 4, 5))).kind == "maps"  # feature maps: test_inside_conv.py
 
 
 @pytest.mark.opencl

@@ -6,6 +6,7 @@ No device needed: values are checked with the float64 reference interpreter."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,11 +14,12 @@ import pytest
 import nodestudio as ns
 from nodestudio.errors import GraphError, ShapeError
 from nodestudio.graph import fileformat
-from nodestudio.graph.model import Graph
+from nodestudio.graph.model import Graph, PortRef
 from nodestudio.ir.annotate import annotate
 from nodestudio.ir.composites import collapse_group, expand_node
 from nodestudio.ir.convert import from_document, to_document
 from nodestudio.ir.reference import evaluate
+from nodestudio.ops import registry
 
 
 def _tanh_mlp() -> tuple[ns.Variable, ns.Variable, ns.Variable]:
@@ -182,3 +184,111 @@ def test_a_width_mismatch_on_dense_blames_W_in_the_composites_own_terms():
     with pytest.raises(ShapeError, match="a dense layer needs a batch of rows") as caught:
         ns.dense_layer(ns.vector("v"), 3, name="d")
     assert (caught.value.node, caught.value.port) == ("d", "x")
+
+
+# --- the convolution layer ------------------------------------------------------------------
+
+
+def _conv_reference(x, W, stride=(1, 1), padding=(0, 0)):
+    """Cross-correlation by loops over the output positions, float64 (PyTorch's conv2d)."""
+    (sh, sw), (ph, pw) = stride, padding
+    x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    f, _, kh, kw = W.shape
+    oh, ow = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    out = np.zeros((x.shape[0], f, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            window = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+            out[:, :, i, j] = np.tensordot(window, W, axes=([1, 2, 3], [1, 2, 3]))
+    return out
+
+
+@pytest.mark.parametrize("stride, padding", [((1, 1), (0, 0)), ((2, 1), (1, 2))])
+def test_conv2d_layer_is_activation_of_conv_plus_a_bias_per_filter(stride, padding):
+    x = ns.tensor("x", (None, 3, 7, 6))
+    out = ns.conv2d_layer(x, 4, (3, 2), stride=stride, padding=padding, activation="tanh",
+                          name="c")
+    params = ns.layer_params(out)
+    assert {k: v.get_value().shape for k, v in params.items()} == {"W": (4, 3, 3, 2), "b": (4,)}
+    assert [v.name for v in params.values()] == ["c/W", "c/b"]
+    rng = np.random.default_rng(5)
+    params["b"].set_value(rng.normal(size=4))  # biases start at zero: make them count
+    xv = rng.normal(size=(2, 3, 7, 6))
+    W, b = (params[k].get_value().astype(np.float64) for k in "Wb")
+    (got,) = evaluate([out], {x: xv})
+    want = np.tanh(_conv_reference(xv, W, stride, padding) + b[None, :, None, None])
+    assert got.shape == want.shape and out.type.shape == (None, 4, *want.shape[2:])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("activation, init", [("tanh", "glorot_tanh"), ("none", "glorot_tanh"),
+                                              ("relu", "he_normal")])
+def test_conv2d_layer_initialisation_uses_the_fans_of_its_filters(activation, init):
+    out = ns.conv2d_layer(ns.tensor("x", (None, 20, 12, 12)), 50, 5, activation=activation)
+    W, b = ns.layer_params(out).values()
+    assert W.owner.attrs["init"] == init and not b.get_value().any()
+    fan_in, fan_out = 20 * 25, 50 * 25  # C * KH * KW and F * KH * KW
+    w = W.get_value()
+    if init == "glorot_tanh":  # Theano's LeNetConvPoolLayer, before its division by the pool
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        assert 0.99 * bound < np.abs(w).max() <= bound
+    else:
+        assert abs(w.std() / math.sqrt(2 / fan_in) - 1) < 0.05
+
+
+def test_conv2d_layer_refuses_rows_and_bad_geometry_naming_node_and_port():
+    with pytest.raises(ShapeError, match="a conv layer needs a batch of images") as caught:
+        ns.conv2d_layer(ns.tensor("x", (None, 784)), 20, 5, name="c1")
+    assert (caught.value.node, caught.value.port) == ("c1", "x")
+    with pytest.raises(ShapeError, match="do not fit the input") as caught:
+        ns.conv2d_layer(ns.tensor("x", (None, 1, 4, 4)), 2, 5, name="c2")
+    assert caught.value.node == "c2"
+    with pytest.raises(ShapeError, match="'padding' must be") as caught:
+        ns.conv2d_layer(ns.tensor("x", (None, 1, 8, 8)), 2, 3, padding=-1, name="c3")
+    assert caught.value.node == "c3"
+
+
+def _lenet_document() -> Graph:
+    return fileformat.load(Path(__file__).parents[2] / "resources/examples/lenet.json")
+
+
+def test_lenet_wires_carry_the_feature_map_shapes_and_layers_count_their_parameters():
+    graph = _lenet_document()
+    note = annotate(graph)
+    assert not note.errors
+    shapes = {node: str(note.types[PortRef(node, "out")]) for node in
+              ("images", "conv1", "pool1", "conv2", "pool2", "flatten", "hidden", "logits")}
+    assert shapes == {"images": "B x 1 x 28 x 28", "conv1": "B x 20 x 24 x 24",
+                      "pool1": "B x 20 x 12 x 12", "conv2": "B x 50 x 8 x 8",
+                      "pool2": "B x 50 x 4 x 4", "flatten": "B x 800", "hidden": "B x 500",
+                      "logits": "B x 10"}
+    assert note.params["conv1"] == 20 * 25 + 20 and note.params["conv2"] == 50 * 20 * 25 + 50
+    labels = {n: registry.get(graph.nodes[n].op).label(
+        registry.get(graph.nodes[n].op).normalise_attrs(graph.nodes[n].attrs, n))
+        for n in ("conv1", "pool1")}
+    assert labels == {"conv1": "20 @ 5x5, tanh", "pool1": "2x2"}
+
+
+def test_expanding_a_conv_layer_shows_its_filters_and_collapsing_restores_them():
+    graph = _lenet_document()
+    loaded = from_document(graph)
+    graph.values = {k: v.get_value() + 0.5 for k, v in loaded.shared.items()}  # "trained"
+    original = graph.copy()
+    rng = np.random.default_rng(2)
+    xv, yv = rng.uniform(size=(3, 784)), rng.integers(0, 10, 3)
+
+    def loss_of(g: Graph) -> float:
+        loaded = from_document(g)
+        feeds = {loaded.inputs["x"]: xv, loaded.inputs["y"]: yv}
+        return float(evaluate([loaded.outputs["loss"]], feeds, mode="train")[0])
+
+    before = loss_of(graph)
+    inner = expand_node(graph, "conv2")
+    assert {"conv2/W", "conv2/b"} <= set(inner)
+    assert graph.nodes["conv2/W"].op == "parameter"
+    assert graph.nodes["conv2/W"].attrs["shape"] == (50, 20, 5, 5)
+    assert {graph.nodes[n].op for n in inner} >= {"conv2d", "reshape", "tanh"}
+    np.testing.assert_array_equal(graph.values["conv2/W"], original.values["conv2/W"])
+    assert loss_of(graph) == pytest.approx(before, rel=1e-12)
+    collapse_group(graph, "conv2")
+    assert graph == original, graph.describe_difference(original)

@@ -282,6 +282,15 @@ CASES: dict[str, Any] = {
         Case(mode, (F(6, 3), F(3, gen=_pos), F(3), F(3), F(3, gen=_pos)),
              {"mode": mode, "momentum": 0.2}, free=[(None, 3), (3,), (3,), (3,), (3,)])
         for mode in ("train", "infer")],
+    "conv2d_layer": [
+        Case("tanh", (F(2, 3, 6, 5), F(4, 3, 3, 3), F(4)),
+             {"filters": 4, "kernel_size": (3, 3), "activation": "tanh"},
+             free=[(None, 3, 6, 5), (4, 3, 3, 3), (4,)]),
+        Case("sigmoid_stride2_pad1", (F(2, 2, 7, 6), F(3, 2, 3, 3), F(3)),
+             {"filters": 3, "kernel_size": (3, 3), "stride": (2, 2), "padding": (1, 1),
+              "activation": "sigmoid"}, free=[(None, 2, 7, 6), (3, 2, 3, 3), (3,)]),
+        Case("none_one_channel", (F(1, 1, 5, 5), F(2, 1, 5, 5), F(2)),
+             {"filters": 2, "kernel_size": (5, 5)}, free=[(None, 1, 5, 5), (2, 1, 5, 5), (2,)])],
     "mode_switch": [Case("infer", (F(3, 4), F(3, 4))),
                     Case("train", (F(3, 4), F(3, 4)), mode="train"),
                     Case("pinned_infer", (F(2, 5), F(2, 5)), {"mode": "infer"}, mode="train")],

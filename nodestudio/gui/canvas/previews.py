@@ -3,9 +3,10 @@ preview on top of its card (the Activations mode, gui/inside/activations.py).
 
 What a tensor looks like is decided once, when the values arrive (`Preview.of`): an image for an
 image-shaped tensor (2-D, or a vector whose length is the data's image size or any square of at
-least 16), bars for a short vector (up to `MAX_BARS` values), a heat map of the units wrapped into
-a rectangle for a longer one, a number for a scalar. The QImage or the bar rectangles are built
-then; `PreviewItem.paint` only draws them.
+least 16), feature maps for a conv-style C x H x W one (its first `MAX_MAPS` channels as small
+images side by side), bars for a short vector (up to `MAX_BARS` values), a heat map of the units
+wrapped into a rectangle for a longer one, a number for a scalar. The QImage or the bar
+rectangles are built then; `PreviewItem.paint` only draws them.
 
 Colours: a tensor with negative values gets a symmetric diverging scale (blue negative, white
 zero, red positive, |v| up to its largest magnitude); a non-negative one greys from black (0) to
@@ -27,6 +28,7 @@ from nodestudio.gui.canvas.style import DETAIL_LOD, style
 
 MAX_BARS = 32  # a vector up to this long is drawn as bars, a longer one as a heat map
 MIN_SQUARE = 16  # a vector of a square length at least this is drawn as a square image
+MAX_MAPS = 8  # feature maps (channels) of a C x H x W tensor drawn in its preview
 PREVIEW_W, PREVIEW_H = 120.0, 72.0  # the picture's box above the card
 SCALAR_H = 22.0  # a scalar's box: just the number
 CAPTION = 14.0  # the line under the picture: shape and value range
@@ -35,7 +37,8 @@ GAP = 4.0  # between the card and the preview
 
 @dataclass
 class Preview:
-    """How one example's tensor is drawn: `kind` is "image", "heat", "bars" or "scalar";
+    """How one example's tensor is drawn: `kind` is "image", "maps", "heat", "bars" or
+    "scalar";
     `grid` the 2-D array the image shows (rows x columns, before colouring), `values` the
     flat values; `rgb` the colours of `grid` (uint8 rows x cols x 3)."""
 
@@ -66,8 +69,18 @@ class Preview:
         if raw.size == 1 and raw.ndim <= 1:
             value = float(flat[0])
             return cls("scalar", flat, shape, low=value, high=value, caption=f"{value:.4g}")
-        grid = image_grid(clean, shape, input_shape)
         caption = f"{dims}  [{low:.2g}, {high:.2g}]{bad}"
+        if is_feature_maps(shape):
+            grid, columns = feature_maps(clean.reshape(shape), PREVIEW_W / PREVIEW_H)
+            shown = min(shape[0], MAX_MAPS)
+            rgb, diverging = colours(grid)
+            # short enough for the box: the wire's label gives the full shape
+            count = f"{shown}/{shape[0]}" if shown < shape[0] else f"{shown}"
+            caption = f"{count} maps  [{low:.2g}, {high:.2g}]{bad}"
+            return cls("maps", clean, shape, grid=grid, rgb=rgb, low=low, high=high,
+                       diverging=diverging, caption=caption,
+                       extra={"maps": shown, "columns": columns})
+        grid = image_grid(clean, shape, input_shape)
         if grid is None and flat.size <= MAX_BARS:  # scores: which one is largest
             return cls("bars", clean, shape, low=low, high=high, diverging=low < 0,
                        caption=f"{caption}  top {int(np.argmax(clean))}")
@@ -93,6 +106,34 @@ def image_grid(flat: np.ndarray, shape: tuple[int, ...], input_shape: tuple[int,
     if n >= MIN_SQUARE and side * side == n:
         return flat.reshape(side, side)
     return None
+
+
+def is_feature_maps(shape: tuple[int, ...]) -> bool:
+    """A conv layer's output for one example: channels x height x width, each map at least
+    2 x 2 and more than one channel (a single channel is just an image)."""
+    return len(shape) == 3 and shape[0] > 1 and min(shape[1:]) >= 2
+
+
+def feature_maps(maps: np.ndarray, aspect: float, limit: int = MAX_MAPS
+                 ) -> tuple[np.ndarray, int]:
+    """The first `limit` channels of a C x H x W tensor as H x W images in a grid, one cell of
+    NaN between them, its columns chosen so that the grid fills a box `aspect` wide per high
+    at the largest scale; returns the grid and its number of columns."""
+    count = min(maps.shape[0], limit)
+    height, width = maps.shape[1:]
+
+    def scale(columns: int) -> float:
+        rows = math.ceil(count / columns)
+        return min(aspect / (columns * (width + 1) - 1), 1.0 / (rows * (height + 1) - 1))
+
+    columns = max(range(1, count + 1), key=scale)
+    rows = math.ceil(count / columns)
+    grid = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1), np.nan)
+    for c in range(count):
+        r, k = divmod(c, columns)
+        grid[r * (height + 1):r * (height + 1) + height,
+             k * (width + 1):k * (width + 1) + width] = maps[c]
+    return grid, columns
 
 
 def wrapped(flat: np.ndarray, aspect: float) -> np.ndarray:
@@ -258,5 +299,6 @@ class NodePreviews:
             self.scene.removeItem(item)
 
 
-__all__ = ["MAX_BARS", "NodePreviews", "PREVIEW_H", "PREVIEW_W", "Preview", "PreviewItem",
-           "colours", "image_grid", "to_qimage", "wrapped"]
+__all__ = ["MAX_BARS", "MAX_MAPS", "NodePreviews", "PREVIEW_H", "PREVIEW_W", "Preview",
+           "PreviewItem", "colours", "feature_maps", "image_grid", "is_feature_maps", "to_qimage",
+           "wrapped"]

@@ -10,6 +10,11 @@ The tile shape is, in order: the one typed in the Shape field ("28x28", "8 8"); 
 data's image shape when its size fits (from the latest snapshot); a square; the closest to square
 factor pair of the incoming width. Values are live while training (the trainer's probe, see
 live.py) and the document's otherwise (the last run's, or the initial values).
+
+A convolution's filters (F x C x KH x KW, a conv2d_layer's W or a 4-d parameter) are shown the
+same way, one tile per filter: its C kernels of KH x KW, one per input channel, in a small grid
+(channel 0 top left, row by row, one pixel apart; a 1-channel filter is just its kernel), the
+tiles two pixels apart so that the filters stand out from their kernels.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ from nodestudio.gui.training.session import gui_priority
 
 COLORMAP = "CET-D1"  # diverging blue - white - red: zero in the middle
 MAX_TILES = 100  # tiles shown by default (the spin box goes up to every unit)
-GAP = 1  # pixels between tiles (transparent)
+GAP = 1  # pixels between tiles (transparent), and between the kernels of a conv filter
+FILTER_GAP = 2  # pixels between the tiles of conv filters: wider than inside a tile
 
 
 def tile_shape(rows: int, typed: str = "", image_shape: tuple[int, ...] | None = None
@@ -66,20 +72,34 @@ def tile_shape(rows: int, typed: str = "", image_shape: tuple[int, ...] | None =
     return height, rows // height
 
 
-def mosaic(weights: np.ndarray, shape: tuple[int, int], count: int
-           ) -> tuple[np.ndarray, int]:
-    """Columns 0..count-1 of `weights` as tiles of `shape` in a grid with GAP pixels of NaN
+def tile_grid(tiles: np.ndarray, gap: int = GAP) -> tuple[np.ndarray, int]:
+    """Tiles (count x height x width) in a grid about as wide as high, `gap` pixels of NaN
     between them; returns the image (row-major) and the number of grid columns."""
-    height, width = shape
+    count, height, width = tiles.shape
     columns = max(1, math.ceil(math.sqrt(count * height / width)))
     grid_rows = max(1, math.ceil(count / columns))
-    image = np.full((grid_rows * (height + GAP) - GAP, columns * (width + GAP) - GAP), np.nan,
+    image = np.full((grid_rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan,
                     dtype=np.float32)
     for j in range(count):
         r, c = divmod(j, columns)
-        top, left = r * (height + GAP), c * (width + GAP)
-        image[top:top + height, left:left + width] = weights[:, j].reshape(height, width)
+        top, left = r * (height + gap), c * (width + gap)
+        image[top:top + height, left:left + width] = tiles[j]
     return image, columns
+
+
+def filter_tile(kernels: np.ndarray) -> np.ndarray:
+    """One conv filter (C x KH x KW) as one image: its C kernels in a grid about as wide as
+    high, channel 0 top left, row by row, GAP pixels of NaN between them."""
+    channels, kh, kw = kernels.shape
+    columns = math.ceil(math.sqrt(channels))
+    rows = math.ceil(channels / columns)
+    image = np.full((rows * (kh + GAP) - GAP, columns * (kw + GAP) - GAP), np.nan,
+                    dtype=np.float32)
+    for c in range(channels):
+        r, k = divmod(c, columns)
+        image[r * (kh + GAP):r * (kh + GAP) + kh, k * (kw + GAP):k * (kw + GAP) + kw] = \
+            kernels[c]
+    return image
 
 
 class _Mosaic(pg.ImageItem):
@@ -110,6 +130,7 @@ class FiltersPanel(QWidget):
         self.columns = 1
         self.count = 0
         self.unit: int | None = None
+        self.gap = GAP  # between tiles: FILTER_GAP for conv filters
 
         self.layer = QComboBox()
         self.layer.setToolTip("the weight matrix shown: incoming width x units")
@@ -122,14 +143,16 @@ class FiltersPanel(QWidget):
         self.limit = QSpinBox()
         self.limit.setRange(1, 100_000)
         self.limit.setValue(MAX_TILES)
-        self.limit.setToolTip("how many units (the first ones) to show")
+        self.limit.setToolTip("how many units or filters (the first ones) to show")
         self.source = QLabel()
         self.problem = QLabel()
         self.problem.setStyleSheet(f"color: {theme().error}")
+        self.limit_label = QLabel("Units")  # "Filters" for a convolution
         controls = QHBoxLayout()
-        for label, widget in (("Layer", self.layer), ("Tile shape", self.shape_edit),
-                              ("Units", self.limit)):
-            controls.addWidget(QLabel(label))
+        for label, widget in ((QLabel("Layer"), self.layer),
+                              (QLabel("Tile shape"), self.shape_edit),
+                              (self.limit_label, self.limit)):
+            controls.addWidget(label)
             controls.addWidget(widget)
         controls.addWidget(self.problem)
         controls.addStretch(1)
@@ -185,8 +208,9 @@ class FiltersPanel(QWidget):
 
     # --- what is shown --------------------------------------------------------------------
     def _weight_names(self) -> list[tuple[str, np.ndarray]]:
+        """Weight matrices (inputs x units) and conv filters (F x C x KH x KW)."""
         return [(name, value) for name, value in self.live.parameters().items()
-                if np.ndim(value) == 2]
+                if np.ndim(value) in (2, 4)]
 
     def _fill_layers(self) -> None:
         found = self._weight_names()
@@ -199,8 +223,8 @@ class FiltersPanel(QWidget):
         graph = self.window.document.graph
         for name, value in found:
             consumer = layer_of(graph, name)
-            rows, cols = np.shape(value)
-            text = f"{name}  ({rows} × {cols})" + (f" → {consumer}" if consumer else "")
+            dims = " × ".join(map(str, np.shape(value)))
+            text = f"{name}  ({dims})" + (f" → {consumer}" if consumer else "")
             self.layer.addItem(text, name)
         index = names.index(current) if current in names else 0
         self.layer.setCurrentIndex(index if names else -1)
@@ -218,16 +242,35 @@ class FiltersPanel(QWidget):
             return
         weights = np.asarray(values[name], dtype=np.float32)
         latest = self.live.latest
-        image_shape = latest.input_shape if latest is not None else None
-        try:
-            shape = tile_shape(weights.shape[0], self.shape_edit.text(), image_shape)
+        conv = weights.ndim == 4
+        self.shape_edit.setEnabled(not conv)  # a filter's tile is its kernels, see filters
+        self.limit_label.setText("Filters" if conv else "Units")
+        units = weights.shape[0] if conv else weights.shape[1]
+        self.weights = weights
+        self.count = min(units, self.limit.value())
+        if conv:
             self.problem.clear()
-        except ValueError as exc:
-            self.problem.setText(str(exc))
-            shape = tile_shape(weights.shape[0], "", image_shape)
-        self.weights, self.shape = weights, shape
-        self.count = min(weights.shape[1], self.limit.value())
-        picture, self.columns = mosaic(weights, shape, self.count)
+            self.gap = FILTER_GAP
+            tiles = np.stack([filter_tile(weights[f]) for f in range(self.count)])
+            self.shape = (tiles.shape[1], tiles.shape[2])
+            channels = weights.shape[1]
+            what = (f"{self.count} of {units} filters of {name}, {channels} "
+                    f"kernel{'s' if channels > 1 else ''} of {weights.shape[2]}×"
+                    f"{weights.shape[3]} each")
+        else:
+            image_shape = latest.input_shape if latest is not None else None
+            try:
+                shape = tile_shape(weights.shape[0], self.shape_edit.text(), image_shape)
+                self.problem.clear()
+            except ValueError as exc:
+                self.problem.setText(str(exc))
+                shape = tile_shape(weights.shape[0], "", image_shape)
+            self.gap, self.shape = GAP, shape
+            tiles = weights[:, :self.count].T.reshape(self.count, *shape)
+            what = f"{self.count} of {units} units of {name}, {shape[0]}×{shape[1]} each"
+        picture, self.columns = tile_grid(tiles, self.gap)
+        self.unit_plot.setLabel("bottom", "kernel column" if conv else "input column")
+        self.unit_plot.setLabel("left", "kernel row" if conv else "input row")
         scale = float(np.max(np.abs(weights))) if weights.size else 0.0
         scale = scale if scale > 0 else 1.0  # all zeros (a fresh zeros-initialised layer)
         self.image.setImage(picture, autoLevels=False)
@@ -237,8 +280,7 @@ class FiltersPanel(QWidget):
         else:
             trained = name in self.window.document.parameter_values()
             self.source.setText("trained values" if trained else "initial values")
-        self.tiles_plot.setTitle(f"{self.count} of {weights.shape[1]} units of {name}, "
-                                 f"{shape[0]}×{shape[1]} each", color=theme().text)
+        self.tiles_plot.setTitle(what, color=theme().text)
         # the chosen unit stays chosen while the values change; the first one to begin with
         self.select_unit(self.unit if self.unit is not None and self.unit < self.count else 0)
 
@@ -267,7 +309,7 @@ class FiltersPanel(QWidget):
     def tile_origin(self, unit: int) -> tuple[int, int]:
         """(top row, left column) of tile `unit` in the mosaic image."""
         r, c = divmod(unit, self.columns)
-        return r * (self.shape[0] + GAP), c * (self.shape[1] + GAP)
+        return r * (self.shape[0] + self.gap), c * (self.shape[1] + self.gap)
 
     def tile(self, unit: int) -> np.ndarray:
         """Tile `unit` as drawn: read back from the image item's data."""
@@ -279,8 +321,8 @@ class FiltersPanel(QWidget):
         """The unit whose tile holds image point (x = column, y = row), None in a gap."""
         if self.weights is None or x < 0 or y < 0:
             return None
-        c, dx = divmod(int(x), self.shape[1] + GAP)
-        r, dy = divmod(int(y), self.shape[0] + GAP)
+        c, dx = divmod(int(x), self.shape[1] + self.gap)
+        r, dy = divmod(int(y), self.shape[0] + self.gap)
         unit = r * self.columns + c
         if dx >= self.shape[1] or dy >= self.shape[0] or c >= self.columns or unit >= self.count:
             return None
@@ -291,14 +333,25 @@ class FiltersPanel(QWidget):
         if self.weights is None:
             return
         self.unit = unit
-        column = self.weights[:, unit].reshape(self.shape)
-        self.unit_image.setImage(column, autoLevels=False)
-        self.unit_plot.setTitle(f"unit {unit} (click a tile to choose another)",
-                                color=theme().text)
-        low, high = float(column.min()), float(column.max())
         name = self.layer.currentData()
-        self.unit_label.setText(f"{name}, unit {unit}: incoming weights from {low:.4g} to "
-                                f"{high:.4g} (mean {float(column.mean()):.4g})")
+        if self.weights.ndim == 4:  # a conv filter: its kernels, one per input channel
+            kernels = self.weights[unit]
+            self.unit_image.setImage(filter_tile(kernels), autoLevels=False)
+            self.unit_plot.setTitle(f"filter {unit} (click a tile to choose another)",
+                                    color=theme().text)
+            channels, kh, kw = kernels.shape
+            what = (f"filter {unit}: {channels} kernel{'s' if channels > 1 else ''} of "
+                    f"{kh}×{kw} (one per input channel), weights")
+            low, high, mean = float(kernels.min()), float(kernels.max()), float(kernels.mean())
+        else:
+            column = self.weights[:, unit].reshape(self.shape)
+            self.unit_image.setImage(column, autoLevels=False)
+            self.unit_plot.setTitle(f"unit {unit} (click a tile to choose another)",
+                                    color=theme().text)
+            what = f"unit {unit}: incoming weights"
+            low, high, mean = float(column.min()), float(column.max()), float(column.mean())
+        self.unit_label.setText(f"{name}, {what} from {low:.4g} to {high:.4g} "
+                                f"(mean {mean:.4g})")
         top, left = self.tile_origin(unit)
         self.highlight.setRect(QRectF(left - 0.5, top - 0.5, self.shape[1] + 1,
                                       self.shape[0] + 1))

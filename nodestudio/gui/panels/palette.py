@@ -25,8 +25,8 @@ from nodestudio.gui.theme import Theme, signals, theme
 from nodestudio.ops import registry
 from nodestudio.ops.registry import OpDef
 
-CATEGORY_ORDER = ("Inputs", "Layers", "Activation", "Losses", "Regularisation", "Math", "Reduce",
-                  "Tensor", "Logic", "Linear algebra", "Random", "Augmentation")
+CATEGORY_ORDER = ("Inputs", "Layers", "Activation", "Convolution", "Losses", "Regularisation",
+                  "Math", "Reduce", "Tensor", "Logic", "Linear algebra", "Random", "Augmentation")
 OP_ROLE = Qt.UserRole  # the op name on op items; None on category items
 
 
