@@ -1,5 +1,5 @@
 """Imports every module that registers ops, in palette order."""
 
 from nodestudio.ops import elementwise, nn, layers, reductions, sources, structure  # noqa: F401, I001
-from nodestudio.ops import math_extra  # noqa: F401
+from nodestudio.ops import math_extra, statistics, arrays  # noqa: F401, I001
 from nodestudio.ops import augment  # noqa: F401  (the Augmentation category comes last)
