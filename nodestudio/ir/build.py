@@ -41,6 +41,29 @@ def le(a, b): return apply("less_equal", a, b)
 def gt(a, b): return apply("greater", a, b)
 def ge(a, b): return apply("greater_equal", a, b)
 def zeros_like(x): return apply("zeros_like", x)
+def sin(x): return apply("sin", x)
+def cos(x): return apply("cos", x)
+def erf(x): return apply("erf", x)
+def gelu(x): return apply("gelu", x)
+def elu(x, alpha: float = 1.0): return apply("elu", x, alpha=alpha)
+
+
+def clip(x, lo, hi):
+    """x limited to [lo, hi] (None: unbounded on that side). Constant bounds make one `clip`
+    node (gradient 1 inside, bounds included, 0 outside; NaN stays NaN); symbolic bounds a
+    selection, whose gradient also reaches the bounds where they apply."""
+    def number(v):
+        return v is None or isinstance(v, (int, float, np.integer, np.floating)) \
+            and not isinstance(v, bool)
+    if number(lo) and number(hi):
+        return apply("clip", x, lo=-np.inf if lo is None else float(lo),
+                     hi=np.inf if hi is None else float(hi))
+    x = as_variable(x)
+    if lo is not None:
+        x = where(lt(x, lo), lo, x)
+    if hi is not None:
+        x = where(gt(x, hi), hi, x)
+    return x
 def ones_like(x): return apply("ones_like", x)
 
 
@@ -104,23 +127,60 @@ def broadcast_like(x, like, divide_by_axes: Sequence[int] | None = None):
 
 
 def sum(x, axis=None, keepdims: bool = False):  # noqa: A001
-    return apply("sum", x, axis=axis, keepdims=keepdims)
+    return apply("sum", x, axis=_scalar_axis(x, axis), keepdims=keepdims)
 
 
 def mean(x, axis=None, keepdims: bool = False):
-    return apply("mean", x, axis=axis, keepdims=keepdims)
+    return apply("mean", x, axis=_scalar_axis(x, axis), keepdims=keepdims)
 
 
 def max(x, axis=None, keepdims: bool = False):  # noqa: A001
-    return apply("max", x, axis=axis, keepdims=keepdims)
+    return apply("max", x, axis=_scalar_axis(x, axis), keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims: bool = False):  # noqa: A001
+    return apply("min", x, axis=_scalar_axis(x, axis), keepdims=keepdims)
+
+
+def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
+    return apply("var", x, axis=_scalar_axis(x, axis), keepdims=keepdims, ddof=ddof)
+
+
+def std(x, axis=None, keepdims: bool = False, ddof: int = 0):
+    return apply("std", x, axis=_scalar_axis(x, axis), keepdims=keepdims, ddof=ddof)
+
+
+def logsumexp(x, axis=None, keepdims: bool = False):
+    return apply("logsumexp", x, axis=_scalar_axis(x, axis), keepdims=keepdims)
+
+
+def _scalar_axis(x, axis):
+    """Axis 0 or -1 of a 0-d value is the value itself (as PyTorch has it): no axis."""
+    if isinstance(x, Variable) and x.ndim == 0 and axis is not None:
+        axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+        if all(a in (0, -1) for a in axes):
+            return ()
+    return axis
 
 
 def argmax(x, axis: int = -1, keepdims: bool = False):
     return apply("argmax", x, axis=axis, keepdims=keepdims)
 
 
-def softmax(x, axis: int = -1): return apply("softmax", x, axis=axis)
-def log_softmax(x, axis: int = -1): return apply("log_softmax", x, axis=axis)
+def softmax(x, axis: int = -1):
+    """Along one axis; a 0-d value (axis 0 or -1) is a single class: 1."""
+    return _on_scalar_as_vector("softmax", x, axis)
+
+
+def log_softmax(x, axis: int = -1):
+    """Along one axis; a 0-d value (axis 0 or -1) is a single class: 0."""
+    return _on_scalar_as_vector("log_softmax", x, axis)
+
+
+def _on_scalar_as_vector(op: str, x, axis: int):
+    if isinstance(x, Variable) and x.ndim == 0 and axis in (0, -1):
+        return reshape(apply(op, reshape(x, (1,)), axis=0), ())
+    return apply(op, x, axis=axis)
 
 
 # --- structure ------------------------------------------------------------------------------
@@ -152,6 +212,20 @@ def concatenate(xs: Sequence[Any], axis: int = 0):
 def slice(x, slices):  # noqa: A001
     """`slices`: one (start, stop, step) triple per leading axis, None for the defaults."""
     return apply("slice", x, slices=tuple(tuple(s) for s in slices))
+
+
+def flip(x, axis=None):
+    """x reversed along `axis` (an int or several; None: every axis), as NumPy's flip."""
+    return apply("flip", x, axes=axis)
+
+
+def pad(x, widths):
+    """x with zeros around it: `widths` one (before, after) pair per leading axis (or one int
+    for every axis, before and after)."""
+    x = as_variable(x)
+    if isinstance(widths, (int, np.integer)):
+        widths = [(int(widths), int(widths))] * x.ndim
+    return apply("pad", x, widths=tuple(tuple(int(v) for v in p) for p in widths))
 
 
 def one_hot(labels, depth: int):

@@ -7,7 +7,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import special
 
+from nodestudio.errors import ShapeError
 from nodestudio.ops.elementwise import elementwise, unary
 from nodestudio.ops.registry import AttrDef
 
@@ -72,3 +74,57 @@ elementwise("pow_scalar", "Math", "x ** exponent for a constant exponent (what x
             _pow_scalar_ref, unary(_pow_scalar_grad),
             attrs=(AttrDef("exponent", "float", 2.0, "the power"),),
             label=lambda at: f"x^{at['exponent']:g}", expr_params=_pow_parts)
+# --- trigonometry and the error function --------------------------------------------------------
+elementwise("sin", "Math", "sine (radians)", "sin(a)", np.sin,
+            unary(lambda F, x, o, g, at: g * F.cos(x)))
+elementwise("cos", "Math", "cosine (radians)", "cos(a)", np.cos,
+            unary(lambda F, x, o, g, at: -g * F.sin(x)))
+elementwise("erf", "Math", "the error function 2/sqrt(pi) * integral of exp(-t²) from 0 to x",
+            "erf(a)", special.erf,
+            unary(lambda F, x, o, g, at: g * (_TWO_OVER_SQRT_PI * F.exp(-F.square(x)))))
+
+
+# --- activations --------------------------------------------------------------------------------
+def _gelu_ref(x):
+    return 0.5 * x * (1.0 + special.erf(x * _SQRT_HALF))
+
+
+def _gelu_grad(F, x, o, g, at):
+    cdf = 0.5 * (1.0 + F.erf(x * _SQRT_HALF))
+    pdf = F.exp(-0.5 * F.square(x)) * _INV_SQRT_2PI
+    return g * (cdf + x * pdf)
+
+
+elementwise("gelu", "Activation", "x * Phi(x), Phi the standard normal CDF (the exact, erf-based "
+            "GELU; PyTorch's approximate='none')",
+            f"(0.5f * a * (1.0f + erf(a * {_SQRT_HALF!r}f)))", _gelu_ref, unary(_gelu_grad))
+
+elementwise("elu", "Activation", "x for x > 0, alpha * (e ** x - 1) otherwise",
+            "((a > 0.0f) ? a : {alpha} * expm1(a))",
+            lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0))),
+            unary(lambda F, x, o, g, at: g * F.where(F.gt(x, 0.0), 1.0, o + at["alpha"])),
+            attrs=(AttrDef("alpha", "float", 1.0, "scale of the negative part", low=0.0),),
+            label=lambda at: f"α={at['alpha']:g}")
+
+
+# --- clipping -----------------------------------------------------------------------------------
+def _clip_shape_check(at):
+    if at["lo"] > at["hi"]:
+        raise ShapeError(f"clip needs lo <= hi, got lo = {at['lo']:g} and hi = {at['hi']:g}")
+
+
+def _clip_ref(x, lo, hi):
+    return np.where(x < lo, lo, np.where(x > hi, hi, x))  # NaN stays NaN
+
+
+def _clip_grad(F, x, o, g, at):
+    return g * (F.ge(x, at["lo"]) * F.le(x, at["hi"]))  # 1 inside (bounds included), 0 outside
+
+
+elementwise(
+    "clip", "Math", "x limited to [lo, hi]; NaN stays NaN; gradient 1 inside (bounds included) "
+    "and 0 outside, as PyTorch's clamp", "((a < {lo}) ? {lo} : (a > {hi}) ? {hi} : a)", _clip_ref,
+    unary(_clip_grad),
+    attrs=(AttrDef("lo", "float", 0.0, "lower bound (may be -inf)", finite=False),
+           AttrDef("hi", "float", 1.0, "upper bound (may be inf)", finite=False)),
+    label=lambda at: f"[{at['lo']:g}, {at['hi']:g}]", check=_clip_shape_check)

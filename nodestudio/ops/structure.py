@@ -171,23 +171,49 @@ def _slice_shape(types, attrs):
     for axis, spec in enumerate(attrs["slices"]):
         if len(spec) != 3:
             raise ShapeError(f"slice for axis {axis} must be (start, stop, step), got {spec}")
-        if spec[2] is not None and spec[2] <= 0:
-            raise ShapeError(f"slice step for axis {axis} must be positive, got {spec[2]}")
+        if spec[2] == 0:
+            raise ShapeError(f"slice step for axis {axis} must not be zero")
         dim = x.shape[axis]
         shape[axis] = None if dim is None else len(range(*slice(*spec).indices(dim)))
     return [TensorType(x.dtype, tuple(shape))]
 
 
+def _slice_grad(F, ins, outs, gs, at):
+    """g placed back where the window came from. A negative step reads its axis backwards:
+    g reversed along it lands in the same places read forwards (unslice takes positive steps)."""
+    x, g = ins[0], gs[0]
+    forwards, reverse = [], []
+    for axis, spec in enumerate(at["slices"]):
+        if spec[2] is None or spec[2] > 0:
+            forwards.append(tuple(spec))
+            reverse.append((None, None, None))
+            continue
+        reverse.append((None, None, -1))
+        if tuple(spec) == (None, None, -1):
+            forwards.append((None, None, None))
+            continue
+        if x.shape[axis] is None:
+            raise ShapeError(f"the gradient of a slice with step {spec[2]} needs a known size "
+                             f"along axis {axis}", port="x")
+        picked = range(*slice(*spec).indices(x.shape[axis]))
+        forwards.append((picked[-1], picked[0] + 1, -spec[2]) if picked else (0, 0, 1))
+    if any(r != (None, None, None) for r in reverse):
+        g = F.slice(g, reverse)
+    return [F.apply("unslice", g, x, slices=tuple(forwards))]
+
+
 _SLICES = (AttrDef("slices", "any", (), "(start, stop, step) per leading axis; None: default"),)
-register(OpDef("slice", "Tensor", "a strided window of x (NumPy basic slicing)", X,
+register(OpDef("slice", "Tensor", "a strided window of x (NumPy basic slicing; a negative step "
+               "reads backwards)", X,
                attrs=_SLICES, shape=_slice_shape, kernel="layout",
-               reference=lambda x, slices: x[slice_index(slices)].copy(),
-               grad=lambda F, ins, outs, gs, at: [F.apply("unslice", gs[0], ins[0],
-                                                          slices=at["slices"])]))
+               reference=lambda x, slices: x[slice_index(slices)].copy(), grad=_slice_grad))
 
 
 def _unslice_shape(types, attrs):
     g, like = types
+    if _valid_slices(attrs["slices"]) and any(s[2] is not None and s[2] < 0
+                                              for s in attrs["slices"]):
+        raise ShapeError(f"unslice takes positive steps, got {attrs['slices']!r}")
     (window,) = _slice_shape([like], attrs)
     if len(g.shape) != len(window.shape) or any(
             a is not None and b is not None and a != b for a, b in zip(g.shape, window.shape)):

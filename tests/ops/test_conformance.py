@@ -127,6 +127,21 @@ def reductions(gen) -> list[Case]:
     return cases
 
 
+_LSE_IDS = ("axisall", "axis1", "axis02_keep", "axis-1", "axis_empty", "n1", "n257",
+            "n7x33_axis1_keep", "scalar")
+
+
+def statistics() -> list[Case]:
+    """var / std: at least two elements per reduction (std's gradient at a zero spread is
+    0 / 0), ddof 0 and 1, free dimensions (ddof 1 then counts the elements on the device)."""
+    return [Case("all", (F(3, 4),), {"axis": None}),
+            Case("axis1_keep", (F(3, 4),), {"axis": (1,), "keepdims": True}),
+            Case("axis0_ddof1", (F(5, 3),), {"axis": (0,), "ddof": 1}),
+            Case("axis02_ddof1", (F(2, 3, 4),), {"axis": (0, 2), "ddof": 1}),
+            Case("n257", (F(257),), {"axis": None}),
+            Case("n7x33_axis1", (F(7, 33),), {"axis": (1,), "ddof": 1})]
+
+
 def softmaxes() -> list[Case]:
     return [Case("last", (F(3, 4),), {"axis": -1}), Case("axis0", (F(3, 4),), {"axis": 0}),
             Case("3d_axis1", (F(2, 3, 4),), {"axis": 1}), Case("n1", (F(1),), {"axis": 0}),
@@ -222,6 +237,17 @@ CASES: dict[str, Any] = {
         Case("int7_neg_base", (F(3, 4, gen=_neg),), {"exponent": 7.0}),
         Case("minus_half", (F(7, gen=_pos),), {"exponent": -0.5}),
         Case("minus3", (F(33, gen=_away),), {"exponent": -3.0})],
+    "sin": unary(lambda r, s: 3 * r.standard_normal(s)),
+    "cos": unary(lambda r, s: 3 * r.standard_normal(s)),
+    "erf": unary(lambda r, s: 2 * r.standard_normal(s)),
+    "gelu": unary(lambda r, s: 3 * r.standard_normal(s)),
+    "elu": unary(_away, kinks=_kinks, attrs={"alpha": 0.5}, shapes=SHAPE_1[:4])
+    + [Case("default_alpha", (F(3, 4, gen=_away),))],
+    "clip": [Case("both", (F(3, 4, gen=_away),), {"lo": -0.5, "hi": 0.7}),
+             Case("scalar", (F(),), {"lo": -1.0, "hi": 1.0}),
+             Case("n33_no_hi", (F(33, gen=_away),), {"lo": 0.1, "hi": float("inf")}),
+             Case("bounds", (F(2, 6, gen=_kinks),), {"lo": -0.5, "hi": 0.5}, fd=False),
+             Case("default", (F(7, gen=_prob),))],
     "neg": unary() + [Case("int", (I(7),), fd=False, free=None)],
     "exp": unary(),
     "log": unary(_pos),
@@ -335,6 +361,13 @@ CASES: dict[str, Any] = {
     + [Case("ties_first", (F(4, 6, gen=_ties),), {"axis": 1}, fd=False),
        Case("n257", (F(257, gen=_distinct),), {"axis": 0}),
        Case("n1", (F(1),), {"axis": 0})],
+    "min": reductions(_distinct) + [
+        Case("ties_axis1", (F(3, 5, gen=_ties),), {"axis": 1}, fd=False),
+        Case("ties_all", (F(2, 3, gen=_ties),), {"axis": None}, fd=False)],
+    "var": statistics(),
+    "std": statistics(),
+    "logsumexp": [c for c in reductions(_normal) if c.id in _LSE_IDS] + [
+        Case("large", (F(2, 5, gen=lambda r, s: 40 * r.standard_normal(s)),), {"axis": 1})],
     "softmax": softmaxes(),
     "log_softmax": softmaxes(),
     # sources
@@ -378,10 +411,27 @@ CASES: dict[str, Any] = {
               Case("n257_step7", (F(257),), {"slices": ((3, 250, 7),)}),
               Case("empty_spec", (F(3, 4),), {"slices": ()}),
               Case("3d", (F(3, 4, 5),), {"slices": ((None, None, 2), (1, 3, 1), (0, 5, 2))}),
-              Case("empty_result", (F(3, 4),), {"slices": ((2, 1, 1),)}, free=None)],
+              Case("empty_result", (F(3, 4),), {"slices": ((2, 1, 1),)}, free=None),
+              Case("reverse", (F(5, 6),), {"slices": ((None, None, -1),)}),
+              Case("negative_steps", (F(7, 3),), {"slices": ((5, 0, -2), (None, None, -1))}),
+              Case("negative_3d", (F(3, 4, 5),), {"slices": ((None, None, None), (3, None, -1),
+                                                               (-1, 0, -3))}),
+              Case("negative_empty", (F(4, 3),), {"slices": ((1, 2, -1),)}, free=None)],
     "unslice": [Case("window", (F(3, 3), F(5, 6)), {"slices": ((1, 4, 1), (0, 6, 2))}),
                 Case("lead", (F(3, 6), F(5, 6)), {"slices": ((2, None, None),)}),
                 Case("n257", (F(36,), F(257,)), {"slices": ((3, 250, 7),)})],
+    "pad": [Case("2d", (F(3, 4),), {"widths": ((1, 2), (0, 3))}),
+            Case("lead_only", (F(2, 3),), {"widths": ((2, 0),)}),
+            Case("3d", (F(2, 3, 4),), {"widths": ((0, 0), (1, 1), (2, 0))}),
+            Case("n33", (F(33),), {"widths": ((5, 7),)}),
+            Case("nothing", (F(3),), {"widths": ((0, 0),)}),
+            Case("int", (I(2, 3),), {"widths": ((1, 1), (1, 0))}, fd=False, free=None)],
+    "flip": [Case("axis0", (F(3, 4),), {"axes": (0,)}),
+             Case("all", (F(2, 3, 4),)),
+             Case("last", (F(2, 3, 4),), {"axes": (-1,)}),
+             Case("n257", (F(257),)),
+             Case("scalar", (F(),)),
+             Case("int", (I(3, 4),), {"axes": (1,)}, fd=False, free=None)],
     "one_hot": [Case("vector", (I(5, gen=_labels(4)),), {"depth": 4}),
                 Case("out_of_range", (I(8, gen=_labels(4, -1, 5)),), {"depth": 4}),
                 Case("scalar", (I(gen=_labels(3)),), {"depth": 3}),
@@ -444,7 +494,14 @@ OPENCL_SUBSET: dict[str, tuple[str, ...]] = {
     "dense": ("odd",),
     "dense_layer": ("tanh", "relu_images"),
     "batch_norm_layer": ("train",),
-    "slice": ("window", "negative", "n257_step7", "3d", "empty_result"),
+    "slice": ("window", "negative", "n257_step7", "3d", "empty_result", "reverse",
+              "negative_steps", "negative_3d", "negative_empty"),
+    **{name: ("scalar", "n33") for name in ("sin", "cos", "erf", "gelu")},
+    "elu": ("n7", "kinks", "default_alpha"),
+    "min": ("axisall_keep", "axis1", "axis12", "n257", "n7x33_axis1_keep", "ties_axis1"),
+    "var": ("all", "axis02_ddof1", "n7x33_axis1"),
+    "std": ("axis1_keep", "axis0_ddof1", "n257"),
+    "logsumexp": ("axisall", "axis02_keep", "axis_empty", "n7x33_axis1_keep", "scalar", "large"),
     "transpose": ("2d", "3d_201", "negative", "n1x7", "n33x257"),
 }
 for _name, _ids in OPENCL_SUBSET.items():
