@@ -239,6 +239,7 @@ def matmul(a, b, trans_a: bool = False, trans_b: bool = False):
     axes of a 2-d-or-more operand. A batch times one matrix is one product over the folded
     batch (as `dot`), not a batch of small ones."""
     a, b = as_variable(a), as_variable(b)
+    _check_float_operands(a, b)
     if (a.ndim < 2 and trans_a) or (b.ndim < 2 and trans_b):
         raise ShapeError("trans_a / trans_b need an operand of at least 2 dimensions")
     if a.ndim == 0 or b.ndim == 0:
@@ -261,6 +262,7 @@ def dot(a, b):
     a, b = as_variable(a), as_variable(b)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
+    _check_float_operands(a, b)
     if b.ndim > 2:
         raise ShapeError(f"dot supports a right operand of at most 2 dimensions, got {b.ndim}",
                          port="b")
@@ -278,6 +280,14 @@ def dot(a, b):
     if a.ndim > 2:
         return reshape(out, (*_fill(a.shape[:-1]), _dim(b.shape[1])))
     return out
+
+
+def _check_float_operands(a: Variable, b: Variable) -> None:
+    """Products are of floats: say so naming the operand as given, before any reshaping node
+    (whose made-up name would mean nothing to the user) is built around it."""
+    for port, var in (("a", a), ("b", b)):
+        if var.dtype != FLOAT:
+            raise ShapeError(f"expects {FLOAT}, got {var.dtype} from {var.name!r}", port=port)
 
 
 def _dim(d: int | None) -> int:

@@ -41,6 +41,9 @@ FIXTURES: dict[str, tuple[dict[str, tuple], dict]] = {
     "binary_cross_entropy": ({"prediction": ((None, 3), "float32", _floats(B, 3, low=.1, high=.9)),
                               "target": ((None, 3), "float32", _floats(B, 3, low=0, high=1))},
                              {}),
+    "conv2d_layer": ({"x": ((None, 2, 7, 6), "float32", _floats(B, 2, 7, 6))},
+                     {"filters": 3, "kernel_size": [3, 2], "stride": [2, 1], "padding": [1, 0],
+                      "activation": "tanh"}),
     "l1_penalty": ({"w": ((4, 3), "float32", _floats(4, 3))}, {"weight": 0.5}),
     "l2_penalty": ({"w": ((4, 3), "float32", _floats(4, 3))}, {"weight": 0.25}),
 }
