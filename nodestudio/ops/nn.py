@@ -56,7 +56,8 @@ register(OpDef("dropout", "Regularisation",
                attrs=(AttrDef("p", "float", 0.5, "drop probability", low=0.0, high=0.99),
                       AttrDef("seed", "int", -1, "mask stream seed; -1: a stream of its own, "
                               "drawn from the node's name (so every dropout has its own mask, "
-                              "and a saved graph draws the same ones again)", low=-1), _MODE),
+                              "and a saved graph draws the same ones again)", low=-1,
+                              special="own stream"), _MODE),
                expand=_dropout, stateful=True, label=lambda at: f"p={at['p']:g}"))
 
 

@@ -96,6 +96,9 @@ class AttrDef:
     low: float | None = None
     high: float | None = None
     finite: bool = True
+    # what an editor shows instead of the lowest value where that one means something else
+    # ("own stream" for a seed of -1)
+    special: str = ""
 
     def check(self, value: Any, node: str | None) -> Any:
         """Validate and normalise one value; raise GraphError naming node and attribute."""

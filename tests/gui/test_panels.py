@@ -200,6 +200,20 @@ def test_bool_and_int_edits(qtbot, inspector, document):
     assert document.graph.nodes["W1"].attrs["seed"] == 42
 
 
+def test_dropout_seed_shows_own_stream_at_minus_one_and_takes_a_typed_seed(qtbot, inspector,
+                                                                           document):
+    document.edit("add dropout", lambda g: g.add_node("dropout", {}, id="drop"))
+    inspector.show_nodes(["drop"])
+    seed = inspector.editors["seed"].widget
+    assert seed.text() == "own stream" and seed.value() == -1
+    retype(qtbot, seed.lineEdit(), "7")
+    assert document.graph.nodes["drop"].attrs["seed"] == 7
+    seed.setFocus()
+    qtbot.keyClick(seed, Qt.Key_PageDown)  # down by ten: held at the lowest value
+    qtbot.keyClick(seed, Qt.Key_Return)
+    assert seed.text() == "own stream" and document.graph.nodes["drop"].attrs["seed"] == -1
+
+
 def test_shape_edit_updates_the_types(qtbot, inspector, document):
     inspector.show_nodes(["W1"])
     shape = inspector.editors["shape"].widget

@@ -174,6 +174,8 @@ class IntEditor(AttrEditor):
         low = -INT_LIMIT if attr.low is None else int(max(attr.low, -INT_LIMIT))
         high = INT_LIMIT if attr.high is None else int(min(attr.high, INT_LIMIT))
         self.spin.setRange(low, high)
+        if attr.special:
+            self.spin.setSpecialValueText(attr.special)  # shown for the lowest value
         self.spin.setKeyboardTracking(False)  # no commit per keystroke
         super().__init__(attr, self.spin, node_id)
         self.spin.editingFinished.connect(self.edited)
