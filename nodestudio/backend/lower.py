@@ -16,6 +16,7 @@ import numpy as np
 
 from nodestudio.backend.elementwise import plan_elementwise
 from nodestudio.backend.launch import Launch, Plan
+from nodestudio.backend.planners.common import FamilyNode
 from nodestudio.errors import ShapeError
 from nodestudio.ir.expr import Apply, Variable, check_free_broadcast, infer
 from nodestudio.ir.fusion import Group, fuse
@@ -82,24 +83,12 @@ def plan_group(group: Group, shapes: Mapping[int, tuple[int, ...]], is_gpu: bool
                name: str) -> Plan:
     if group.kind == "elementwise":
         return plan_elementwise(group, shapes, name)
-    from nodestudio.backend import families, gemm  # generators load their templates lazily
+    from nodestudio.backend import families  # planners load their templates lazily
     node = group.nodes[0]
-    in_shapes = [shapes[id(v)] for v in node.inputs]
-    if group.kind == "matmul":
-        ta, tb = node.attrs["trans_a"], node.attrs["trans_b"]
-        a, b = in_shapes
-        m, k = (a[1], a[0]) if ta else a
-        n = b[0] if tb else b[1]
-        plan = gemm.plan_gemm(m, n, k, trans_a=ta, trans_b=tb,
-                              variant=gemm.gemm_variant_for(is_gpu))
-        roles = {"A": "in0", "B": "in1", "C": "out0", "scratch": "scratch"}
-        launches = tuple(Launch(x.kernel, x.source, x.options, x.global_size, x.local_size,
-                                tuple(roles[r] for r in x.args)) for x in plan.launches)
-        return Plan(launches, plan.scratch_floats * ITEM_BYTES)
-    attrs = {k: v for k, v in node.attrs.items()}
-    return families.plan_family(node.op.name, attrs, in_shapes, [v.dtype for v in node.inputs],
-                                [shapes[id(v)] for v in node.outputs],
-                                [v.dtype for v in node.outputs], is_gpu)
+    return families.plan_node(group.kind, FamilyNode(
+        node.op.name, dict(node.attrs), [shapes[id(v)] for v in node.inputs],
+        [v.dtype for v in node.inputs], [shapes[id(v)] for v in node.outputs],
+        [v.dtype for v in node.outputs], is_gpu))
 
 
 def lower(order: Sequence[Apply], results: Sequence[Variable], updates: Sequence[Variable],
@@ -152,16 +141,16 @@ def lower(order: Sequence[Apply], results: Sequence[Variable], updates: Sequence
             slot_of[id(var)] = _take(pool, slots, nbytes(var)) if kind == "temp" else None
             if slot_of[id(var)] is None:
                 slot_of[id(var)] = new_slot(nbytes(var), kind, var.owner.name)
-        scratch = None
-        if plan.scratch_bytes:
-            scratch = _take(pool, slots, plan.scratch_bytes)
-            if scratch is None:
-                scratch = new_slot(plan.scratch_bytes, "temp", f"{group.nodes[-1].name} (scratch)")
+        scratch: dict[str, int] = {}
+        for role, size in plan.scratch_sizes.items():
+            taken = _take(pool, slots, size)
+            if taken is None:
+                taken = new_slot(size, "temp", f"{group.nodes[-1].name} ({role})")
+            scratch[role] = taken
         for launch in plan.launches:
             steps.append(Step(launch, group, tuple(_bind(role, group, slot_of, scratch)
                                                    for role in launch.args)))
-        if scratch is not None:
-            pool.append(scratch)
+        pool.extend(scratch.values())
         for var in {id(v): v for v in group.inputs}.values():
             root = base.get(id(var), id(var))
             slot = slot_of[root] if root in slot_of else slot_of[id(var)]
@@ -183,12 +172,12 @@ def _take(pool: list[int], slots: list[Slot], size: int) -> int | None:
     return best
 
 
-def _bind(role: str, group: Group, slot_of: Mapping[int, int], scratch: int | None) -> int | str:
+def _bind(role: str, group: Group, slot_of: Mapping[int, int],
+          scratch: Mapping[str, int]) -> int | str:
     if role == "call_index":
         return role
-    if role == "scratch":
-        assert scratch is not None
-        return scratch
+    if role.startswith("scratch"):
+        return scratch[role]
     if role.startswith("in"):
         return slot_of[id(group.inputs[int(role[2:])])]
     if role.startswith("out"):

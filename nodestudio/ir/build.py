@@ -199,3 +199,34 @@ def l1_penalty(w, weight: float = 1.0):
 
 def l2_penalty(w, weight: float = 1.0):
     return apply("l2_penalty", w, weight=weight)
+
+
+# --- convolution and pooling (images laid out B, C, H, W) ----------------------------------------
+
+
+def _pair(value) -> tuple[int, int]:
+    if isinstance(value, (list, tuple)):
+        return tuple(value)  # type: ignore[return-value]  (the op's shape rule checks it)
+    return (value, value)
+
+
+def conv2d(x, w, stride=(1, 1), padding=(0, 0)):
+    """Cross-correlation of x (B, C, H, W) with filters w (F, C, KH, KW), PyTorch's semantics
+    (no flip); `stride` and `padding` are an int or a (rows, cols) pair."""
+    return apply("conv2d", x, w, stride=_pair(stride), padding=_pair(padding))
+
+
+def max_pool2d(x, size=(2, 2), stride=None, padding=(0, 0), ignore_border: bool = True):
+    """Max over windows of x (B, C, H, W); stride None: the window size; ignore_border False
+    keeps partial windows at the edges (Theano's pool_2d). Gradient: to each window's first max."""
+    return apply("max_pool2d", x, size=_pair(size),
+                 stride=None if stride is None else _pair(stride), padding=_pair(padding),
+                 ignore_border=ignore_border)
+
+
+def avg_pool2d(x, size=(2, 2), stride=None, padding=(0, 0), ignore_border: bool = True):
+    """Mean over windows of x (B, C, H, W), counting only elements inside the unpadded input
+    (Theano's mode='average_exc_pad')."""
+    return apply("avg_pool2d", x, size=_pair(size),
+                 stride=None if stride is None else _pair(stride), padding=_pair(padding),
+                 ignore_border=ignore_border)

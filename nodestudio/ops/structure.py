@@ -100,7 +100,7 @@ def _transpose_shape(types, attrs):
 register(OpDef("transpose", "Tensor", "permute axes", X,
                attrs=(AttrDef("axes", "axes", (1, 0), "new order of the axes"),),
                shape=_transpose_shape, reference=lambda x, axes: np.transpose(x, axes),
-               kernel="transpose",
+               kernel="layout",
                grad=lambda F, ins, outs, gs, at: [F.transpose(gs[0], _inverse(at["axes"]))]))
 
 
@@ -145,7 +145,7 @@ def _concat_grad(F, ins, outs, gs, at):
 register(OpDef("concatenate", "Tensor", "join inputs along an axis", (PortDef("x"),),
                attrs=(AttrDef("axis", "int", 0, "axis to join along"),
                       AttrDef("n", "int", 2, "number of inputs", low=1, high=64)),
-               shape=_concat_shape, variadic=True, kernel="concatenate", grad=_concat_grad,
+               shape=_concat_shape, variadic=True, kernel="layout", grad=_concat_grad,
                reference=lambda *xs, axis, n: np.concatenate(xs, axis=axis)))
 
 
@@ -180,7 +180,7 @@ def _slice_shape(types, attrs):
 
 _SLICES = (AttrDef("slices", "any", (), "(start, stop, step) per leading axis; None: default"),)
 register(OpDef("slice", "Tensor", "a strided window of x (NumPy basic slicing)", X,
-               attrs=_SLICES, shape=_slice_shape, kernel="slice",
+               attrs=_SLICES, shape=_slice_shape, kernel="layout",
                reference=lambda x, slices: x[slice_index(slices)].copy(),
                grad=lambda F, ins, outs, gs, at: [F.apply("unslice", gs[0], ins[0],
                                                           slices=at["slices"])]))
@@ -203,7 +203,7 @@ def _unslice_ref(g, like, slices):
 
 
 register(OpDef("unslice", "Tensor", "g placed into zeros shaped like `like` (slice's gradient)",
-               (PortDef("g"), PortDef("like")), attrs=_SLICES, kernel="unslice",
+               (PortDef("g"), PortDef("like")), attrs=_SLICES, kernel="layout",
                shape=lambda types, at: _unslice_shape(types, at),
                reference=_unslice_ref,
                grad=lambda F, ins, outs, gs, at: [F.slice(gs[0], at["slices"]), None]))

@@ -324,9 +324,22 @@ def test_random_streams_differ_by_call_and_seed(device):
     assert not np.array_equal(first, second) and not np.array_equal(first, other)
 
 
-def test_unknown_op_is_refused():
-    with pytest.raises(ValueError, match="matmul"):
-        plan_family("matmul", {}, [(2, 2), (2, 2)], ["float32"] * 2, [(2, 2)], ["float32"], False)
+def test_op_without_a_family_is_refused():
+    with pytest.raises(ValueError, match="no kernel family 'elementwise' \\(op 'add'\\)"):
+        plan_family("add", {}, [(2, 2), (2, 2)], ["float32"] * 2, [(2, 2)], ["float32"], False)
+
+
+def test_every_kernel_of_the_registry_has_a_planner():
+    """Each OpDef.kernel that is not elementwise, a view, a source or a composite names a
+    family with a planner module that loads and offers plan()."""
+    import importlib
+
+    from nodestudio.backend.families import FAMILIES
+    kernels = {op.kernel for op in ops.all_ops() if op.kernel} - {"elementwise", "view", "source",
+                                                                   "conv", "pool"}
+    assert kernels <= set(FAMILIES), sorted(kernels - set(FAMILIES))
+    for module in FAMILIES.values():
+        assert callable(importlib.import_module(f"nodestudio.backend.planners.{module}").plan)
 
 
 @pytest.mark.parametrize("op,attrs,shapes", [

@@ -149,6 +149,56 @@ def matmuls() -> list[Case]:
     return cases
 
 
+def convs() -> dict[str, list[Case]]:
+    """conv2d and its two gradient ops over the same geometries: (x, w, attrs)."""
+    geometries = [
+        ("basic", (2, 3, 6, 5), (4, 3, 3, 3), {}),
+        ("stride2_pad1", (2, 2, 7, 6), (3, 2, 3, 3), {"stride": (2, 2), "padding": (1, 1)}),
+        ("one_channel_batch1", (1, 1, 5, 5), (2, 1, 5, 5), {}),
+        ("odd", (1, 3, 9, 7), (5, 3, 2, 4), {"stride": (2, 3), "padding": (1, 2)}),
+        ("pointwise", (2, 4, 3, 3), (2, 4, 1, 1), {}),
+    ]
+    cases: dict[str, list[Case]] = {"conv2d": [], "conv2d_grad_input": [],
+                                     "conv2d_grad_weight": []}
+    for tag, xs, ws, attrs in geometries:
+        stride, pad = attrs.get("stride", (1, 1)), attrs.get("padding", (0, 0))
+        gs = (xs[0], ws[0], *((xs[2 + i] + 2 * pad[i] - ws[2 + i]) // stride[i] + 1
+                              for i in range(2)))
+        cases["conv2d"].append(Case(tag, (F(*xs), F(*ws)), dict(attrs)))
+        cases["conv2d_grad_input"].append(Case(tag, (F(*gs), F(*ws), F(*xs)), dict(attrs),
+                                               wrt=(0, 1)))
+        cases["conv2d_grad_weight"].append(Case(tag, (F(*xs), F(*gs), F(*ws)), dict(attrs),
+                                                wrt=(0, 1)))
+    return cases
+
+
+POOL_GEOMETRIES = [  # (tag, x shape, attrs)
+    ("2x2", (2, 3, 6, 6), {}),
+    ("3x3_stride1_pad1", (1, 2, 5, 4), {"size": (3, 3), "stride": (1, 1), "padding": (1, 1)}),
+    ("ceil", (1, 2, 7, 5), {"size": (2, 2), "ignore_border": False}),
+    ("overlap_ceil", (2, 1, 7, 8), {"size": (3, 3), "stride": (2, 2), "ignore_border": False}),
+    ("rect_odd", (1, 1, 9, 7), {"size": (3, 2), "stride": (2, 3), "padding": (1, 1)}),
+]
+
+
+def pools(kind: str) -> list[Case]:
+    gen = _distinct if kind == "max" else _normal
+    cases = [Case(tag, (F(*xs, gen=gen),), dict(attrs)) for tag, xs, attrs in POOL_GEOMETRIES]
+    if kind == "max":  # ties: the gradient goes to the first maximum only (forward + OpenCL)
+        cases += [Case("ties", (F(2, 2, 4, 4, gen=_ties),), {}, fd=False),
+                  Case("ties_overlap", (F(1, 2, 5, 5, gen=_ties),),
+                       {"size": (3, 3), "stride": (1, 1)}, fd=False)]
+    return cases
+
+
+def _pooled(xs, attrs) -> tuple[int, ...]:
+    from nodestudio.ops.conv import pool_geometry, pool_out_dim
+    full = {"size": (2, 2), "stride": None, "padding": (0, 0), "ignore_border": True, **attrs}
+    size, stride, pad = pool_geometry(full)
+    return (*xs[:2], *(pool_out_dim(xs[2 + i], size[i], stride[i], pad[i],
+                                    full["ignore_border"]) for i in range(2)))
+
+
 CASES: dict[str, Any] = {
     # arithmetic
     "add": binary() + [int_case(2)],
@@ -314,6 +364,16 @@ CASES: dict[str, Any] = {
                 Case("n257_depth33", (I(257, gen=_labels(33)),), {"depth": 33}),
                 Case("depth1", (I(7, gen=_labels(1)),), {"depth": 1})],
     "matmul": matmuls(),
+    # convolution and pooling
+    **convs(),
+    "max_pool2d": pools("max"),
+    "avg_pool2d": pools("avg"),
+    # the max-pool gradient has no gradient rule: forward (and OpenCL) checks only
+    "max_pool2d_grad": [Case(tag, (F(*xs, gen=_distinct), F(*_pooled(xs, attrs))), dict(attrs),
+                             fd=False) for tag, xs, attrs in POOL_GEOMETRIES]
+    + [Case("ties", (F(2, 2, 4, 4, gen=_ties), F(2, 2, 2, 2)), {}, fd=False)],
+    "avg_pool2d_grad": [Case(tag, (F(*_pooled(xs, attrs)), F(*xs)), dict(attrs), wrt=(0,))
+                        for tag, xs, attrs in POOL_GEOMETRIES],
 }
 
 
@@ -359,6 +419,9 @@ OPENCL_SUBSET: dict[str, tuple[str, ...]] = {
     "batch_norm_layer": ("train",),
     "slice": ("window", "negative", "n257_step7", "3d", "empty_result"),
     "transpose": ("2d", "3d_201", "negative", "n1x7", "n33x257"),
+    # kernels not written yet
+    **{name: () for name in ("conv2d", "conv2d_grad_input", "conv2d_grad_weight", "max_pool2d",
+                             "avg_pool2d", "max_pool2d_grad", "avg_pool2d_grad")},
 }
 for _name, _ids in OPENCL_SUBSET.items():
     for _case in CASES[_name]:
