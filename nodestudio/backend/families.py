@@ -25,6 +25,8 @@ FAMILIES: dict[str, str] = {  # OpDef.kernel -> module of nodestudio.backend.pla
     "random": "random",      # random_uniform_like               kernels/random.cl
     "augment": "augment",    # random_affine                     kernels/augment.cl
     "matmul": "matmul",      # matmul (backend/gemm.py)          kernels/gemm_*.cl
+    "conv": "conv",          # conv2d and its gradients          kernels/conv.cl + gemm
+    "pool": "pool",          # max / avg pooling and gradients   kernels/pool.cl
 }
 
 

@@ -419,9 +419,6 @@ OPENCL_SUBSET: dict[str, tuple[str, ...]] = {
     "batch_norm_layer": ("train",),
     "slice": ("window", "negative", "n257_step7", "3d", "empty_result"),
     "transpose": ("2d", "3d_201", "negative", "n1x7", "n33x257"),
-    # kernels not written yet
-    **{name: () for name in ("conv2d", "conv2d_grad_input", "conv2d_grad_weight", "max_pool2d",
-                             "avg_pool2d", "max_pool2d_grad", "avg_pool2d_grad")},
 }
 for _name, _ids in OPENCL_SUBSET.items():
     for _case in CASES[_name]:

@@ -1,0 +1,74 @@
+"""The conv family (conv2d, conv2d_grad_input, conv2d_grad_weight): im2col + the generated
+SGEMM of `backend/gemm.py` + a permute, all launches of one plan (kernels/conv.cl).
+
+The columns matrix COLS (N x K: a row per output position (b, oh, ow), a column per filter tap
+(c, kh, kw)) turns each convolution into one matrix product over the whole batch:
+  forward      OUT_NF = COLS @ W^T, then NCHW        (gemm NT, m = N, n = F, k = K)
+  grad weight  GW     = G_NF^T @ COLS                (gemm TN, m = F, n = K, k = N)
+  grad input   GCOLS  = G_NF @ W, then col2im        (gemm NN, m = N, n = K, k = F)
+so the register-blocked CPU micro-kernel (or, on a GPU, the local-memory tiled kernel) does
+the arithmetic: the gemm's variant follows the device as matmul's does. col2im is a gather per
+input pixel (no atomics). Buffers: "scratch" is the gemm's own, "scratch1" COLS / GCOLS,
+"scratch2" OUT_NF / G_NF. Sizes travel as -D build options, so conv.cl's text never changes.
+"""
+
+from __future__ import annotations
+
+from nodestudio.backend import gemm
+from nodestudio.backend.launch import Launch, Plan
+from nodestudio.backend.planners.common import FamilyNode, defines, index_type, launch
+from nodestudio.backend.planners.matmul import ITEM_BYTES, bind_gemm
+from nodestudio.backend.templates import load_source
+from nodestudio.ops.conv import conv_out_dim, pair
+
+
+def plan(node: FamilyNode) -> Plan:
+    at = node.attrs
+    (sh, sw), (ph, pw) = pair(at["stride"], "stride", 1), pair(at["padding"], "padding", 0)
+    if node.op == "conv2d":
+        x_shape, w_shape = node.in_shapes
+    elif node.op == "conv2d_grad_input":
+        _, w_shape, x_shape = node.in_shapes
+    else:
+        x_shape, _, w_shape = node.in_shapes
+    b, c, h, w = x_shape
+    f, _, kh, kw = w_shape
+    oh, ow = conv_out_dim(h, kh, sh, ph), conv_out_dim(w, kw, sw, pw)
+    n, k = b * oh * ow, c * kh * kw
+    source = load_source("conv.cl")
+    options = defines(b=b, c=c, h=h, w=w, f=f, kh=kh, kw=kw, sh=sh, sw=sw, ph=ph, pw=pw, oh=oh,
+                      ow=ow, idx=index_type(n * max(k, f), b * c * h * w))
+    variant = gemm.gemm_variant_for(node.gpu)
+
+    def step(kernel: str, count: int, *args: str) -> tuple[Launch, ...]:
+        return (launch(kernel, source, count, args, node.gpu, options),) if count else ()
+
+    if node.op == "conv2d":  # OUT_NF (N x F) = COLS (N x K) @ W^T, W stored (F, K)
+        if n * f == 0:
+            return Plan(())
+        g = gemm.plan_gemm(n, f, k, trans_b=True, variant=variant)
+        launches = (*step("conv_im2col", n * k, "in0", "scratch1"),
+                    *bind_gemm(g, {"A": "scratch1", "B": "in1", "C": "scratch2"}),
+                    *step("conv_nf_to_nchw", n * f, "scratch2", "out0"))
+        return Plan(launches, g.scratch_floats * ITEM_BYTES, (n * k * ITEM_BYTES,
+                                                              n * f * ITEM_BYTES))
+    if node.op == "conv2d_grad_weight":  # GW (F x K) = G_NF^T @ COLS
+        if f * k == 0:
+            return Plan(())
+        g = gemm.plan_gemm(f, k, n, trans_a=True, variant=variant)
+        launches = (*step("conv_im2col", n * k, "in0", "scratch1"),
+                    *step("conv_nchw_to_nf", n * f, "in1", "scratch2"),
+                    *bind_gemm(g, {"A": "scratch2", "B": "scratch1", "C": "out0"}))
+        return Plan(launches, g.scratch_floats * ITEM_BYTES, (n * k * ITEM_BYTES,
+                                                              n * f * ITEM_BYTES))
+    # conv2d_grad_input: GCOLS (N x K) = G_NF (N x F) @ W (F x K), then col2im
+    count = b * c * h * w
+    if count == 0:
+        return Plan(())
+    if n == 0 or f == 0:  # no output positions or no filters: nothing reaches x
+        return Plan(step("conv_zero", count, "out0"))
+    g = gemm.plan_gemm(n, k, f, variant=variant)
+    launches = (*step("conv_nchw_to_nf", n * f, "in0", "scratch2"),
+                *bind_gemm(g, {"A": "scratch2", "B": "in1", "C": "scratch1"}),
+                *step("conv_col2im", count, "scratch1", "out0"))
+    return Plan(launches, g.scratch_floats * ITEM_BYTES, (n * k * ITEM_BYTES, n * f * ITEM_BYTES))

@@ -1,0 +1,37 @@
+"""The pool family (max_pool2d, avg_pool2d and their gradients): kernels/pool.cl, its sizes
+as -D build options. One work-item per output (forward) or per input pixel (gradients: a
+gather over the windows that hold the pixel, so no atomics)."""
+
+from __future__ import annotations
+
+import math
+
+from nodestudio.backend.launch import Plan
+from nodestudio.backend.planners.common import FamilyNode, defines, index_type, launch
+from nodestudio.backend.templates import load_source
+from nodestudio.ops.conv import pool_geometry, pool_out_dim
+
+# op -> (kernel, MAX_POOL, the input holding x's shape)
+_KERNELS = {
+    "max_pool2d": ("pool_forward", 1, 0), "avg_pool2d": ("pool_forward", 0, 0),
+    "max_pool2d_grad": ("max_pool_backward", 1, 0), "avg_pool2d_grad": ("avg_pool_backward", 0, 1),
+}
+
+
+def plan(node: FamilyNode) -> Plan:
+    kernel, is_max, x_port = _KERNELS[node.op]
+    x_shape = node.in_shapes[x_port]
+    (kh, kw), (sh, sw), (ph, pw) = pool_geometry(node.attrs)
+    oh, ow = (pool_out_dim(x_shape[2 + i], (kh, kw)[i], (sh, sw)[i], (ph, pw)[i],
+                           node.attrs["ignore_border"]) for i in range(2))
+    b, c, h, w = x_shape
+    count = math.prod(node.out_shapes[0])
+    if count == 0:
+        return Plan(())
+    options = defines(b=b, c=c, h=h, w=w, oh=oh, ow=ow, kh=kh, kw=kw, sh=sh, sw=sw, ph=ph, pw=pw,
+                      max_pool=is_max, idx=index_type(b * c * h * w, b * c * oh * ow))
+    args = {"pool_forward": ("in0", "out0"), "max_pool_backward": ("in0", "in1", "out0"),
+            "avg_pool_backward": ("in0", "out0")}[kernel]
+    if kernel != "pool_forward" and b * c * oh * ow == 0:  # no windows: the gradient is zero
+        kernel, args = "pool_zero", ("out0",)
+    return Plan((launch(kernel, load_source("pool.cl"), count, args, node.gpu, options),))
