@@ -3,11 +3,16 @@ gradient rules and composite expansions are written against."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from nodestudio.errors import ShapeError
-from nodestudio.ir.expr import Variable, apply, as_variable
+from nodestudio.ir import expr as expr_module
+from nodestudio.ir.expr import Variable, apply, as_variable, fresh_name
+from nodestudio.ops.registry import FLOAT
 
 # --- elementwise ----------------------------------------------------------------------------
 
@@ -35,9 +40,59 @@ def lt(a, b): return apply("less", a, b)
 def le(a, b): return apply("less_equal", a, b)
 def gt(a, b): return apply("greater", a, b)
 def ge(a, b): return apply("greater_equal", a, b)
-def pow(a, b): return apply("pow", a, b)  # noqa: A001
 def zeros_like(x): return apply("zeros_like", x)
 def ones_like(x): return apply("ones_like", x)
+
+
+def pow(a, b):  # noqa: A001
+    """a ** b. A constant exponent (a number or a 0-d constant) on a float base takes a fast
+    path instead of the general `pow` op (a libm call per element, two orders of magnitude
+    slower than a multiply): integers 0 to 4 become multiplications (2: `square`, 0: ones),
+    -1 a division, 0.5 `sqrt`, any other constant the `pow_scalar` op with the exponent baked
+    into the kernel (-2 and -0.5 too: through 1 / x ** 2 the gradient at 0 would be 0 * inf,
+    and 1 / sqrt(-0.0) is -inf, not inf). Values, NaN and infinities are
+    NumPy's, except that -inf to a non-integer power is NaN (as sqrt(-inf); C's pow says inf or
+    0), and the gradient of x ** 0.5 at -0.0 is sqrt's (-inf)."""
+    exponent = _constant_exponent(b)
+    if exponent is None or not isinstance(a, Variable) or a.dtype != FLOAT:
+        return apply("pow", a, b)
+    return _power(a, exponent)
+
+
+_MULTIPLY_UP_TO = 4  # n up to this: multiplications; beyond, pown inside pow_scalar
+
+
+def _constant_exponent(b) -> float | None:
+    if isinstance(b, Variable):
+        node = b.owner
+        if node.op.name != "constant" or b.ndim != 0 or b.dtype != FLOAT:
+            return None
+        value = node.data if node.data is not None else node.attrs["value"]
+        return float(np.asarray(value).reshape(-1)[0])
+    if isinstance(b, (int, float, np.integer, np.floating)) and not isinstance(b, bool):
+        return float(b)
+    if isinstance(b, np.ndarray) and b.ndim == 0 and b.dtype.kind in "if":
+        return float(b)
+    return None
+
+
+def _power(x: Variable, c: float) -> Variable:
+    if c != c:  # NaN: every element NaN, as NumPy (except 1 ** nan; left to the general op)
+        return apply("pow", x, c)
+    if c == -1.0:
+        return 1.0 / x
+    if c.is_integer() and 0 <= c <= _MULTIPLY_UP_TO:
+        n = int(c)
+        if n == 0:
+            return ones_like(x)  # x ** 0 is 1, NaN and infinities included
+        if n == 1:
+            return x
+        if n == 2:
+            return square(x)
+        return square(x) * x if n == 3 else square(square(x))
+    if c == 0.5:
+        return sqrt(x)
+    return apply("pow_scalar", x, exponent=c)
 
 
 def broadcast_like(x, like, divide_by_axes: Sequence[int] | None = None):
@@ -145,12 +200,32 @@ def _fill(dims: Sequence[int | None]) -> list[int]:
 # --- random, nn composites --------------------------------------------------------------------
 
 
-def random_uniform_like(x, seed: int = 0):
+def random_uniform_like(x, seed: int | None = None):
+    """Uniform [0, 1) numbers shaped like x, new on every call. Without a seed each call makes
+    its own stream, seeded from the node's name."""
+    if seed is None:
+        name = fresh_name("random_uniform_like")
+        return apply("random_uniform_like", x, seed=_seed_of(name), name=name)
     return apply("random_uniform_like", x, seed=seed)
 
 
-def dropout(x, p: float = 0.5, seed: int = 0, mode: str = "auto"):
-    return apply("dropout", x, p=p, seed=seed, mode=mode)
+def dropout(x, p: float = 0.5, seed: int | None = None, mode: str = "auto"):
+    """Without a seed, every dropout draws its own masks (a stream seeded from its node's
+    name); dropouts given one seed share their masks."""
+    return apply("dropout", x, p=p, seed=-1 if seed is None else seed, mode=mode)
+
+
+def stream_seed(seed: int) -> int:
+    """The Philox seed of a random op built inside a composite's expansion: `seed` itself, or
+    for -1 ("a stream of its own") one drawn from the composite's node name, the scope the
+    expansion runs in. Names are stable in a document and follow build order in the API."""
+    if seed >= 0:
+        return seed
+    return _seed_of(expr_module._scope.get().rstrip("/"))  # the one place reading the scope
+
+
+def _seed_of(name: str) -> int:
+    return zlib.crc32(name.encode()) % 2**31
 
 
 def dense(x, W, b):

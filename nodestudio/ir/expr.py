@@ -118,8 +118,14 @@ class Variable:
     def __rmul__(self, o): return apply("mul", o, self)
     def __truediv__(self, o): return apply("div", self, o)
     def __rtruediv__(self, o): return apply("div", o, self)
-    def __pow__(self, o): return apply("pow", self, o)
-    def __rpow__(self, o): return apply("pow", o, self)
+    def __pow__(self, o):  # a constant exponent takes build.pow's fast path (x ** 2: square)
+        from nodestudio.ir import build
+        return build.pow(self, o)
+
+    def __rpow__(self, o):
+        from nodestudio.ir import build
+        return build.pow(o, self)
+
     def __neg__(self): return apply("neg", self)
     def __abs__(self): return apply("abs", self)
     def __lt__(self, o): return apply("less", self, o)

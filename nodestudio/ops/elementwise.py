@@ -15,8 +15,10 @@ X = (PortDef("x"),)
 AB = (PortDef("a"), PortDef("b"))
 
 
-def _shape(int_ok: bool):
+def _shape(int_ok: bool, check=None):
     def rule(types, attrs):
+        if check is not None:
+            check(attrs)
         return [elementwise_type(types, [f"{'abc'[i]}" for i in range(len(types))], int_ok)]
     return rule
 
@@ -40,13 +42,15 @@ _NAN_SWALLOWING_CALL = re.compile(r"(?<![\w.])(" + "|".join(NAN_SWALLOWING) + r"
 
 def elementwise(name: str, category: str, doc: str, expr: str, reference, grad=None, *,
                 inputs=X, attrs=(), int_ok: bool = False, label=None, legacy=(),
-                expr_params=None) -> OpDef:
+                expr_params=None, check=None) -> OpDef:
+    """Register an elementwise op; `check(attrs)` (optional) refuses bad attribute combinations
+    with a ShapeError before the shape rule runs."""
     swallowing = _NAN_SWALLOWING_CALL.search(expr)
     if swallowing:
         raise ValueError(f"op {name!r}: {swallowing.group(1)}() in the C expression {expr!r} "
                          "turns NaN into a number; select with a comparison instead")
     return register(OpDef(name=name, category=category, doc=doc, inputs=inputs, attrs=attrs,
-                          shape=_shape(int_ok), reference=reference, kernel="elementwise",
+                          shape=_shape(int_ok, check), reference=reference, kernel="elementwise",
                           expr=expr, grad=grad, label=label, legacy_names=legacy,
                           extra={"int_ok": int_ok, "expr_params": expr_params}))
 
@@ -69,10 +73,18 @@ elementwise("mul", "Math", "a * b", "a * b", lambda a, b: a * b,
             binary(lambda F, a, b, o, g, at: (g * b, g * a)), inputs=AB, int_ok=True)
 elementwise("div", "Math", "a / b", "a / b", lambda a, b: a / b,
             binary(lambda F, a, b, o, g, at: (g / b, -g * o / b)), inputs=AB)
-elementwise("pow", "Math", "a ** b (a > 0 when b is not an integer)", "pow(a, b)",
-            lambda a, b: np.power(a, b),
-            binary(lambda F, a, b, o, g, at: (g * b * F.pow(a, b - 1.0),
-                                              g * o * F.log(F.abs(a)))), inputs=AB)
+def _pow_grad(F, a, b, o, g, at):
+    """PyTorch's rule, edges included: the base gets b * a ** (b - 1), but 0 where b == 0
+    (x ** 0 is flat, also at x = 0 and infinity, where the formula gives 0 * inf); the exponent
+    gets a ** b * log(a), but 0 where a == 0 and b >= 0 (0 ** x is flat there, the formula
+    0 * -inf), and NaN for a negative base (log of it: a ** b is not differentiable in b)."""
+    base = F.where(F.eq(b, 0.0), 0.0, b * F.apply("pow", a, b - 1.0))
+    exponent = F.where(F.eq(a, 0.0) * F.ge(b, 0.0), 0.0, o * F.log(a))
+    return g * base, g * exponent
+
+
+elementwise("pow", "Math", "a ** b (NaN for a negative a with a non-integer b)", "pow(a, b)",
+            lambda a, b: np.power(a, b), binary(_pow_grad), inputs=AB)
 elementwise("neg", "Math", "-x", "-a", lambda x: -x, unary(lambda F, x, o, g, at: -g), int_ok=True)
 elementwise("exp", "Math", "e ** x", "exp(a)", np.exp, unary(lambda F, x, o, g, at: g * o))
 elementwise("log", "Math", "natural logarithm", "log(a)", np.log,

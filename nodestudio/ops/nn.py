@@ -46,7 +46,7 @@ def _dropout(F, ins, at, mode):
     (x,) = ins
     if effective_mode(at, mode) == "infer" or at["p"] == 0.0:
         return [x]
-    keep = F.ge(F.random_uniform_like(x, seed=at["seed"]), at["p"])
+    keep = F.ge(F.random_uniform_like(x, seed=F.stream_seed(at["seed"])), at["p"])
     return [x * keep * (1.0 / (1.0 - at["p"]))]
 
 
@@ -54,7 +54,9 @@ register(OpDef("dropout", "Regularisation",
                "zero each unit with probability p during training and scale the rest by "
                "1 / (1 - p); the identity at inference", (PortDef("x"),),
                attrs=(AttrDef("p", "float", 0.5, "drop probability", low=0.0, high=0.99),
-                      AttrDef("seed", "int", 0, "mask stream seed", low=0), _MODE),
+                      AttrDef("seed", "int", -1, "mask stream seed; -1: a stream of its own, "
+                              "drawn from the node's name (so every dropout has its own mask, "
+                              "and a saved graph draws the same ones again)", low=-1), _MODE),
                expand=_dropout, stateful=True, label=lambda at: f"p={at['p']:g}"))
 
 

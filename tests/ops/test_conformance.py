@@ -207,6 +207,10 @@ CASES: dict[str, Any] = {
     "div": binary(_normal, _away),
     "pow": binary(_pos, _normal) + [
         Case("neg_base_int_exp", (F(3, 4, gen=_neg), F(3, 4, gen=_exponent)), fd=False)],
+    "pow_scalar": unary(_pos, attrs={"exponent": 2.5}) + [
+        Case("int7_neg_base", (F(3, 4, gen=_neg),), {"exponent": 7.0}),
+        Case("minus_half", (F(7, gen=_pos),), {"exponent": -0.5}),
+        Case("minus3", (F(33, gen=_away),), {"exponent": -3.0})],
     "neg": unary() + [Case("int", (I(7),), fd=False, free=None)],
     "exp": unary(),
     "log": unary(_pos),
@@ -274,7 +278,8 @@ CASES: dict[str, Any] = {
                 Case("auto_infer", (F(3, 4),), {"p": 0.5}),
                 Case("train", (F(4, 8),), {"p": 0.5, "seed": 3, "mode": "train"}),
                 Case("auto_train", (F(33,),), {"p": 0.25, "seed": 1}, mode="train"),
-                Case("p0_train", (F(3, 4),), {"p": 0.0, "mode": "train"})],
+                Case("p0_train", (F(3, 4),), {"p": 0.0, "mode": "train"}),
+                Case("own_stream_train", (F(5, 6),), {"p": 0.5, "mode": "train"})],
     "batch_norm": [
         Case(f"{mode}_{tag}", (F(*xs), F(3, gen=_pos), F(3), F(3), F(3, gen=_pos)),
              {"axis": axis, "mode": mode, "momentum": 0.2},
@@ -395,6 +400,7 @@ OPENCL_SUBSET: dict[str, tuple[str, ...]] = {
     "sub": ("scalar", "bcast", "lead"),
     "div": ("bcast", "lead", "n257_1"),
     "pow": ("bcast", "n7_scalar", "neg_base_int_exp"),
+    "pow_scalar": ("n33", "int7_neg_base", "minus_half", "minus3"),
     "maximum": ("bcast", "n33", "ties_bcast"),
     "minimum": ("lead", "n7_scalar", "ties_bcast"),
     "where": ("bcast", "n257"),
@@ -413,7 +419,7 @@ OPENCL_SUBSET: dict[str, tuple[str, ...]] = {
     "l1_penalty": ("small",),
     "l2_penalty": ("n257",),
     "classification_error": ("ties_first",),
-    "dropout": ("auto_infer", "train", "auto_train"),
+    "dropout": ("auto_infer", "train", "auto_train", "own_stream_train"),
     "dense": ("odd",),
     "dense_layer": ("tanh", "relu_images"),
     "batch_norm_layer": ("train",),
