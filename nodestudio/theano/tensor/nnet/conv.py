@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from nodestudio.ir.expr import as_variable
+import numpy as np
+
+import nodestudio as ns
+from nodestudio.ir.expr import as_variable, constant
 from nodestudio.theano._support import TheanoCompatError, accepts, core
 
 
@@ -39,12 +42,22 @@ def padding_for(border_mode: Any, kernel: tuple[int, int]) -> tuple[int, int]:
 
 
 def flip_filters(w):
-    """w with its two spatial axes reversed (the core API's flip op)."""
-    flip = core("flip", "conv2d's filter flip")
-    for keyword in ("axis", "axes"):
-        if accepts(flip, keyword):
-            return flip(w, **{keyword: (2, 3)})
-    return flip(w, (2, 3))
+    """w with its two spatial axes reversed: the core API's flip op where there is one, else
+    a product with the anti-diagonal permutation over the flattened kernel (differentiable,
+    and small: the filters are a few hundred numbers)."""
+    flip = getattr(ns, "flip", None)
+    if flip is not None:
+        for keyword in ("axis", "axes"):
+            if accepts(flip, keyword):
+                return flip(w, **{keyword: (2, 3)})
+        return flip(w, (2, 3))
+    n_f, n_c, kh, kw = w.shape
+    if n_f is None or n_c is None:
+        raise TheanoCompatError("conv2d filters of unknown count",
+                                "give filters with a fixed shape (a shared variable)")
+    reverse = constant(np.eye(kh * kw, dtype=np.float32)[::-1].copy())
+    flat = ns.dot(ns.reshape(w, (n_f * n_c, kh * kw)), reverse)
+    return ns.reshape(flat, (n_f, n_c, kh, kw))
 
 
 def _check_shape(var, declared, what: str) -> None:
