@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 # module -> the public names it provides ("public=module_name" where the two differ)
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "nodestudio.api.function": ("Function", "function"),
+    "nodestudio.api.function": ("Function", "In", "function"),
     "nodestudio.api.io": ("load", "save"),
     "nodestudio.api.symbols": (
         "batch_norm", "iscalar", "ivector", "matrix", "op", "scalar", "tensor", "vector"),
@@ -47,6 +47,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "nodestudio.ir.layers": ("batch_norm_layer", "dense_layer", "layer_params"),
     "nodestudio.ir.reference": ("reference_eval=evaluate",),
     "nodestudio.ir.shared": ("SharedVariable", "shared"),
+    "nodestudio.ir.subscript": ("gather", "inc_subtensor", "set_subtensor", "take"),
+    "nodestudio.ir.symbolic": (
+        "arange", "cast", "dimshuffle", "disconnected_grad", "flatten", "floor", "int_div", "mod",
+        "norm", "round", "shape_of", "switch"),
 }
 
 # public name -> (module, name in that module)
@@ -60,19 +64,20 @@ _SOURCES: dict[str, tuple[str, str]] = {
 # exactly the table's names
 __all__ = [
     "CycleError", "DeviceError", "DeviceMemoryError", "FileFormatError", "Function", "GraphError",
-    "InputValueError", "KernelBuildError", "MissingInputError", "NodeStudioError", "ShapeError",
-    "SharedVariable", "Variable", "abs", "absolute_error", "argmax", "avg_pool2d", "batch_norm",
-    "batch_norm_layer", "binary_cross_entropy", "broadcast_like", "classification_error",
-    "concatenate", "constant", "conv2d", "current_device", "dense", "dense_layer", "devices", "dot",
-    "dropout", "enable_profiling", "eq", "exp", "expand_dims", "expm1", "function", "ge", "grad",
-    "gt", "iscalar", "ivector", "l1_penalty", "l2_penalty", "layer_params", "le", "leaky_relu",
-    "load", "log", "log1p", "log_softmax", "lt", "matmul", "matrix", "max", "max_pool2d",
-    "maximum", "mean",
-    "minimum", "neq", "one_hot", "op", "pow", "prelu", "random_uniform_like",
-    "reference_eval", "relu", "reshape", "save",
-    "scalar", "set_device", "shared", "sigmoid", "sign", "slice", "softmax",
-    "softmax_cross_entropy", "softplus", "sqrt", "square", "squared_error", "squeeze", "sum",
-    "tanh", "tensor", "transpose", "vector", "where"
+    "In", "InputValueError", "KernelBuildError", "MissingInputError", "NodeStudioError",
+    "ShapeError", "SharedVariable", "Variable", "abs", "absolute_error", "arange", "argmax",
+    "avg_pool2d", "batch_norm", "batch_norm_layer", "binary_cross_entropy", "broadcast_like",
+    "cast", "classification_error", "concatenate", "constant", "conv2d", "current_device", "dense",
+    "dense_layer", "devices", "dimshuffle", "disconnected_grad", "dot", "dropout",
+    "enable_profiling", "eq", "exp", "expand_dims", "expm1", "flatten", "floor", "function",
+    "gather", "ge", "grad", "gt", "inc_subtensor", "int_div", "iscalar", "ivector", "l1_penalty",
+    "l2_penalty", "layer_params", "le", "leaky_relu", "load", "log", "log1p", "log_softmax", "lt",
+    "matmul", "matrix", "max", "max_pool2d", "maximum", "mean", "minimum", "mod", "neq", "norm",
+    "one_hot", "op", "pow", "prelu", "random_uniform_like", "reference_eval", "relu", "reshape",
+    "round", "save", "scalar", "set_device", "set_subtensor", "shape_of", "shared", "sigmoid",
+    "sign", "slice", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
+    "squared_error", "squeeze", "sum", "switch", "take", "tanh", "tensor", "transpose", "vector",
+    "where"
 ]
 
 
@@ -92,7 +97,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what __getattr__ provides, spelled out for type checkers and IDEs
     from nodestudio.api.device import current_device, devices, enable_profiling, set_device
-    from nodestudio.api.function import Function, function
+    from nodestudio.api.function import Function, In, function
     from nodestudio.api.io import load, save
     from nodestudio.api.symbols import (
         batch_norm,
@@ -176,3 +181,18 @@ if TYPE_CHECKING:  # what __getattr__ provides, spelled out for type checkers an
     from nodestudio.ir.layers import batch_norm_layer, dense_layer, layer_params
     from nodestudio.ir.reference import evaluate as reference_eval
     from nodestudio.ir.shared import SharedVariable, shared
+    from nodestudio.ir.subscript import gather, inc_subtensor, set_subtensor, take
+    from nodestudio.ir.symbolic import (
+        arange,
+        cast,
+        dimshuffle,
+        disconnected_grad,
+        flatten,
+        floor,
+        int_div,
+        mod,
+        norm,
+        round,
+        shape_of,
+        switch,
+    )

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from nodestudio.api.windows import check_windows, host_window_checks
 from nodestudio.backend import device as devices
 from nodestudio.backend.lower import host_array, lower
 from nodestudio.backend.program import Executable, KernelReport
@@ -17,16 +18,40 @@ from nodestudio.ir.expr import Variable, as_variable, toposort
 from nodestudio.ir.reference import check_input_shape
 from nodestudio.ir.rewrite import substitute
 from nodestudio.ir.shared import SharedVariable
+from nodestudio.ops.registry import INT
+
+
+class In:
+    """An input with a default value (Theano's `In`): `ns.function([x, ns.In(lr, value=0.1)],
+    ...)` may then be called without that argument. `name` is the keyword it is passed by
+    (default: the variable's name)."""
+
+    def __init__(self, variable: Variable, value: Any = None, name: str | None = None):
+        if not isinstance(variable, Variable):
+            raise GraphError(f"In: expected a symbolic variable, got {variable!r}")
+        self.variable = variable
+        self.value = value
+        self.name = name or variable.name
+
+    @property
+    def has_default(self) -> bool:
+        return self.value is not None
 
 
 class Function:
     """A compiled graph. Call it with one value per input, positionally or by keyword name."""
 
-    def __init__(self, inputs: Sequence[Variable], outputs: Any, updates=None, givens=None,
-                 training: bool | None = None):
-        if isinstance(inputs, Variable) or not isinstance(inputs, Sequence):
+    def __init__(self, inputs: Sequence[Any], outputs: Any, updates=None, givens=None,
+                 training: bool | None = None, name: str | None = None,
+                 allow_input_downcast: bool = False):
+        if isinstance(inputs, (Variable, In)) or not isinstance(inputs, Sequence):
             raise GraphError(f"function inputs must be a list of variables, got {inputs!r}")
-        self.inputs = [_variable(v, "function inputs") for v in inputs]
+        self.name = name
+        self.allow_input_downcast = bool(allow_input_downcast)
+        specs = [v if isinstance(v, In) else In(_variable(v, "function inputs")) for v in inputs]
+        self._defaults = {id(s.variable): s.value for s in specs if s.has_default}
+        self._keywords = {s.name: s.variable for s in specs}
+        self.inputs = [s.variable for s in specs]
         for var in self.inputs:
             if var.owner.op.name not in ("input", "parameter"):
                 raise GraphError("function inputs must be symbolic inputs (ns.scalar, "
@@ -65,7 +90,9 @@ class Function:
         self._update_targets = [s.container for s, _ in pairs]
         self._order = toposort(prim)
         self._free_inputs = self._check_inputs()
+        self._window_checks = host_window_checks(self._order)
         self._executables: dict[tuple, Executable] = {}
+        self._shapes: dict[tuple, dict[int, tuple[int, ...]]] = {}
         self._last: Executable | None = None
         self.calls = 0  # advances the random streams (dropout masks) once per call
 
@@ -114,6 +141,10 @@ class Function:
             executable = Executable(rt, lowered, self._free_inputs, self._results,
                                     list(zip(self._update_targets, self._update_values)))
             self._executables[signature] = executable
+            self._shapes[signature] = lowered.shapes
+        if self._window_checks:
+            check_windows(self._window_checks, self._shapes[signature],
+                          {v: values[id(v)] for v in self._free_inputs}, self.name)
         self._last = executable
         outputs = executable(values, self.calls, queue)
         self.calls += 1
@@ -123,24 +154,39 @@ class Function:
 
     def _bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[int, np.ndarray]:
         if len(args) > len(self.inputs):
-            raise MissingInputError(f"expected {len(self.inputs)} argument(s), got {len(args)}")
+            raise MissingInputError(f"{self._what()}expected {len(self.inputs)} argument(s), "
+                                    f"got {len(args)}")
         supplied = dict(zip(self.inputs, args))
-        by_name = {v.name: v for v in self.inputs}
+        by_name = self._keywords
         for key, value in kwargs.items():
             if key not in by_name:
-                raise MissingInputError(f"unknown input {key!r}; inputs: {', '.join(by_name)}")
+                raise MissingInputError(f"{self._what()}unknown input {key!r}; inputs: "
+                                        f"{', '.join(by_name)}")
             supplied[by_name[key]] = value
         values: dict[int, np.ndarray] = {}
         for var in self.inputs:
             if var not in supplied:
-                raise MissingInputError(f"no value given for input {var.name!r}")
+                if id(var) not in self._defaults:
+                    raise MissingInputError(f"{self._what()}no value given for input "
+                                            f"{var.name!r}")
+                supplied[var] = self._defaults[id(var)]
             if isinstance(var, SharedVariable):
                 var.set_value(supplied[var])
                 continue
-            array = host_array(supplied[var], var)  # refuses what it cannot hold exactly
+            value = supplied[var]
+            if self.allow_input_downcast and var.dtype == INT:
+                value = _truncated(value)
+            array = host_array(value, var)  # refuses what it cannot hold exactly
             check_input_shape(var, array.shape)
             values[id(var)] = array
         return values
+
+    def _what(self) -> str:
+        return f"function {self.name!r}: " if self.name else ""
+
+    def __repr__(self) -> str:
+        inputs = ", ".join(v.name for v in self.inputs)
+        return f"<Function {self.name or ''}({inputs})>".replace("Function (", "Function(")
 
     def undo_updates(self) -> bool:
         """Restore the shared values the most recent call updated (for rolling back a step
@@ -175,12 +221,30 @@ def _pairs(table: Any, what: str) -> list[tuple[Any, Any]]:
     return [tuple(item) for item in items]
 
 
-def function(inputs: Sequence[Variable], outputs: Any = None, updates=None, givens=None,
-             training: bool | None = None) -> Function:
+def _truncated(value: Any) -> Any:
+    """allow_input_downcast for an int32 input: floats are truncated toward zero, as NumPy's
+    astype and Theano do (without the flag a fraction is refused). Values beyond int32 are
+    still refused: they cannot be held at all."""
+    array = np.asarray(value)
+    if array.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            finite = np.isfinite(array)
+            return np.where(finite, np.trunc(array), array)
+    return value
+
+
+def function(inputs: Sequence[Any], outputs: Any = None, updates=None, givens=None,
+             training: bool | None = None, name: str | None = None,
+             allow_input_downcast: bool = False) -> Function:
     """Compile `outputs` of `inputs`; `updates` is a list of (shared, new value) pairs applied
     after the outputs are computed. `training` (default: True when there are updates) selects
-    batch statistics and live dropout masks."""
-    return Function(inputs, outputs, updates, givens, training)
+    batch statistics and live dropout masks.
+
+    An input may be `ns.In(x, value=default)`. `name` names the function in messages.
+    `allow_input_downcast=True` also truncates floats fed to int32 inputs (2.7 -> 2; without it
+    a fraction is refused). Float inputs always take float64 values, rounded to float32 (the
+    device's type), with or without the flag."""
+    return Function(inputs, outputs, updates, givens, training, name, allow_input_downcast)
 
 
 _eval_cache: weakref.WeakKeyDictionary[Variable, dict] = weakref.WeakKeyDictionary()

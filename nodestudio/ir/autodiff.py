@@ -17,21 +17,33 @@ from nodestudio.ir.expand import expand
 from nodestudio.ir.expr import Variable, as_variable, constant, is_float, name_scope, toposort
 
 
-def grad(cost: Variable, wrt: Variable | Sequence[Variable]) -> Variable | list[Variable]:
-    """d cost / d wrt as symbolic variables (one, or a list matching `wrt`)."""
+def grad(cost: Variable, wrt: Variable | Sequence[Variable],
+         consider_constant: Sequence[Variable] | None = None) -> Variable | list[Variable]:
+    """d cost / d wrt as symbolic variables (one, or a list matching `wrt`).
+
+    `consider_constant`: variables treated as constants, so no gradient flows back through
+    them (Theano's argument; `ns.disconnected_grad(x)` marks one inside the graph). A `wrt`
+    that the cost does not reach gets a gradient of zeros."""
     single = isinstance(wrt, Variable)
     targets = [wrt] if single else [as_variable(w) for w in wrt]  # type: ignore[union-attr]
+    if not isinstance(cost, Variable):
+        raise GraphError(f"grad needs a symbolic cost, got {cost!r}")
     if cost.ndim != 0:
         raise GraphError(f"grad needs a scalar cost, got shape {cost.shape}", node=cost.name)
     for w in targets:
         if not is_float(w):
             raise GraphError("cannot differentiate with respect to an integer value", node=w.name)
-    primal_cost, *primal_wrt = expand([cost, *targets], "train")
-    grads = _backward(primal_cost, primal_wrt)
+    constants = [as_variable(c) for c in consider_constant or ()]
+    primal = expand([cost, *targets, *constants], "train")
+    primal_cost = primal[0]
+    primal_wrt = primal[1:1 + len(targets)]
+    grads = _backward(primal_cost, primal_wrt, {id(c) for c in primal[1 + len(targets):]})
     return grads[0] if single else grads
 
 
-def _backward(cost: Variable, wrt: list[Variable]) -> list[Variable]:
+def _backward(cost: Variable, wrt: list[Variable], blocked: set[int] | None = None
+              ) -> list[Variable]:
+    blocked = blocked or set()
     order = toposort([cost])
     # Only propagate through nodes that depend on some wrt variable.
     wrt_ids = {id(w) for w in wrt}
@@ -55,8 +67,8 @@ def _backward(cost: Variable, wrt: list[Variable]) -> list[Variable]:
             in_grads = node.op.grad(build, list(node.inputs), list(node.outputs), out_grads,
                                     node.attrs)
             for var, g in zip(node.inputs, in_grads):
-                if g is None or not is_float(var) or (id(var.owner) not in depends
-                                                      and id(var) not in wrt_ids):
+                if g is None or not is_float(var) or id(var) in blocked or (
+                        id(var.owner) not in depends and id(var) not in wrt_ids):
                     continue
                 g = as_variable(g)
                 if g.shape != var.shape:

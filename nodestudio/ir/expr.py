@@ -20,6 +20,7 @@ from nodestudio.ops import registry
 from nodestudio.ops.registry import FLOAT, INT, OpDef, TensorType
 
 _counters: dict[str, Iterator[int]] = {}
+_COMPARISONS = frozenset({"less", "less_equal", "greater", "greater_equal"})
 _scope: contextvars.ContextVar[str] = contextvars.ContextVar("nodestudio_scope", default="")
 
 
@@ -106,8 +107,14 @@ class Variable:
         return self is other
 
     def __bool__(self) -> bool:
-        raise TypeError("a symbolic variable has no truth value; use ns.where or comparisons "
-                        "inside the graph")
+        """As in Theano: a variable is true (so `if var:` tests that it exists), except the
+        result of a comparison, whose truth is only known when the graph runs: `a < b < c` or
+        `if x > 0:` would silently test the wrong thing, so they raise."""
+        if self.owner.op.name in _COMPARISONS:
+            raise TypeError(f"the comparison {self.name!r} has no truth value until the graph "
+                            "runs (a < b < c, `if x > 0:`, `and` / `or` do not work on symbolic "
+                            "values); use ns.where / ns.switch inside the graph")
+        return True
 
     # --- operators --------------------------------------------------------------------------
     def __add__(self, o): return apply("add", self, o)
@@ -132,6 +139,71 @@ class Variable:
     def __le__(self, o): return apply("less_equal", self, o)
     def __gt__(self, o): return apply("greater", self, o)
     def __ge__(self, o): return apply("greater_equal", self, o)
+
+    def __mod__(self, o):
+        from nodestudio.ir import symbolic
+        return symbolic.mod(self, o)
+
+    def __rmod__(self, o):
+        from nodestudio.ir import symbolic
+        return symbolic.mod(o, self)
+
+    def __floordiv__(self, o):
+        from nodestudio.ir import symbolic
+        return symbolic.int_div(self, o)
+
+    def __rfloordiv__(self, o):
+        from nodestudio.ir import symbolic
+        return symbolic.int_div(o, self)
+
+    def __getitem__(self, key):
+        """Indexing and slicing as in NumPy and Theano (nodestudio/ir/subscript.py): ints,
+        slices, slices with int32 scalar bounds (`x[i * n:(i + 1) * n]`), int arrays."""
+        from nodestudio.ir import subscript
+        return subscript.getitem(self, key)
+
+    # not iterable (with __getitem__, Python would otherwise iterate by indexing 0, 1, ...)
+    __iter__ = None
+
+    # --- Theano-style methods -----------------------------------------------------------------
+    def sum(self, axis=None, keepdims: bool = False):
+        return apply("sum", self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False):
+        return apply("mean", self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims: bool = False):
+        return apply("max", self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims: bool = False):
+        from nodestudio.ir import symbolic
+        return symbolic.minimum_over(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: int = -1, keepdims: bool = False):
+        return apply("argmax", self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, shape, ndim: int | None = None):
+        from nodestudio.ir import symbolic
+        return symbolic.reshape(self, shape, ndim)
+
+    def flatten(self, ndim: int = 1):
+        return apply("flatten", self, ndim=ndim)
+
+    def dimshuffle(self, *pattern):
+        from nodestudio.ir import symbolic
+        return symbolic.dimshuffle(self, *pattern)
+
+    def dot(self, o):
+        from nodestudio.ir import build
+        return build.dot(self, o)
+
+    def norm(self, L=2, axis=None):  # noqa: N803  (Theano's name)
+        from nodestudio.ir import symbolic
+        return symbolic.norm(self, L, axis)
+
+    def astype(self, dtype):
+        from nodestudio.ir import symbolic
+        return symbolic.cast(self, dtype)
 
     def __matmul__(self, o):
         from nodestudio.ir import build

@@ -34,10 +34,15 @@ class SharedVariable(Variable):
     def container(self) -> SharedValue:
         return self.owner.data
 
-    def get_value(self) -> np.ndarray:
+    def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
+        """A copy of the value (read back from the device when it changed there). `borrow` is
+        accepted for Theano's code and changes nothing: the value lives on the device, so the
+        host always gets its own array, and changing it never changes the variable."""
         return self.container.get_value()
 
-    def set_value(self, value: Any) -> None:
+    def set_value(self, value: Any, borrow: bool = False) -> None:
+        """Replace the value (same shape); it is copied to the device, whatever `borrow`
+        says, so changing `value` afterwards never changes the variable."""
         self.container.set_value(value, self.name)
 
 
@@ -170,9 +175,13 @@ def _count(bad: np.ndarray) -> str:
     return f" ({n} of the {bad.size} values cannot be held exactly)" if n > 1 else ""
 
 
-def shared(value: Any, name: str | None = None, *, init: str = "constant",
+def shared(value: Any, name: str | None = None, *, borrow: bool = False, strict: bool = False,
+           allow_downcast: bool | None = None, init: str = "constant",
            attrs: dict[str, Any] | None = None) -> SharedVariable:
-    """A shared variable holding `value` (float32 unless an integer array is given)."""
+    """A shared variable holding `value`: int32 for integer values (which must fit
+    int32: int64 labels usually do), float32 for any float (float64 is rounded, as the device
+    computes in float32). The value is always copied, so `borrow` (Theano's promise not to
+    change the array) is accepted and changes nothing; so are `strict` and `allow_downcast`."""
     array = np.asarray(value)
     dtype = INT if array.dtype.kind in "iu" else FLOAT
     node_name = name or fresh_name("shared")

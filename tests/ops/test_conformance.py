@@ -24,6 +24,7 @@ from nodestudio.ir.expr import apply
 from nodestudio.ir.reference import evaluate
 from nodestudio.ops import all_ops, get
 from nodestudio.ops.init import INITIALISERS, fans, initial_value
+from tests.ops.conformance_indexing import indexing_cases
 
 FLOAT, INT = "float32", "int32"
 
@@ -379,6 +380,7 @@ CASES: dict[str, Any] = {
     + [Case("ties", (F(2, 2, 4, 4, gen=_ties), F(2, 2, 2, 2)), {}, fd=False)],
     "avg_pool2d_grad": [Case(tag, (F(*_pooled(xs, attrs)), F(*xs)), dict(attrs), wrt=(0,))
                         for tag, xs, attrs in POOL_GEOMETRIES],
+    **indexing_cases(Case, F, I),
 }
 
 
