@@ -59,30 +59,77 @@ def scan_frame(n_steps: int) -> Iterator[ScanFrame]:
         _frame.reset(token)
 
 
-def _shape_source(size: Any, params: Sequence[Any]) -> Variable:
-    """A variable shaped like `size`, whose values are not read (the generator's template)."""
+def _shape_source(size: Any, params: Sequence[Any]) -> Variable | None:
+    """A variable shaped like `size`, whose values are not read (the generator's template);
+    None when `size` is a static shape with free dimensions that nothing here matches (the
+    draw is then deferred until it meets a variable of that shape: `binomial(...) * x`)."""
     variables = [as_variable(p) for p in params if isinstance(p, Variable)]
     if size is None:
         if not variables:
             raise TheanoCompatError("a random draw without size and with constant parameters",
                                     "give size=")
-        like = max(variables, key=lambda v: v.ndim)
-        return like
+        return max(variables, key=lambda v: v.ndim)
     if isinstance(size, Variable):
         raise TheanoCompatError("a random draw whose size is a symbolic vector",
                                 "give size as a tuple, a variable's .shape or ints")
-    source = getattr(size, "variable", None)  # a variable's symbolic shape (core API)
+    source = getattr(size, "variable", None)  # x.shape of a T.* input
     if isinstance(source, Variable):
         return source
     dims = tuple(size)
+    symbolic = [(i, symbolic_dim(d)) for i, d in enumerate(dims) if isinstance(d, Variable)]
+    if symbolic:  # (x.shape[0], 500): x gives the shape if the rest agrees with it
+        origins = {id(src[0]) for _, src in symbolic if src is not None}
+        first = symbolic[0][1]
+        if first is not None and len(origins) == 1 and all(
+                src is not None and src[1] == i for i, src in symbolic):
+            like = first[0]
+            if like.ndim == len(dims) and all(
+                    isinstance(d, Variable) or d == s for d, s in zip(dims, like.type.shape)):
+                return like
+        raise TheanoCompatError(f"a random draw of size {size!r}",
+                                "give size as one variable's .shape, or ints")
     if all(isinstance(d, (int, np.integer)) for d in dims):
         return constant(np.zeros(dims, dtype=np.float32))
     for v in variables:  # binomial(size=p.shape, p=p): p itself gives the shape
-        if v.ndim == len(dims) and all(d is None or not isinstance(d, (int, np.integer))
-                                       or d == s for d, s in zip(dims, v.shape)):
+        if _fits(v, dims):
             return v
-    raise TheanoCompatError(f"a random draw of symbolic size {size!r}",
-                            "give size as a variable's .shape or as ints")
+    return None
+
+
+def symbolic_dim(d: Variable) -> tuple[Variable, int] | None:
+    """(x, axis) for a size taken from x.shape, else None."""
+    if d.owner.op.name == "shape_dim":
+        x = d.owner.inputs[0]
+        return x, d.owner.attrs["axis"] % x.ndim
+    return None
+
+
+def _fits(v: Variable, dims: tuple) -> bool:
+    return v.ndim == len(dims) and all(d is None or s is None or d == s
+                                       for d, s in zip(dims, v.type.shape))
+
+
+class DeferredDraw:
+    """A draw whose size is a static shape with free dimensions (`binomial(size=h.shape,
+    p=0.7)` for a computed h): it becomes a variable when combined with one of that shape,
+    `draw * h` being the tutorials' use."""
+
+    def __init__(self, make, dims: tuple, what: str):
+        self._make, self._dims, self._what = make, dims, what
+
+    def _resolve(self, other: Any) -> Variable:
+        if isinstance(other, Variable) and _fits(other, self._dims):
+            return self._make(other)
+        raise TheanoCompatError(f"{self._what} of size {self._dims} used other than "
+                                "multiplied or added with a variable of that shape",
+                                "give size as a T.* input's .shape or as ints")
+
+    def __mul__(self, o): return self._resolve(o) * o
+    def __rmul__(self, o): return o * self._resolve(o)
+    def __add__(self, o): return self._resolve(o) + o
+    def __radd__(self, o): return o + self._resolve(o)
+    def __sub__(self, o): return self._resolve(o) - o
+    def __rsub__(self, o): return o - self._resolve(o)
 
 
 class RandomStreams:
@@ -117,13 +164,25 @@ class RandomStreams:
         one = build.slice(whole, [(frame.step, frame.step + 1, 1)])
         return ns.squeeze(one, 0)
 
+    def _draw(self, size, params, make, what: str):
+        like = _shape_source(size, params)
+        if like is None:
+            if _frame.get() is not None:
+                raise TheanoCompatError(f"{what} inside scan with a size of free dimensions",
+                                        "give size as a variable's .shape")
+            return DeferredDraw(make, tuple(size), what)
+        return make(like)
+
     def uniform(self, size=None, low=0.0, high=1.0, ndim=None, dtype=None, nstreams=None):
         _float_dtype(dtype, "uniform")
-        u = self._uniform(_shape_source(size, (low, high)))
-        if isinstance(low, (int, float)) and isinstance(high, (int, float)) and \
-                (low, high) == (0.0, 1.0):
-            return u
-        return u * (as_variable(high) - low) + low
+
+        def make(like):
+            u = self._uniform(like)
+            if isinstance(low, (int, float)) and isinstance(high, (int, float)) and \
+                    (low, high) == (0.0, 1.0):
+                return u
+            return u * (as_variable(high) - low) + low
+        return self._draw(size, (low, high), make, "uniform")
 
     def binomial(self, size=None, n=1, p=0.5, ndim=None, dtype="int64", nstreams=None,
                  prob=None):
@@ -132,13 +191,16 @@ class RandomStreams:
         p = prob if prob is not None else p
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise TheanoCompatError(f"binomial with n={n!r}", "n must be a positive int")
-        like = _shape_source(size, (p,))
-        draws = [ns.lt(self._uniform(like), p) for _ in range(int(n))]
-        total = draws[0]
-        for d in draws[1:]:
-            total = total + d
         target = device_dtype(dtype)
-        return total if target == "float32" else core("cast", "integer binomial")(total, target)
+
+        def make(like):
+            draws = [ns.lt(self._uniform(like), p) for _ in range(int(n))]
+            total = draws[0]
+            for d in draws[1:]:
+                total = total + d
+            return total if target == "float32" else core("cast", "integer binomial")(
+                total, target)
+        return self._draw(size, (p,), make, "binomial")
 
     def normal(self, size=None, avg=0.0, std=1.0, ndim=None, dtype=None, nstreams=None,
                truncate=False):
@@ -146,11 +208,12 @@ class RandomStreams:
         _float_dtype(dtype, "normal")
         if truncate:
             raise TheanoCompatError("normal(truncate=True)")
-        like = _shape_source(size, (avg, std))
-        radius = ns.sqrt(-2.0 * ns.log(1.0 - self._uniform(like)))
         cos = core("cos", "normal (Box-Muller needs cos)")
-        z = radius * cos(self._uniform(like) * (2.0 * math.pi))
-        return z * std + avg
+
+        def make(like):
+            radius = ns.sqrt(-2.0 * ns.log(1.0 - self._uniform(like)))
+            return radius * cos(self._uniform(like) * (2.0 * math.pi)) * std + avg
+        return self._draw(size, (avg, std), make, "normal")
 
     def multinomial(self, *args: Any, **kwargs: Any):
         raise TheanoCompatError("multinomial random streams")

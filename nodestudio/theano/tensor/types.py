@@ -8,6 +8,9 @@ NodeStudio's device types are float32 and int32: every float type (`dmatrix`, `f
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 import nodestudio as ns
 from nodestudio.ir.expr import Variable
@@ -26,6 +29,44 @@ def device_dtype(dtype: str | None) -> str:
     raise TheanoCompatError(f"dtype {dtype!r}", "NodeStudio holds float32 and int32 values")
 
 
+class SymbolicShape(tuple):
+    """`x.shape` of an input made by the T.* constructors: the static shape as a tuple (so
+    code that iterates or compares it sees int / None), whose integer items are the static
+    size where it is known and, for a free dimension, an int32 scalar computed when the graph
+    runs (`ns.shape_of`), as Theano's `x.shape[0]` is. `variable` is x."""
+
+    variable: Variable
+
+    def __new__(cls, variable: Variable) -> SymbolicShape:
+        shape = super().__new__(cls, variable.type.shape)
+        shape.variable = variable
+        return shape
+
+    def __getitem__(self, index: Any) -> Any:
+        static = tuple.__getitem__(self, index)
+        if isinstance(index, (int, np.integer)) and static is None:
+            return ns.shape_of(self.variable)[index]
+        return static
+
+
+class TensorVariable(Variable):
+    """An input made by a T.* constructor: a Variable whose `.shape` is a SymbolicShape."""
+
+    __slots__ = ()
+
+    @property
+    def shape(self) -> SymbolicShape:  # type: ignore[override]
+        return SymbolicShape(self)
+
+
+def _input(name: str | None, shape: tuple[int | None, ...], dtype: str) -> Variable:
+    plain = ns.tensor(name, shape, dtype)
+    node = plain.owner
+    var = TensorVariable(node, 0, plain.type)
+    node.outputs = (var,)
+    return var
+
+
 class TensorType:
     """`TensorType(dtype, broadcastable)(name)`: an input of len(broadcastable) dimensions,
     those marked True of size 1."""
@@ -41,7 +82,7 @@ class TensorType:
 
     def __call__(self, name: str | None = None) -> Variable:
         shape = tuple(1 if b else None for b in self.broadcastable)
-        return ns.tensor(name, shape, self.dtype)
+        return _input(name, shape, self.dtype)
 
     def __repr__(self) -> str:
         return f"TensorType({self.dtype}, {self.broadcastable})"
@@ -49,7 +90,7 @@ class TensorType:
 
 def _maker(ndim: int, fixed: str | None):
     def make(name: str | None = None, dtype: str | None = None) -> Variable:
-        return ns.tensor(name, (None,) * ndim, device_dtype(fixed or dtype))
+        return _input(name, (None,) * ndim, device_dtype(fixed or dtype))
     return make
 
 
@@ -71,11 +112,11 @@ ftensor4, dtensor4, itensor4, ltensor4 = (
 
 
 def row(name: str | None = None, dtype: str | None = None) -> Variable:
-    return ns.tensor(name, (1, None), device_dtype(dtype))
+    return _input(name, (1, None), device_dtype(dtype))
 
 
 def col(name: str | None = None, dtype: str | None = None) -> Variable:
-    return ns.tensor(name, (None, 1), device_dtype(dtype))
+    return _input(name, (None, 1), device_dtype(dtype))
 
 
 def tensor(dtype: str | None = None, broadcastable: Sequence[bool] = (),
