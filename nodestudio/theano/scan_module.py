@@ -40,9 +40,20 @@ class ScanOutput(Variable):
         return super().__getitem__(index)  # type: ignore[misc]
 
 
+_MAX_JOIN = 64  # inputs one concatenate node takes
+
+
+def _join(parts: list[Variable]) -> Variable:
+    """Concatenate along axis 0, in a tree of nodes of at most _MAX_JOIN inputs each."""
+    while len(parts) > _MAX_JOIN:
+        parts = [ns.concatenate(parts[i:i + _MAX_JOIN], 0)
+                 for i in range(0, len(parts), _MAX_JOIN)]
+    return ns.concatenate(parts, 0)
+
+
 def _stack(steps: list[Variable]) -> ScanOutput:
-    stacked = ns.concatenate([ns.expand_dims(v, 0) for v in steps], 0) if len(steps) > 1 \
-        else ns.expand_dims(steps[0], 0)
+    """The steps stacked on a new first axis, as a ScanOutput (the output of its own node)."""
+    stacked = _join([ns.expand_dims(v, 0) for v in steps])
     node = stacked.owner
     out = ScanOutput(node, 0, stacked.type)
     out.steps = list(steps)

@@ -122,3 +122,13 @@ def test_random_draws_inside_scan_take_one_kernel_per_site_and_differ_per_step()
     assert abs(last.mean() - 1 / (1 + np.exp(-1.0))) < 0.15
     h2, _ = f(np.ones((8, 16), np.float32))
     assert not np.array_equal(h, h2)
+
+
+def test_a_long_scan_stacks_all_its_steps():
+    """rbm.py samples with 1000 steps: more than one concatenate node takes."""
+    x = T.vector("x")
+    outs, _ = theano.scan(lambda h: h + 1.0, outputs_info=[x], n_steps=150)
+    got, last = theano.function([x], [outs, outs[-1]])(np.zeros(2, np.float32))
+    np.testing.assert_array_equal(got, np.repeat(np.arange(1, 151, dtype=np.float32), 2)
+                                  .reshape(150, 2))
+    np.testing.assert_array_equal(last, [150.0, 150.0])
