@@ -20,8 +20,9 @@ __kernel void $kernel(__global const float* restrict src, __global float* restri
 {
     const int c0 = get_global_id(0) * 8;  // along src's contiguous axis
     const int r0 = get_global_id(1) * 8;
-    const __global float* s = src + (size_t)r0 * $cols + c0;
-    __global float* d = dst + $offset + (size_t)c0 * $rows + r0;
+    const size_t z = get_global_id(2);     // the matrix, in a batch (0 otherwise)
+    const __global float* s = src + z * ((size_t)$rows * $cols) + (size_t)r0 * $cols + c0;
+    __global float* d = dst + $offset + z * ((size_t)$rows * $cols) + (size_t)c0 * $rows + r0;
     if (c0 + 8 <= $cols && r0 + 8 <= $rows) {
         const float8 v0 = vload8(0, s + 0 * $cols), v1 = vload8(0, s + 1 * $cols);
         const float8 v2 = vload8(0, s + 2 * $cols), v3 = vload8(0, s + 3 * $cols);
@@ -51,6 +52,7 @@ __kernel void $name(__global const float* restrict X, __global const float* rest
     // D's rows, so work-groups run back to back share the same panel of Y while it is in cache.
     const int i0 = get_global_id(0) * $mr;
     const int j0 = get_global_id(1) * $nr;
+    const size_t z = get_global_id(2);  // C's matrix, in a batch (0 otherwise)
     // x: X[i0, 0]; y: Y[0, j0] (row stride $d_cols); c: where D[i0, j0] lives in C.
     const __global float* x = X + $x_origin;
     const __global float* y = Y + $y_origin;

@@ -21,7 +21,8 @@ void $name(__global const float* restrict A, __global const float* restrict B,
     const int tid = ty * $lx + tx;
     const int row0 = get_group_id(1) * $tm;
     const int col0 = get_group_id(0) * $tn;
-    const int p_begin = get_group_id(2) * $depth;
+    const int p_begin = $slice * $depth;
+$batch
 $declare
     for (int p0 = p_begin; p0 < p_begin + $depth && p0 < $k; p0 += $tk) {
         // Cooperative loads; the index order makes consecutive work-items read consecutive

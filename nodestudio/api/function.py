@@ -181,6 +181,11 @@ class Function:
             values[id(var)] = array
         return values
 
+    def __reduce__(self):
+        raise TypeError(f"{self._what()}a compiled function does not pickle (it holds device "
+                        "kernels); pickle the model's variables and call ns.function again "
+                        "after loading")
+
     def _what(self) -> str:
         return f"function {self.name!r}: " if self.name else ""
 

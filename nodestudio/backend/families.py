@@ -27,7 +27,7 @@ FAMILIES: dict[str, str] = {  # OpDef.kernel -> module of nodestudio.backend.pla
     "matmul": "matmul",      # matmul (backend/gemm.py)          kernels/gemm_*.cl
     "conv": "conv",          # conv2d and its gradients          kernels/conv.cl + gemm
     "pool": "pool",          # max / avg pooling and gradients   kernels/pool.cl
-    "indexing": "indexing",  # dynamic slices, take, gather...   kernels/indexing.cl
+    "indexing": "indexing",  # dynamic_slice, take, gather...    kernels/indexing.cl
 }
 
 

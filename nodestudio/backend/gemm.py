@@ -20,6 +20,7 @@ Sizes are baked into the source as constants, so everything here specialises on 
 from __future__ import annotations
 
 import functools
+import math
 import re
 import string
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from nodestudio.backend.launch import Launch
 from nodestudio.backend.templates import load_source, render
 
-__all__ = ["Launch", "GemmPlan", "plan_gemm", "gemm_variant_for", "BUILD_OPTIONS"]
+__all__ = ["Launch", "Batch", "GemmPlan", "plan_gemm", "gemm_variant_for", "BUILD_OPTIONS"]
 
 # -cl-mad-enable only licenses a*b+c -> fma; the kernels call fma() explicitly anyway (PoCL
 # leaves `mad` and `a*b+c` as separate multiply and add: 2.8x slower). No fast-relaxed-math:
@@ -54,20 +55,67 @@ def gemm_variant_for(device_is_gpu: bool) -> str:
     return "gpu" if device_is_gpu else "cpu"
 
 
+@dataclass(frozen=True)
+class Batch:
+    """The batch axes of a batched product (NumPy matmul broadcasting): per axis of C's batch
+    shape, (size, step of A, step of B) with steps counted in whole matrices, 0 where that
+    operand is broadcast along the axis. C's matrices follow one another."""
+
+    axes: tuple[tuple[int, int, int], ...] = ()
+
+    @property
+    def count(self) -> int:
+        return math.prod(size for size, _, _ in self.axes)
+
+    def matrices(self, operand: int) -> int:
+        """How many matrices operand 0 (A) or 1 (B) holds."""
+        return math.prod(size for size, *steps in self.axes if steps[operand])
+
+    def index(self, operand: int, z: str = "z") -> str:
+        """C expression of the matrix of operand 0 (A) or 1 (B) that C's matrix `z` reads."""
+        terms, after = [], 1
+        for size, *steps in reversed(self.axes):
+            step = steps[operand]
+            coord = z if after == 1 else f"{z} / {after}"
+            if after * size < self.count:
+                coord = f"({coord}) % {size}"
+            if step:
+                terms.append(f"({coord}) * {step}")
+            after *= size
+        return " + ".join(reversed(terms)) or "0"
+
+    @staticmethod
+    def broadcast(a_batch: tuple[int, ...], b_batch: tuple[int, ...]) -> Batch:
+        """The batch of C for operands with these batch shapes (NumPy broadcasting)."""
+        ndim = max(len(a_batch), len(b_batch))
+        a = (1,) * (ndim - len(a_batch)) + tuple(a_batch)
+        b = (1,) * (ndim - len(b_batch)) + tuple(b_batch)
+        axes, a_step, b_step = [], 1, 1
+        for da, db in reversed(list(zip(a, b))):
+            if da != db and 1 not in (da, db):
+                raise ValueError(f"batch shapes {a_batch} and {b_batch} do not broadcast")
+            axes.append((max(da, db) if 0 not in (da, db) else 0,
+                         a_step if da != 1 else 0, b_step if db != 1 else 0))
+            a_step *= da
+            b_step *= db
+        return Batch(tuple(reversed(axes)))
+
+
 def plan_gemm(m: int, n: int, k: int, *, trans_a: bool = False, trans_b: bool = False,
-              variant: str = "cpu") -> GemmPlan:
+              variant: str = "cpu", batch: Batch = Batch()) -> GemmPlan:
     """Launches computing C (m x n) = op(A) @ op(B) with A stored (m, k) or, when `trans_a`,
-    (k, m), and B stored (k, n) or, when `trans_b`, (n, k). All row-major float32."""
+    (k, m), and B stored (k, n) or, when `trans_b`, (n, k). All row-major float32. With a
+    `batch`, one such product per matrix of C, as the third dimension of the grid."""
     if min(m, n, k) < 0:
         raise ValueError(f"matrix sizes must be >= 0, got m={m}, n={n}, k={k}")
-    if m == 0 or n == 0:  # an empty product (a batch of 0): nothing to compute
+    if m == 0 or n == 0 or batch.count == 0:  # an empty product: nothing to compute
         return GemmPlan((), 0)
     if k == 0:  # sums of nothing: zeros, as in NumPy
-        return GemmPlan((_zero_fill(m * n),), 0)
+        return GemmPlan((_zero_fill(m * n * batch.count),), 0)
     if variant == "cpu":
-        return _plan_cpu(m, n, k, bool(trans_a), bool(trans_b))
+        return _plan_cpu(m, n, k, bool(trans_a), bool(trans_b), batch=batch)
     if variant == "gpu":
-        return _plan_gpu(m, n, k, bool(trans_a), bool(trans_b))
+        return _plan_gpu(m, n, k, bool(trans_a), bool(trans_b), batch)
     raise ValueError(f"unknown gemm variant {variant!r} (expected 'cpu' or 'gpu')")
 
 
@@ -245,8 +293,10 @@ def _cpu_templates() -> dict[str, string.Template]:
 
 
 def _plan_cpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
-              swapped: bool | None = None) -> GemmPlan:
+              swapped: bool | None = None, batch: Batch = Batch()) -> GemmPlan:
     name = _kernel_name("gemm_cpu", m, n, k, trans_a, trans_b)
+    if batch.axes:
+        name += "_b" + "x".join(str(size) for size, _, _ in batch.axes)
     if swapped is None:
         swapped = _prefer_swapped(m, n, k, trans_a, trans_b)
     # X element (r, p) is at r * x_steps[0] + p * x_steps[1] in its buffer; Y is usable in
@@ -262,6 +312,9 @@ def _plan_cpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
 
     # Operands that do not suit the kernel are copied, transposed, into the scratch buffer:
     # (kernel, buffer role, rows as stored, offset in scratch). Each is stored (rows, k).
+    # With a batch, each operand's matrices (and their copies in scratch) lie one after
+    # another; work-item z of the grid's third dimension computes C's matrix z.
+    operand = {"A": 0, "B": 1}
     transposes: list[tuple[str, str, int, int]] = []
     scratch = 0
     x_arg, x_base = x_role, 0
@@ -270,14 +323,20 @@ def _plan_cpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
         # every k step (1024^3 ran at half speed); read a (k, d_rows) copy instead.
         transposes.append((f"{name}_tx", x_role, d_rows, scratch))
         x_arg, x_base, x_steps = "scratch", scratch, (1, d_rows)
-        scratch += d_rows * k
+        scratch += d_rows * k * batch.matrices(operand[x_role])
         form += f", X^T in scratch[{x_base}:]"
     y_arg, y_base = y_role, 0
     if not y_in_place:
         transposes.append((f"{name}_ty", y_role, d_cols, scratch))
         y_arg, y_base = "scratch", scratch
-        scratch += d_cols * k
+        scratch += d_cols * k * batch.matrices(operand[y_role])
         form += f", Y in scratch[{y_base}:]"
+    x_batch = y_batch = c_batch = ""
+    if batch.axes:
+        x_batch = f" + (size_t)({batch.index(operand[x_role])}) * {d_rows * k}"
+        y_batch = f" + (size_t)({batch.index(operand[y_role])}) * {d_cols * k}"
+        c_batch = f" + (size_t)z * {m * n}"
+        form += f", batch {batch.count} (grid dimension 2)"
 
     mr, nr = _cpu_blocking(d_rows, d_cols)
     rows_edge, cols_edge = d_rows % mr, d_cols % nr
@@ -303,21 +362,28 @@ def _plan_cpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
           for kernel, role, rows, base in transposes),
         templates["gemm"].substitute(
             common,
-            x_origin=offset(x_base, "i0" if x_steps[0] == 1 else f"(size_t)i0 * {x_steps[0]}"),
-            y_origin=offset(y_base, "j0"),
-            c_origin=f"(size_t)j0 * {n} + i0" if swapped else f"(size_t)i0 * {n} + j0",
+            x_origin=offset(x_base, "i0" if x_steps[0] == 1 else f"(size_t)i0 * {x_steps[0]}")
+            + x_batch,
+            y_origin=offset(y_base, "j0") + y_batch,
+            c_origin=(f"(size_t)j0 * {n} + i0" if swapped else f"(size_t)i0 * {n} + j0")
+            + c_batch,
             full_block=block(mr, nr), right_block=block(mr, cols_edge),
             bottom_block=block(rows_edge, nr), corner_block=block(rows_edge, cols_edge))])
+    def grid(*sizes: int, count: int) -> tuple[int, ...]:
+        return (*sizes, count) if batch.axes else sizes
+
     launches = [Launch(kernel=kernel, source=source, options=BUILD_OPTIONS,
-                       global_size=(_ceil_div(k, _TRANSPOSE_TILE),
-                                    _ceil_div(rows, _TRANSPOSE_TILE)),
-                       local_size=(1, 1), args=(role, "scratch"))
+                       global_size=grid(_ceil_div(k, _TRANSPOSE_TILE),
+                                        _ceil_div(rows, _TRANSPOSE_TILE),
+                                        count=batch.matrices(operand[role])),
+                       local_size=grid(1, 1, count=1), args=(role, "scratch"))
                 for kernel, role, rows, _ in transposes]
     launches.append(Launch(kernel=name, source=source, options=BUILD_OPTIONS,
-                           global_size=(_ceil_div(d_rows, mr), _ceil_div(d_cols, nr)),
+                           global_size=grid(_ceil_div(d_rows, mr), _ceil_div(d_cols, nr),
+                                            count=batch.count),
                            # One work-item per work-group: PoCL then runs each block as its own
                            # task (plenty for every core) and never vectorises across items.
-                           local_size=(1, 1), args=(x_arg, y_arg, "C")))
+                           local_size=grid(1, 1, count=1), args=(x_arg, y_arg, "C")))
     return GemmPlan(tuple(launches), scratch)
 
 
@@ -341,8 +407,11 @@ def _gpu_micro(m_or_n: int) -> int:
     return 1
 
 
-def _plan_gpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool) -> GemmPlan:
+def _plan_gpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
+              batch: Batch = Batch()) -> GemmPlan:
     name = _kernel_name("gemm_gpu", m, n, k, trans_a, trans_b)
+    if batch.axes:
+        name += "_b" + "x".join(str(size) for size, _, _ in batch.axes)
     lx = ly = _GPU_THREADS
     wm, wn = _gpu_micro(m), _gpu_micro(n)
     tm, tn, tk = ly * wm, lx * wn, _GPU_TK
@@ -354,7 +423,8 @@ def _plan_gpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool) -> GemmPlan:
     micro += [ind + " ".join(f"acc{r}_{c} = fma(a{r}, b{c}, acc{r}_{c});" for c in range(wn))
               for r in range(wm)]
     groups = _ceil_div(n, tn) * _ceil_div(m, tm)
-    slices, depth = _gpu_split(groups, k)
+    # A batch takes the grid's third dimension (and its matrices fill the device): no k split.
+    slices, depth = _gpu_split(groups, k) if not batch.axes else (1, _ceil_div(k, tk) * tk)
     offset = f"(size_t)get_group_id(2) * {m * n} + " if slices > 1 else ""
     store = []
     for r in range(wm):
@@ -375,8 +445,13 @@ def _plan_gpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool) -> GemmPlan:
         "gemm_gpu.cl", name=name, m=m, n=n, k=k, lx=lx, ly=ly, wm=wm, wn=wn, tm=tm, tn=tn, tk=tk,
         layout=_layout(trans_a, trans_b), declare=declare, micro_tile="\n".join(micro),
         store="\n".join(store), a_ii=a_ii, a_kk=a_kk, a_index=a_index,
-        b_jj=b_jj, b_kk=b_kk, b_index=b_index, slices=slices, depth=depth)
-    grid = (_ceil_div(n, tn) * lx, _ceil_div(m, tm) * ly, slices)
+        b_jj=b_jj, b_kk=b_kk, b_index=b_index, slices=slices, depth=depth,
+        slice="0" if batch.axes else "get_group_id(2)",
+        batch=(f"    {{ const size_t z = get_group_id(2);\n"
+               f"      A += (size_t)({batch.index(0)}) * {m * k};\n"
+               f"      B += (size_t)({batch.index(1)}) * {k * n};\n"
+               f"      C += z * {m * n}; }}") if batch.axes else "")
+    grid = (_ceil_div(n, tn) * lx, _ceil_div(m, tm) * ly, batch.count if batch.axes else slices)
     if slices == 1:
         return GemmPlan((Launch(kernel=name, source=source, options=BUILD_OPTIONS,
                                 global_size=grid, local_size=(lx, ly, 1),

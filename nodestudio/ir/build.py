@@ -159,7 +159,27 @@ def one_hot(labels, depth: int):
 
 
 def matmul(a, b, trans_a: bool = False, trans_b: bool = False):
-    return apply("matmul", a, b, trans_a=trans_a, trans_b=trans_b)
+    """NumPy's matmul (the `@` operator): leading axes are batch axes and broadcast, so
+    (8, 45, 65) @ (8, 65, 100) is 8 products; a 1-d operand is a row (a) or a column (b)
+    vector, its axis removed from the result. `trans_a` / `trans_b` transpose the last two
+    axes of a 2-d-or-more operand. A batch times one matrix is one product over the folded
+    batch (as `dot`), not a batch of small ones."""
+    a, b = as_variable(a), as_variable(b)
+    if (a.ndim < 2 and trans_a) or (b.ndim < 2 and trans_b):
+        raise ShapeError("trans_a / trans_b need an operand of at least 2 dimensions")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError("matmul does not take scalars (use *)", port="a" if a.ndim == 0 else "b")
+    if b.ndim <= 2 and not trans_a and (a.ndim != 2 or b.ndim != 2):
+        out = dot(a, b if not trans_b else transpose(b))
+        return out
+    a2 = expand_dims(a, 0) if a.ndim == 1 else a
+    b2 = expand_dims(b, 1) if b.ndim == 1 else b
+    out = apply("matmul", a2, b2, trans_a=trans_a, trans_b=trans_b)
+    if a.ndim == 1:
+        out = squeeze(out, -2 if b.ndim > 1 else (-2, -1))
+    if b.ndim == 1:
+        out = squeeze(out, -1)
+    return out
 
 
 def dot(a, b):

@@ -57,6 +57,35 @@ class Apply:
     def __repr__(self) -> str:
         return f"<Apply {self.name}: {self.op.name}>"
 
+    def __reduce__(self):
+        """Pickled as what rebuilds it: op name, inputs, attributes, name and data (a constant's
+        array, a shared variable's value); never the op's code, kernels or expansions."""
+        return _rebuild_apply, (self.op.name, self.inputs, self.attrs, self.name, self.data)
+
+
+def _rebuild_apply(op_name: str, inputs: tuple, attrs: dict[str, Any], name: str,
+                   data: Any) -> Apply:
+    op = registry.get(op_name, name)
+    if not inputs and op.kernel == "source":  # inputs, constants, shared values: as declared
+        attrs = op.normalise_attrs({k: v for k, v in attrs.items()}, name)
+        return Apply(op, (), attrs, name, [TensorType(attrs["dtype"], tuple(attrs["shape"]))],
+                     data=data)
+    attrs = {k: v for k, v in attrs.items() if not (k == "n" and op.variadic)}
+    return make_apply(op, inputs, attrs, name, data)
+
+
+def _rebuild_variable(owner: Apply, index: int, cls: type | None = None) -> Variable:
+    """The output of a rebuilt Apply; a subclass the variable had (a compatibility layer's
+    input type) is kept. Pickle rebuilds a variable before anything that consumes it, so
+    swapping the owner's output here is safe."""
+    var = owner.outputs[index]
+    if cls is not None and type(var) is not cls:
+        var = cls(owner, index, var.type)
+        outputs = list(owner.outputs)
+        outputs[index] = var
+        owner.outputs = tuple(outputs)
+    return var
+
 
 def _make_variable(owner: Apply, index: int, type_: TensorType) -> Variable:
     cls = owner.data.variable_class if hasattr(owner.data, "variable_class") else Variable
@@ -99,6 +128,12 @@ class Variable:
 
     def __repr__(self) -> str:
         return f"<Variable {self.name}: {self.type}>"
+
+    def __reduce__(self):
+        return _rebuild_variable, (self.owner, self.index, type(self)), self._pickled_state()
+
+    def _pickled_state(self) -> Any:
+        return None
 
     def __hash__(self) -> int:
         return id(self)
@@ -207,11 +242,11 @@ class Variable:
 
     def __matmul__(self, o):
         from nodestudio.ir import build
-        return build.dot(self, o)
+        return build.matmul(self, o)  # NumPy's matmul: batch axes broadcast
 
     def __rmatmul__(self, o):
         from nodestudio.ir import build
-        return build.dot(o, self)
+        return build.matmul(o, self)
 
     @property
     def T(self) -> Variable:

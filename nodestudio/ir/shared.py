@@ -34,6 +34,13 @@ class SharedVariable(Variable):
     def container(self) -> SharedValue:
         return self.owner.data
 
+    def _pickled_state(self) -> Any:
+        return {"default_update": self.default_update}
+
+    def __setstate__(self, state: Any) -> None:
+        if state:
+            self.default_update = state.get("default_update")
+
     def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
         """A copy of the value (read back from the device when it changed there). `borrow` is
         accepted for Theano's code and changes nothing: the value lives on the device, so the
@@ -62,6 +69,11 @@ class SharedValue:
     @property
     def shape(self) -> tuple[int, ...]:
         return self.host.shape
+
+    def __reduce__(self):
+        """Pickled as its value (a NumPy array, read back from the device if it changed
+        there): a loaded copy uploads it again on first use."""
+        return SharedValue, (self.get_value(), self.dtype, self.name)
 
     def get_value(self) -> np.ndarray:
         if self.host_stale and self.device is not None:

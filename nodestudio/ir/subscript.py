@@ -304,7 +304,9 @@ def _advanced(steps: list[Step], value: Variable, axis: int, group: list[Any]
         raise IndexError("x[a, b] needs the sizes of the trailing axes")
     merged = _step(steps, value, lambda v: apply("reshape", v, shape=flat_shape),
                    lambda y, like: apply("reshape_like", y, like))
-    return _take(steps, merged, axis, rows * width + cols), 2
+    # a negative column counts from the end of its own axis, not of the merged one
+    flat = rows * width + apply("int_mod", cols, constant(width, dtype=INT))
+    return _take(steps, merged, axis, flat), 2
 
 
 # --- set_subtensor / inc_subtensor ----------------------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 
 from nodestudio.errors import ShapeError
 from nodestudio.ops.registry import FLOAT, INT, AttrDef, OpDef, PortDef, TensorType, register
-from nodestudio.ops.shapes import fmt, normalise_axes, size
+from nodestudio.ops.shapes import broadcast_shapes, fmt, normalise_axes, size
 
 X = (PortDef("x"),)
 
@@ -222,36 +222,47 @@ register(OpDef("one_hot", "Tensor", "1.0 at each label's index along a new last 
 
 
 def _matmul_shape(types, attrs):
+    """op(a) @ op(b) over the last two axes; leading (batch) axes broadcast as in NumPy's
+    matmul, so (8, 45, 65) @ (8, 65, 100) is 8 products and (45, 65) @ (8, 65, 100) too."""
     a, b = types
     for port, t in (("a", a), ("b", b)):
-        if t.ndim != 2:
-            raise ShapeError(f"matmul needs 2-d inputs, got {fmt(t.shape)}", port=port)
-    m, ka = (a.shape[1], a.shape[0]) if attrs["trans_a"] else a.shape
-    kb, n = (b.shape[1], b.shape[0]) if attrs["trans_b"] else b.shape
+        if t.ndim < 2:
+            raise ShapeError(f"matmul needs inputs of at least 2 dimensions, got {fmt(t.shape)}",
+                             port=port)
+    m, ka = (a.shape[-1], a.shape[-2]) if attrs["trans_a"] else a.shape[-2:]
+    kb, n = (b.shape[-1], b.shape[-2]) if attrs["trans_b"] else b.shape[-2:]
     if ka is not None and kb is not None and ka != kb:
         raise ShapeError(f"inner dimensions differ: a {fmt(a.shape)}"
                          f"{'ᵀ' if attrs['trans_a'] else ''} and b {fmt(b.shape)}"
                          f"{'ᵀ' if attrs['trans_b'] else ''}", port="b")
-    return [TensorType(FLOAT, (m, n))]
+    batch = broadcast_shapes([a.shape[:-2], b.shape[:-2]], ["a", "b"])
+    return [TensorType(FLOAT, (*batch, m, n))]
 
 
 def _matmul_ref(a, b, trans_a, trans_b):
-    return (a.T if trans_a else a) @ (b.T if trans_b else b)
+    return np.matmul(np.swapaxes(a, -1, -2) if trans_a else a,
+                     np.swapaxes(b, -1, -2) if trans_b else b)
 
 
 def _matmul_grad(F, ins, outs, gs, at):
     a, b, g = ins[0], ins[1], gs[0]
     ta, tb = at["trans_a"], at["trans_b"]
     if not ta and not tb:
-        return [F.matmul(g, b, trans_b=True), F.matmul(a, g, trans_a=True)]
-    if ta and not tb:
-        return [F.matmul(b, g, trans_b=True), F.matmul(a, g)]
-    if not ta and tb:
-        return [F.matmul(g, b), F.matmul(g, a, trans_a=True)]
-    return [F.matmul(b, g, trans_a=True, trans_b=True), F.matmul(g, a, trans_a=True, trans_b=True)]
+        grads = [F.matmul(g, b, trans_b=True), F.matmul(a, g, trans_a=True)]
+    elif ta and not tb:
+        grads = [F.matmul(b, g, trans_b=True), F.matmul(a, g)]
+    elif not ta and tb:
+        grads = [F.matmul(g, b), F.matmul(g, a, trans_a=True)]
+    else:
+        grads = [F.matmul(b, g, trans_a=True, trans_b=True),
+                 F.matmul(g, a, trans_a=True, trans_b=True)]
+    # an operand broadcast over batch axes gets the sum over them
+    return [grad if grad.ndim == x.ndim and grad.shape == x.shape else F.sum_to(grad, x.shape)
+            for grad, x in zip(grads, (a, b))]
 
 
-register(OpDef("matmul", "Linear algebra", "matrix product op(a) @ op(b), op = transpose or not",
+register(OpDef("matmul", "Linear algebra", "matrix product op(a) @ op(b), op = transpose or not; "
+               "leading axes are batch axes, broadcast as in NumPy's matmul",
                (PortDef("a", dtype=FLOAT), PortDef("b", dtype=FLOAT)),
                attrs=(AttrDef("trans_a", "bool", False, "use aᵀ"),
                       AttrDef("trans_b", "bool", False, "use bᵀ")),

@@ -166,3 +166,18 @@ def test_arange_follows_a_free_dimension_and_shape_dims_are_values():
     np.testing.assert_array_equal(fixed, [2, 5, 8])
     with pytest.raises(ns.GraphError, match="known when the graph is built"):
         ns.arange(ns.iscalar("count"))
+
+
+def test_a_start_read_from_a_shared_variable_is_clamped_on_the_device():
+    v = np.arange(12, dtype=np.float32).reshape(6, 2)
+    x = ns.matrix("x")
+    start = ns.shared(0, "start")
+    window = x[start:start + 3]
+    f = ns.function([x], [window, ns.grad(ns.sum(window * 2.0), x)])
+    for s, first in [(1, 1), (5, 3), (-2, 3), (-5, 1), (-40, 0)]:
+        start.set_value(s)
+        got, grad = f(v)
+        np.testing.assert_array_equal(got, v[first:first + 3], err_msg=f"start {s}")
+        want = np.zeros_like(v)
+        want[first:first + 3] = 2.0
+        np.testing.assert_array_equal(grad, want, err_msg=f"start {s}")

@@ -56,7 +56,10 @@ def indexing_cases(Case, F, I) -> dict[str, Any]:  # noqa: N803, E741  (the test
         "dynamic_slice": [
             Case("rows", (F(6, 3), I(gen=_fixed(2))), {"axis": 0, "length": 2}),
             Case("negative", (F(6, 3), I(gen=_fixed(-3))), {"axis": 0, "length": 2}),
-            Case("clamped", (F(6, 3), I(gen=_fixed(5))), {"axis": 0, "length": 3}),
+            # the device's clamping is tested with a start read from a shared variable
+            # (tests/api/test_indexing.py): ns.function refuses this start on the host
+            Case("clamped", (F(6, 3), I(gen=_fixed(5))), {"axis": 0, "length": 3},
+                 opencl=False),
             Case("axis1", (F(2, 7, 3), I(gen=_fixed(4))), {"axis": 1, "length": 3}),
             Case("int_values", (I(9, gen=_ints(-5, 5)), I(gen=_fixed(6))),
                  {"axis": 0, "length": 3})],
@@ -64,7 +67,8 @@ def indexing_cases(Case, F, I) -> dict[str, Any]:  # noqa: N803, E741  (the test
             Case("rows", (F(2, 3), I(gen=_fixed(1)), F(6, 3)), {"axis": 0}, wrt=(0,)),
             Case("negative_axis1", (F(2, 2, 4), I(gen=_fixed(-2)), F(2, 5, 4)), {"axis": 1},
                  wrt=(0,)),
-            Case("clamped", (F(3, 2), I(gen=_fixed(9)), F(4, 2)), {"axis": 0}, wrt=(0,))],
+            Case("clamped", (F(3, 2), I(gen=_fixed(9)), F(4, 2)), {"axis": 0}, wrt=(0,),
+                 opencl=False)],
         "take": [Case("rows", (F(5, 3), I(4, gen=_ints(-5, 5))), {"axis": 0}),
                  Case("axis1_matrix_index", (F(3, 5), I(2, 2, gen=_ints(0, 5))), {"axis": 1}),
                  Case("repeats_out_of_range", (F(4, 2), I(9, gen=_ints(-6, 6))), {"axis": 0}),

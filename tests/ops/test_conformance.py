@@ -147,6 +147,16 @@ def matmuls() -> list[Case]:
                 cases.append(Case(f"{'T' if ta else 'N'}{'T' if tb else 'N'}_{tag}",
                                   (F(*a, gen=_small), F(*b, gen=_small)),
                                   {"trans_a": ta, "trans_b": tb}))
+    # batched (NumPy matmul): equal batches, a matrix broadcast over a batch, broadcast axes
+    for ta, tb in ((False, False), (True, False), (False, True), (True, True)):
+        for tag, (ba, bb), (m, k, n) in [("batched", ((3,), (3,)), (4, 5, 2)),
+                                         ("bcast_a", ((), (3,)), (2, 7, 3)),
+                                         ("bcast_axes", ((2, 1), (3,)), (3, 4, 17))]:
+            a = (*ba, *((k, m) if ta else (m, k)))
+            b = (*bb, *((n, k) if tb else (k, n)))
+            cases.append(Case(f"{'T' if ta else 'N'}{'T' if tb else 'N'}_{tag}",
+                              (F(*a, gen=_small), F(*b, gen=_small)),
+                              {"trans_a": ta, "trans_b": tb}))
     return cases
 
 

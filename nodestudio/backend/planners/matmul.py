@@ -21,10 +21,15 @@ def bind_gemm(plan: gemm.GemmPlan, roles: Mapping[str, str]) -> tuple[Launch, ..
 
 
 def plan(node: FamilyNode) -> Plan:
+    """One gemm; batch axes (NumPy matmul broadcasting) are the grid's third dimension, so a
+    batch is one launch whatever its size, and an operand broadcast over the batch is read in
+    place rather than copied."""
     ta, tb = node.attrs["trans_a"], node.attrs["trans_b"]
     a, b = node.in_shapes
-    m, k = (a[1], a[0]) if ta else a
-    n = b[0] if tb else b[1]
-    g = gemm.plan_gemm(m, n, k, trans_a=ta, trans_b=tb, variant=gemm.gemm_variant_for(node.gpu))
+    m, k = (a[-1], a[-2]) if ta else a[-2:]
+    n = b[-2] if tb else b[-1]
+    batch = gemm.Batch.broadcast(a[:-2], b[:-2]) if len(a) > 2 or len(b) > 2 else gemm.Batch()
+    g = gemm.plan_gemm(m, n, k, trans_a=ta, trans_b=tb, variant=gemm.gemm_variant_for(node.gpu),
+                       batch=batch)
     return Plan(bind_gemm(g, {"A": "in0", "B": "in1", "C": "out0"}),
                 g.scratch_floats * ITEM_BYTES)
