@@ -128,3 +128,46 @@ def test_rbm_cd_and_pcd_through_scan_match_pytorch_with_the_same_random_numbers(
     np.testing.assert_allclose(rbm.W.get_value(), twin.W.detach().numpy(), atol=2e-3)
     if persistent:
         np.testing.assert_array_equal(chain.get_value(), state.numpy())
+
+
+def test_dbn_pretrains_with_cd_and_finetunes_like_pytorch():
+    """One RBM layer pretrained with CD-1 (equal random numbers), then the sigmoid layer it
+    shares its weights with and a logistic layer finetuned by SGD."""
+    from tests.theano.twins import error_rate, sgd_step
+
+    xtr, ytr, xte, yte = small_mnist()
+    n_hidden, batch = 32, 20
+    W0 = np.random.RandomState(9).uniform(-0.1, 0.1, (784, n_hidden)).astype(np.float32)
+    x, y = T.matrix("x"), T.ivector("y")
+    rbm = RBM(x, 784, n_hidden, W0, MRG_RandomStreams(SEED))
+    cost, recon, updates = rbm.cost_updates(0.05, 1)
+    pretrain = theano.function([x], recon, updates=updates)
+    ours_pre = [float(pretrain(xtr[i:i + batch])) for i in range(0, 200, batch)]
+    hidden = T.nnet.sigmoid(T.dot(x, rbm.W) + rbm.hbias)  # the DBN's layer shares W, hbias
+    W_top = theano.shared(np.zeros((n_hidden, 10), np.float32))
+    b_top = theano.shared(np.zeros(10, np.float32))
+    p = T.nnet.softmax(T.dot(hidden, W_top) + b_top)
+    nll = -T.mean(T.log(p)[T.arange(y.shape[0]), y])
+    params = [rbm.W, rbm.hbias, W_top, b_top]
+    finetune = theano.function([x, y], nll, updates=[
+        (q, q - 0.1 * g) for q, g in zip(params, T.grad(nll, params))])
+    ours_fine = [float(finetune(xtr[i:i + batch], ytr[i:i + batch]))
+                 for i in range(0, len(xtr), batch)]
+    ours_err = float(theano.function([x, y], T.mean(T.neq(T.argmax(p, axis=1), y)))(xte, yte))
+
+    twin = TorchRBM(W0, 784, n_hidden, 1)
+    theirs_pre = [twin.step(t64(xtr[i:i + batch]), call, 0.05)[1]
+                  for call, i in enumerate(range(0, 200, batch))]
+    assert_costs_close(ours_pre, theirs_pre)
+    tW, tb = param(np.zeros((n_hidden, 10))), param(np.zeros(10))
+    tparams = [twin.W, twin.hb, tW, tb]
+
+    def logits(v):
+        return torch.sigmoid(v @ twin.W + twin.hb) @ tW + tb
+
+    theirs_fine = [sgd_step(tparams, torch.nn.functional.cross_entropy(
+        logits(t64(xtr[i:i + batch])), torch.tensor(ytr[i:i + batch], dtype=torch.long)), 0.1)
+        for i in range(0, len(xtr), batch)]
+    assert_costs_close(ours_fine, theirs_fine)
+    with torch.no_grad():
+        assert abs(ours_err - error_rate(logits(t64(xte)), yte)) <= 0.01
