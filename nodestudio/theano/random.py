@@ -22,12 +22,19 @@ import numpy as np
 
 import nodestudio as ns
 from nodestudio.ir import build
-from nodestudio.ir.expr import Variable, as_variable, constant
+from nodestudio.ir.expr import Variable, apply, as_variable, constant
 from nodestudio.ops import philox
 from nodestudio.theano._support import TheanoCompatError, core
 from nodestudio.theano.tensor.types import device_dtype
 
 _SITE_KEY = 0x7A3E0C11  # second key word when mixing a site's seed
+
+
+def row(x: Variable, t: int) -> Variable:
+    """x[t] along the first axis as a dynamic slice: its start is a value, not part of the
+    kernel's source, so all the steps of a scan share one compiled program."""
+    window = apply("dynamic_slice", x, constant(t, dtype="int32"), axis=0, length=1)
+    return ns.squeeze(window, 0)
 
 
 class ScanFrame:
@@ -161,8 +168,7 @@ class RandomStreams:
             whole = build.random_uniform_like(ns.expand_dims(like, 0) * 0.0 + stack,
                                               seed=self._site_seed())
             frame.draws[key] = whole
-        one = build.slice(whole, [(frame.step, frame.step + 1, 1)])
-        return ns.squeeze(one, 0)
+        return row(whole, frame.step)
 
     def _draw(self, size, params, make, what: str):
         like = _shape_source(size, params)

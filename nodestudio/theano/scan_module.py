@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 
 import nodestudio as ns
-from nodestudio.ir import build
 from nodestudio.ir.expr import Variable, as_variable
 from nodestudio.theano._support import TheanoCompatError
-from nodestudio.theano.random import scan_frame
+from nodestudio.theano.random import row, scan_frame
 
 
 class ScanOutput(Variable):
@@ -155,4 +154,4 @@ def _steps(n_steps: Any, seqs: list[Variable]) -> int:
 
 
 def _step_of(seq: Variable, t: int) -> Variable:
-    return ns.squeeze(build.slice(seq, [(t, t + 1, 1)]), 0)
+    return row(seq, t)
