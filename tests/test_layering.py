@@ -12,7 +12,8 @@ Layers, lowest first (each may import only its own and lower ones):
     ops           nodestudio/ops/
     ir            nodestudio/ir/
     backend       nodestudio/backend/
-    api           nodestudio/api/, nodestudio/__init__.py
+    api           nodestudio/api/, nodestudio/__init__.py, nodestudio/theano/ (the
+                  Theano-compatible surface, built on the public API, the IR and the ops)
     train         nodestudio/train/
     cli, gui      nodestudio/cli.py, nodestudio/__main__.py, nodestudio/gui/ (one layer: the CLI
                   opens the studio through a lazy import of nodestudio.gui)
@@ -41,7 +42,7 @@ STACK = [  # (layer name, module prefixes), lowest first
     ("ops", ("nodestudio.ops",)),
     ("ir", ("nodestudio.ir",)),
     ("backend", ("nodestudio.backend",)),
-    ("api", ("nodestudio.api", "nodestudio")),
+    ("api", ("nodestudio.api", "nodestudio.theano", "nodestudio")),
     ("train", ("nodestudio.train",)),
     ("cli/gui", ("nodestudio.cli", "nodestudio.__main__", "nodestudio.gui")),
 ]

@@ -1,0 +1,5 @@
+"""`theano.tensor.signal`: pooling."""
+
+from nodestudio.theano.tensor.signal import pool
+
+__all__ = ["pool"]
