@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import nodestudio as ns
-from nodestudio.theano._support import TheanoCompatError, accepts, core
+from nodestudio.theano._support import TheanoCompatError
 
 _IGNORED = ("mode", "profile", "on_unused_input", "accept_inplace", "rebuild_strict")
 
@@ -23,14 +23,10 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
         raise TheanoCompatError(f"theano.function argument(s) {', '.join(unknown)}")
     if no_default_updates:
         raise TheanoCompatError("theano.function(no_default_updates=True)")
-    extra: dict[str, Any] = {}
-    if name is not None and accepts(ns.function, "name"):
-        extra["name"] = name
-    if allow_input_downcast is not None and accepts(ns.function, "allow_input_downcast"):
-        extra["allow_input_downcast"] = allow_input_downcast
     if updates is not None and hasattr(updates, "items"):
         updates = list(updates.items())
-    return ns.function(list(inputs), outputs, updates=updates, givens=givens, **extra)
+    return ns.function(list(inputs), outputs, updates=updates, givens=givens, name=name,
+                       allow_input_downcast=bool(allow_input_downcast))
 
 
 def shared(value: Any, name: str | None = None, strict: bool = False,
@@ -38,9 +34,7 @@ def shared(value: Any, name: str | None = None, strict: bool = False,
     """A shared variable (float64 values are held as float32, int64 as int32)."""
     if kwargs:
         raise TheanoCompatError(f"theano.shared argument(s) {', '.join(sorted(kwargs))}")
-    if borrow and accepts(ns.shared, "borrow"):
-        return ns.shared(value, name, borrow=True)
-    return ns.shared(value, name)
+    return ns.shared(value, name, borrow=borrow)
 
 
 def In(variable, name=None, value=None, update=None, mutable=None, strict=False,  # noqa: N802
@@ -48,8 +42,7 @@ def In(variable, name=None, value=None, update=None, mutable=None, strict=False,
     """theano.In: an input with a default value (the core API's ns.In)."""
     if update is not None or mutable:
         raise TheanoCompatError("theano.In(update=...) / mutable inputs")
-    make = core("In", "theano.In")
     kwargs: dict[str, Any] = {"value": value}
     if name is not None:
         kwargs["name"] = name
-    return make(variable, **kwargs)
+    return ns.In(variable, **kwargs)

@@ -24,7 +24,7 @@ import nodestudio as ns
 from nodestudio.ir import build
 from nodestudio.ir.expr import Variable, apply, as_variable, constant
 from nodestudio.ops import philox
-from nodestudio.theano._support import TheanoCompatError, core
+from nodestudio.theano._support import TheanoCompatError
 from nodestudio.theano.tensor.types import device_dtype
 
 _SITE_KEY = 0x7A3E0C11  # second key word when mixing a site's seed
@@ -204,7 +204,7 @@ class RandomStreams:
             total = draws[0]
             for d in draws[1:]:
                 total = total + d
-            return total if target == "float32" else core("cast", "integer binomial")(
+            return total if target == "float32" else ns.cast(
                 total, target)
         return self._draw(size, (p,), make, "binomial")
 
@@ -214,7 +214,7 @@ class RandomStreams:
         _float_dtype(dtype, "normal")
         if truncate:
             raise TheanoCompatError("normal(truncate=True)")
-        cos = core("cos", "normal (Box-Muller needs cos)")
+        cos = ns.cos
 
         def make(like):
             radius = ns.sqrt(-2.0 * ns.log(1.0 - self._uniform(like)))

@@ -53,8 +53,6 @@ def test_binomial_takes_its_shape_from_p_and_n_counts_trials():
 
 
 def test_normal_has_the_asked_mean_and_spread():
-    if not hasattr(ns, "cos"):
-        pytest.skip("normal draws need the core API's cos (branch i11-ops)")
     z = theano.function([], RandomStreams(3).normal(size=(400, 250), avg=1.5, std=2.0))()
     assert abs(z.mean() - 1.5) < 0.03 and abs(z.std() - 2.0) < 0.03
 

@@ -11,7 +11,7 @@ from typing import Any
 import nodestudio as ns
 from nodestudio.ir import build
 from nodestudio.ir.expr import Variable, as_variable
-from nodestudio.theano._support import TheanoCompatError, accepts, core
+from nodestudio.theano._support import TheanoCompatError
 from nodestudio.theano.tensor.types import device_dtype
 
 # --- elementwise ------------------------------------------------------------------------------
@@ -45,47 +45,46 @@ square = sqr
 abs = abs_  # noqa: A001
 
 
-def erf(x): return core("erf", "T.erf")(x)
-def sin(x): return core("sin", "T.sin")(x)
-def cos(x): return core("cos", "T.cos")(x)
+def erf(x): return ns.erf(x)
+def sin(x): return ns.sin(x)
+def cos(x): return ns.cos(x)
 
 
 def clip(x, a_min, a_max):
     """Theano's clip: x limited to [a_min, a_max] (ns.clip where the core API has it)."""
     try:
-        return core("clip", "T.clip")(x, a_min, a_max)
+        return ns.clip(x, a_min, a_max)
     except TheanoCompatError:
         return ns.minimum(ns.maximum(x, a_min), a_max)
 
 
 def round(x, mode: str | None = None):  # noqa: A001  (Theano's name)
     """Theano rounds half away from zero by default ('half_away_from_zero') and to even with
-    mode='half_to_even'; the core API's ns.round decides which it offers."""
-    fn = core("round", "T.round")
-    return fn(x, mode=mode) if mode is not None and accepts(fn, "mode") else fn(x)
+    mode='half_to_even'."""
+    return ns.round(x) if mode is None else ns.round(x, mode=mode)
 
 
 def cast(x, dtype: str):
     """T.cast: int64 becomes int32 and float64 float32 (NodeStudio's device types)."""
-    return core("cast", "T.cast")(x, device_dtype(dtype))
+    return ns.cast(x, device_dtype(dtype))
 
 
 def arange(start, stop=None, step=1, dtype=None):
-    fn = core("arange", "T.arange")
+    fn = ns.arange
     if stop is None:
         return fn(start) if step == 1 else fn(0, start, step)
     return fn(start, stop, step)
 
 
 def set_subtensor(x, y, inplace: bool = False, tolerate_inplace_aliasing: bool = False):
-    return core("set_subtensor", "T.set_subtensor")(x, y)
+    return ns.set_subtensor(x, y)
 
 
 def inc_subtensor(x, y, inplace: bool = False, set_instead_of_inc: bool = False,
                   tolerate_inplace_aliasing: bool = False):
     if set_instead_of_inc:
         return set_subtensor(x, y)
-    return core("inc_subtensor", "T.inc_subtensor")(x, y)
+    return ns.inc_subtensor(x, y)
 
 
 # --- reductions -------------------------------------------------------------------------------
@@ -109,7 +108,7 @@ def max(x, axis=None, keepdims: bool = False):  # noqa: A001
 
 def min(x, axis=None, keepdims: bool = False):  # noqa: A001
     try:
-        fn = core("min", "T.min")
+        fn = ns.min
     except TheanoCompatError:
         return -ns.max(-as_variable(x), axis=_axis(axis), keepdims=keepdims)
     return fn(x, axis=_axis(axis), keepdims=keepdims)
@@ -128,11 +127,11 @@ def argmin(x, axis=None, keepdims: bool = False):
 
 
 def var(x, axis=None, keepdims: bool = False):
-    return core("var", "T.var")(x, axis=_axis(axis), keepdims=keepdims)
+    return ns.var(x, axis=_axis(axis), keepdims=keepdims)
 
 
 def std(x, axis=None, keepdims: bool = False):
-    return core("std", "T.std")(x, axis=_axis(axis), keepdims=keepdims)
+    return ns.std(x, axis=_axis(axis), keepdims=keepdims)
 
 
 def prod(x, axis=None, keepdims: bool = False):
@@ -189,12 +188,7 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs: str = "raise",
         raise TheanoCompatError("grad(known_grads=...)")
     if isinstance(wrt, tuple):
         wrt = list(wrt)
-    if consider_constant:
-        if not accepts(ns.grad, "consider_constant"):
-            raise TheanoCompatError("grad(consider_constant=...)",
-                                    "the core API's ns.grad has no consider_constant yet")
-        return ns.grad(cost, wrt, consider_constant=list(consider_constant))
-    return ns.grad(cost, wrt)
+    return ns.grad(cost, wrt, consider_constant=list(consider_constant or ()))
 
 
 def as_tensor_variable(x, name=None, ndim=None) -> Variable:

@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 import nodestudio as ns
-from nodestudio.ir.expr import as_variable, constant
-from nodestudio.theano._support import TheanoCompatError, accepts, core
+from nodestudio.ir.expr import as_variable
+from nodestudio.theano._support import TheanoCompatError
 
 
 def _pair(value: Any, what: str) -> tuple[int, int]:
@@ -42,22 +40,8 @@ def padding_for(border_mode: Any, kernel: tuple[int, int]) -> tuple[int, int]:
 
 
 def flip_filters(w):
-    """w with its two spatial axes reversed: the core API's flip op where there is one, else
-    a product with the anti-diagonal permutation over the flattened kernel (differentiable,
-    and small: the filters are a few hundred numbers)."""
-    flip = getattr(ns, "flip", None)
-    if flip is not None:
-        for keyword in ("axis", "axes"):
-            if accepts(flip, keyword):
-                return flip(w, **{keyword: (2, 3)})
-        return flip(w, (2, 3))
-    n_f, n_c, kh, kw = w.shape
-    if n_f is None or n_c is None:
-        raise TheanoCompatError("conv2d filters of unknown count",
-                                "give filters with a fixed shape (a shared variable)")
-    reverse = constant(np.eye(kh * kw, dtype=np.float32)[::-1].copy())
-    flat = ns.dot(ns.reshape(w, (n_f * n_c, kh * kw)), reverse)
-    return ns.reshape(flat, (n_f, n_c, kh, kw))
+    """w with its two spatial axes reversed (Theano's filter_flip)."""
+    return ns.flip(w, (2, 3))
 
 
 def _check_shape(var, declared, what: str) -> None:
@@ -93,4 +77,4 @@ def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="val
     stride = _pair(subsample, "subsample")
     if filter_flip:
         w = flip_filters(w)
-    return core("conv2d", "conv2d")(x, w, stride=stride, padding=padding)
+    return ns.conv2d(x, w, stride=stride, padding=padding)

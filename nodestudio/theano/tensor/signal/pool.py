@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import nodestudio as ns
 from nodestudio.ir.expr import as_variable
-from nodestudio.theano._support import TheanoCompatError, core
+from nodestudio.theano._support import TheanoCompatError
 
 MODES = ("max", "average_exc_pad", "average_inc_pad", "sum")
 
@@ -41,8 +42,8 @@ def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="m
                                 "pool a (batch, channels, rows, cols) tensor")
     args = dict(size=size, stride=stride, padding=pad, ignore_border=ignore_border)
     if mode == "max":
-        return core("max_pool2d", "pool_2d mode='max'")(x, **args)
-    average = core("avg_pool2d", f"pool_2d mode={mode!r}")
+        return ns.max_pool2d(x, **args)
+    average = ns.avg_pool2d
     if mode == "average_exc_pad":
         return average(x, **args)
     whole = pad == (0, 0) and (ignore_border or _tiles(x, size, stride))
