@@ -20,6 +20,9 @@ persistent chain is the layer's declared state and advances with every step. Wha
   - `pseudo_likelihood` (binary visibles only): the Theano tutorial's stochastic estimate,
     V * mean over the training sample of log sigmoid(F(x~) - F(x)), x the rounded input and
     x~ it with one bit flipped, the bit drawn per row from (seed, epoch).
+* `objective`: "loss" trains on the graph's loss (an RBM's cost, or a sum of them);
+  "layers" on the sum of the costs of every RBM the graph's outputs depend on, whatever the
+  loss is (pretraining the RBMs inside a classifier; the other parameters get no gradient);
 * the run ends with the last epoch's parameters (`keep_best` is False): the CD cost on the
   validation split is noise, no measure of the model.
 """
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
 
 RBM_OP = "rbm_layer"
 KSchedule = int | Mapping[int, int] | Callable[[int], int] | None
+OBJECTIVES = ("loss", "layers")
 
 
 def rbm_nodes(outputs: list[Variable]) -> list[Apply]:
@@ -90,8 +94,12 @@ class ContrastiveDivergence(Minibatch):
     name = "cd"
     keep_best = False
 
-    def __init__(self, k: KSchedule = None, monitor_rows: int = 1000):
+    def __init__(self, k: KSchedule = None, monitor_rows: int = 1000,
+                 objective: str = "loss"):
         super().__init__()
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        self.objective = objective
         if isinstance(k, int) and k < 1 or isinstance(k, Mapping) and (
                 not k or min(k.values()) < 1):
             raise ValueError(f"k must be >= 1, got {k!r}")
@@ -117,12 +125,20 @@ class ContrastiveDivergence(Minibatch):
     # --- the Strategy interface -----------------------------------------------------------
     def check(self, trainer: Trainer) -> None:
         super().check(trainer)
-        if not rbm_nodes([trainer.model.loss]):
+        if not rbm_nodes(self._watched(trainer)):
             from nodestudio.train.loop import TrainingError
-            raise TrainingError(f"contrastive divergence trains rbm_layer nodes, but the loss "
-                                f"of {trainer.model.source} depends on none")
+            what = "loss" if self.objective == "loss" else "outputs"
+            raise TrainingError(f"contrastive divergence trains rbm_layer nodes, but the "
+                                f"{what} of {trainer.model.source} depend(s) on none")
 
     def prepare(self, trainer: Trainer) -> None:
+        if self.objective == "layers":  # the RBMs' own costs, whatever the graph's loss is
+            costs = [node.outputs[1] for node in rbm_nodes(self._watched(trainer))]
+            total = costs[0]
+            for cost in costs[1:]:
+                total = total + cost
+            trainer.training_loss = total
+            trainer.grads = grad(total, trainer.model.params)
         self.nodes = rbm_nodes([trainer.training_loss])
         super().prepare(trainer)
         self._monitors = [_Monitor(trainer.model, node) for node in self.nodes]
@@ -162,6 +178,12 @@ class ContrastiveDivergence(Minibatch):
         return metrics
 
     # --- helpers ----------------------------------------------------------------------------
+    def _watched(self, trainer: Trainer) -> list[Variable]:
+        model = trainer.model
+        if self.objective == "loss":
+            return [model.loss]
+        return [v for v in (model.loss, model.error, model.prediction) if v is not None]
+
     def _metric(self, node: Apply, name: str) -> str:
         return name if len(self.nodes) == 1 else f"{node.name}/{name}"
 
