@@ -29,7 +29,8 @@ class EpochRecord:
     minibatch values seen during the epoch (weighted by batch size, computed before each
     step's update, in training mode); the valid figures are measured after the epoch in
     inference mode. Errors are None when the graph has no `error` output, valid figures None
-    when the validation split is empty."""
+    when the validation split is empty. `metrics` holds a strategy's extra monitoring figures
+    by name (an RBM's reconstruction error, free-energy gap, pseudo-likelihood)."""
 
     epoch: int
     train_loss: float
@@ -37,9 +38,14 @@ class EpochRecord:
     valid_loss: float | None
     valid_error: float | None
     seconds: float
+    metrics: Mapping[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The figures by name; `metrics` only when a strategy measured some."""
+        record = asdict(self)
+        if not self.metrics:
+            del record["metrics"]
+        return record
 
 
 @dataclass(frozen=True)
@@ -77,10 +83,14 @@ class History:
         """The figures of `metrics.json`: epochs, best_epoch, test_error, test_loss
         (`nodestudio train` adds "settings", the run's effective settings). A non-finite figure
         (a validation loss that overflowed) becomes None: JSON has no NaN."""
-        return {"epochs": [{k: _finite(v) for k, v in record.as_dict().items()}
-                           for record in self.epochs],
+        return {"epochs": [_finite_record(record.as_dict()) for record in self.epochs],
                 "best_epoch": self.best_epoch, "test_error": _finite(self.test_error),
                 "test_loss": _finite(self.test_loss)}
+
+
+def _finite_record(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: ({m: _finite(x) for m, x in v.items()} if k == "metrics" else _finite(v))
+            for k, v in record.items()}
 
 
 def _finite(value: Any) -> Any:

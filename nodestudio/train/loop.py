@@ -18,6 +18,10 @@ An epoch is one pass over a fresh permutation of the training set, seeded by (se
 run is deterministic given its seed; `batch_size` >= the training set size is plain gradient
 descent. With `balanced=True` the batches hold equal numbers of each class instead.
 
+What an epoch does is the strategy's (nodestudio/train/strategies/): `Minibatch` for the
+minibatch optimizers, `FullBatch` for "cg" and "lbfgs", or one given as `strategy=`. The
+Trainer keeps validation, early stopping, the divergence guard, events and pause / stop.
+
 Full-batch methods ("cg", "lbfgs") go through `minimize_fullbatch`: an epoch is a chunk of
 `fullbatch_iterations` iterations on the whole training set, each chunk a fresh SciPy run from
 the current parameters (L-BFGS's curvature memory and CG's direction restart at each chunk,
@@ -69,17 +73,13 @@ from typing import Any
 
 import numpy as np
 
-from nodestudio.api.function import function
-from nodestudio.api.symbols import scalar
-from nodestudio.data.batches import balanced_batches, epoch_batches
+from nodestudio.api.function import Function, function
 from nodestudio.data.dataset import Dataset, Splits
 from nodestudio.errors import GraphError, NodeStudioError
-from nodestudio.ir import build as F
 from nodestudio.ir.autodiff import grad
 from nodestudio.ir.expr import name_scope
 from nodestudio.ir.names import in_user_terms
 from nodestudio.train.events import (
-    BatchEnd,
     Callback,
     EpochEnd,
     EpochRecord,
@@ -91,27 +91,25 @@ from nodestudio.train.events import (
     StopReason,
 )
 from nodestudio.train.fullbatch import METHODS as FULLBATCH_METHODS
-from nodestudio.train.fullbatch import deterministic_objective, minimize_fullbatch
 from nodestudio.train.model import Model, locate_non_finite
 from nodestudio.train.optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from nodestudio.train.probe import DEFAULT_BATCH, Probe
 from nodestudio.train.regularise import Regularisation, attach_running_averages
 from nodestudio.train.schedules import Schedule, constant
+from nodestudio.train.strategies import (
+    Diverged,
+    EpochResult,
+    FullBatch,
+    Minibatch,
+    Stopped,
+    Strategy,
+)
 
 OPTIMIZER_NAMES = (*OPTIMIZERS, *FULLBATCH_METHODS)
 
 
 class TrainingError(NodeStudioError, ValueError):
     """Trainer settings that cannot work (unknown optimizer, batch size 0, ...)."""
-
-
-class _Interrupted(Exception):
-    """Raised from the full-batch callback to leave SciPy's loop when stop() is called."""
-
-
-class _Diverged(Exception):
-    def __init__(self, failure: Failure):
-        self.failure = failure
 
 
 class Evaluator:
@@ -178,7 +176,8 @@ class Trainer:
                  seed: int = 0, balanced: bool = False, monitor: str | None = None,
                  eval_batch_size: int = 1000, fullbatch_iterations: int = 10,
                  guard_gradients: bool = True, regularisation: Regularisation | None = None,
-                 probe_every: int | str | None = None, probe_batch: int = DEFAULT_BATCH):
+                 probe_every: int | str | None = None, probe_batch: int = DEFAULT_BATCH,
+                 strategy: Strategy | None = None):
         _count("batch_size", batch_size)
         _count("epochs", epochs)
         _count("eval_batch_size", eval_batch_size)
@@ -217,22 +216,21 @@ class Trainer:
         self.exception: BaseException | None = None  # what a start()ed run raised, if anything
 
         self.regularisation = regularisation or Regularisation()
-        if self.optimizer is None and self.regularisation.active:
-            raise TrainingError(f"regularisation options need a minibatch optimizer; "
-                                f"{self.method} works on the plain loss")
-        if self.optimizer is None:  # a random cost is refused now, not after compiling
-            deterministic_objective(model.loss, self.method)
+        self.guard_gradients = guard_gradients
+        # what an epoch does: given, or the optimizer's (a minibatch optimizer or CG / L-BFGS)
+        self.strategy = strategy if strategy is not None else (
+            Minibatch() if self.optimizer is not None else FullBatch(self.method))
+        self.strategy.check(self)  # refused now (a random cost for L-BFGS), not after compiling
         with _user_terms(model.nodes):
-            self._build_functions(model, eval_batch_size, guard_gradients)
+            self._build_functions(model, eval_batch_size)
             # live values for the studio's panels: a Snapshot every few steps (train/probe.py)
             self.probe = None if probe_every is None else Probe(
                 model, self.training_loss, model.params, data.train, probe_every, probe_batch,
                 seed)
 
-    def _build_functions(self, model: Model, eval_batch_size: int,
-                         guard_gradients: bool) -> None:
-        # a graph read from a file has no default updates: its batch-norm running averages
-        # get them here, so that training functions update them (see regularise.py)
+    def _build_functions(self, model: Model, eval_batch_size: int) -> None:
+        # a graph read from a file has no default updates: its declared state (batch norm's
+        # running averages) gets them here, so that training functions update it
         attach_running_averages([v for v in (model.loss, model.error, model.prediction)
                                  if v is not None])
         self.evaluator = Evaluator(model, eval_batch_size)
@@ -241,27 +239,17 @@ class Trainer:
             self.training_loss = (self.regularisation.training_loss(model.loss, model.x,
                                                                      model.params)
                                   if self.regularisation.active else model.loss)
-        self._grads = grad(self.training_loss, model.params)
-        self._train_fn = None
-        if self.optimizer is not None:
-            lr = scalar("lr")
-            guarded = self.training_loss
-            if guard_gradients:  # NaN / Inf in any gradient turns the returned loss NaN
-                total = None
-                for g in self._grads:
-                    part = F.sum(g) if g.ndim else g
-                    total = part if total is None else total + part
-                guarded = self.training_loss + 0.0 * total
-            updates = self.regularisation.constrain(
-                self.optimizer.updates(model.params, self._grads, lr), model.params)
-            # every default update the model declares, not only those ns.function finds on
-            # the loss's path: an expanded batch norm's running averages are computed off it
-            targets = {id(shared) for shared, _ in updates}
-            updates = [*updates, *((v, v.default_update) for v in model.shared.values()
-                                   if v.default_update is not None and id(v) not in targets)]
-            extra = [model.error] if model.error is not None else []
-            self._train_fn = function([model.x, model.y, lr], [guarded, *extra],
-                                      updates=updates)
+        self.grads = grad(self.training_loss, model.params)
+        self.strategy.prepare(self)
+
+    @property
+    def _train_fn(self) -> Function | None:
+        """The compiled training step of a minibatch strategy (None for full-batch ones)."""
+        return getattr(self.strategy, "train_fn", None)
+
+    @_train_fn.setter
+    def _train_fn(self, fn: Function) -> None:  # tests put a failing step in its place
+        self.strategy.train_fn = fn
 
     # --- control from any thread (none of these blocks) --------------------------------------
     def subscribe(self, callback: Callback) -> Callable[[], None]:
@@ -296,11 +284,15 @@ class Trainer:
         thread.start()
         return thread
 
-    def _may_continue(self) -> bool:
+    def may_continue(self) -> bool:
         """Called before every step: waits while paused; False once stop() was called."""
         if not self._running.is_set():
             self._running.wait()
         return not self._stop.is_set()
+
+    def emit(self, event: Any) -> None:
+        """Send an event to the subscribers (strategies report their steps through it)."""
+        self._events.emit(event)
 
     # --- the run -------------------------------------------------------------------------------
     def run(self) -> History:
@@ -311,11 +303,8 @@ class Trainer:
         self.history = history
         start = time.perf_counter()
         try:
-            if self.optimizer is not None:
-                history.stop_reason = self._minibatch_epochs(history)
-            else:
-                history.stop_reason = self._fullbatch_epochs(history)
-        except _Diverged as diverged:
+            history.stop_reason = self._epochs(history)
+        except Diverged as diverged:
             self._fail(history, diverged.failure, "diverged", start)
             return history
         except NodeStudioError as exc:  # a kernel build failure, out of device memory, ...
@@ -343,86 +332,23 @@ class Trainer:
         history.seconds = time.perf_counter() - start
         self._events.emit(Failed(failure.message, failure.node, failure, history))
 
-    def _minibatch_epochs(self, history: History) -> StopReason:
-        train, model = self.data.train, self.model
-        assert self._train_fn is not None and self.schedule is not None
+    def _epochs(self, history: History) -> StopReason:
         for epoch in range(1, self.epochs + 1):
-            began = last = time.perf_counter()
-            loss_sum, error_sum, seen = 0.0, 0.0, 0
-            for index in self._batches(epoch):
-                if not self._may_continue():
-                    return "stopped"
-                if self.probe is not None and self.probe.due(history.iterations):
-                    self._events.emit(self.probe.take(epoch, history.iterations))
-                xb, yb = model.feed(train, index)
-                out = self._train_fn(xb, yb, self.schedule.lr_at(history.iterations))
-                loss = float(out[0])  # the one wait of the step
-                if not math.isfinite(loss):
-                    raise _Diverged(self._diagnose(history.iterations, epoch, loss, xb, yb))
-                n = len(index)
-                loss_sum += loss * n
-                error_sum += float(out[1]) * n if len(out) > 1 else 0.0
-                seen += n
-                now = time.perf_counter()
-                self._events.emit(BatchEnd(history.iterations, epoch, loss,
-                                           n / max(now - last, 1e-9)))
-                last = now
-                history.iterations += 1
-            train_error = error_sum / seen if model.error is not None else None
-            if self._end_epoch(history, epoch, loss_sum / seen, train_error, began):
-                return "patience"
-        return "epochs"
-
-    def _batches(self, epoch: int) -> Iterator[np.ndarray]:
-        n = len(self.data.train)
-        if self.balanced:
-            return balanced_batches(self.data.train.y, self.batch_size, seed=self.seed,
-                                    epoch=epoch - 1)
-        return epoch_batches(n, self.batch_size, seed=self.seed, epoch=epoch - 1)
-
-    def _fullbatch_epochs(self, history: History) -> StopReason:
-        model, train = self.model, self.data.train
-        xs, ys = model.feed(train)
-        for epoch in range(1, self.epochs + 1):
-            if not self._may_continue():
-                return "stopped"
-            began = last = time.perf_counter()
-            before = model.values()
-
-            def after_iteration(_: int, cost: float, epoch: int = epoch) -> None:
-                nonlocal last
-                now = time.perf_counter()
-                self._events.emit(BatchEnd(history.iterations, epoch, cost,
-                                           len(train) / max(now - last, 1e-9)))
-                last = now
-                history.iterations += 1
-                if not self._may_continue():
-                    raise _Interrupted
-
+            began = time.perf_counter()
             try:
-                result = minimize_fullbatch(model.loss, model.params, [model.x, model.y],
-                                            [xs, ys], method=self.method,
-                                            max_iter=self.fullbatch_iterations,
-                                            callback=after_iteration)
-            except _Interrupted:
-                model.set_values(before)  # SciPy may have left a line-search trial point
+                result = self.strategy.run_epoch(self, epoch)
+            except Stopped:
                 return "stopped"
-            if not math.isfinite(result.fun):
-                model.set_values(before)
-                raise _Diverged(self._diagnose(history.iterations, epoch, result.fun, xs, ys,
-                                               rolled_back=True))
-            if self.probe is not None:  # one snapshot per chunk of iterations
-                self._events.emit(self.probe.take(epoch, history.iterations))
-            train_loss, train_error = self.evaluate(train)
-            if self._end_epoch(history, epoch, train_loss, train_error, began):
+            if self._end_epoch(history, epoch, result, began):
                 return "patience"
-            if result.nit < self.fullbatch_iterations:
+            if result.converged:
                 return "converged"
         return "epochs"
 
-    def _end_epoch(self, history: History, epoch: int, train_loss: float,
-                   train_error: float | None, began: float) -> bool:
+    def _end_epoch(self, history: History, epoch: int, result: EpochResult,
+                   began: float) -> bool:
         """Validate, record, remember the best parameters; True when it is time to stop."""
+        train_loss, train_error = result.train_loss, result.train_error
         valid_loss, valid_error = self.evaluate(self.data.valid)
         watched = {"valid_loss": valid_loss, "valid_error": valid_error}[self.monitor]
         if watched is None:  # no validation data: the training loss decides
@@ -430,7 +356,7 @@ class Trainer:
         if self.early.update(epoch, watched):
             self._best_values = self.model.values()
         record = EpochRecord(epoch, train_loss, train_error, valid_loss, valid_error,
-                             time.perf_counter() - began)
+                             time.perf_counter() - began, dict(result.metrics))
         history.epochs.append(record)
         self._events.emit(EpochEnd(record, self.early.best_epoch))
         return self.early.should_stop(epoch)
@@ -440,7 +366,7 @@ class Trainer:
         """Mean loss and error over a dataset in inference mode, with the current parameters."""
         return self.evaluator(data)
 
-    def _diagnose(self, iteration: int, epoch: int, loss: float, xb: np.ndarray,
+    def diagnose(self, iteration: int, epoch: int, loss: float, xb: np.ndarray,
                   yb: np.ndarray, rolled_back: bool | None = None) -> Failure:
         """Undo the failing step and find the first node that produced NaN or Inf."""
         if rolled_back is None:
@@ -448,7 +374,7 @@ class Trainer:
         feeds = {self.model.x: xb, self.model.y: yb}
         calls = self._train_fn.calls - 1 if self._train_fn is not None else 0
         try:
-            found = locate_non_finite([self.training_loss, *self._grads], feeds, calls,
+            found = locate_non_finite([self.training_loss, *self.grads], feeds, calls,
                                       self.model.nodes)
         except NodeStudioError:  # the diagnosis must not hide the divergence itself
             found = None

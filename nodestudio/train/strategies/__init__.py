@@ -1,0 +1,8 @@
+"""Training strategies: what one epoch of a method does, driven by the `Trainer`
+(see base.py for the interface)."""
+
+from nodestudio.train.strategies.base import Diverged, EpochResult, Stopped, Strategy
+from nodestudio.train.strategies.fullbatch import FullBatch
+from nodestudio.train.strategies.minibatch import Minibatch
+
+__all__ = ["Diverged", "EpochResult", "FullBatch", "Minibatch", "Stopped", "Strategy"]

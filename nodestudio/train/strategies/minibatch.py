@@ -1,0 +1,108 @@
+"""Minibatch training: each epoch a pass over a fresh seeded permutation of the training set
+(or class-balanced batches), one compiled step per batch:
+
+    ns.function([x, y, lr], [loss (+ 0 * sum of gradients), error], updates=...)
+
+`lr` is an input fed from the schedule at every step; parameters and optimizer state stay on the
+device, and the one value the host waits for per step is the loss it must check. The updates are
+the optimizer's (constrained by the regularisation, max-norm) plus the default update of every
+shared variable of the model (batch norm's running averages, an RBM's persistent chain), on the
+loss's path or not.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from nodestudio.api.function import Function, function
+from nodestudio.api.symbols import scalar
+from nodestudio.data.batches import balanced_batches, epoch_batches
+from nodestudio.ir import build as F
+from nodestudio.train.events import BatchEnd
+from nodestudio.train.strategies.base import Diverged, EpochResult, Stopped, Strategy
+
+if TYPE_CHECKING:
+    from nodestudio.train.loop import Trainer
+
+
+class Minibatch(Strategy):
+    """SGD-style training with the trainer's optimizer and schedule."""
+
+    name = "minibatch"
+
+    def __init__(self) -> None:
+        self.train_fn: Function | None = None
+
+    def check(self, trainer: Trainer) -> None:
+        from nodestudio.train.loop import TrainingError
+        if trainer.optimizer is None:
+            raise TrainingError(f"minibatch training needs a minibatch optimizer, not "
+                                f"{trainer.method}")
+
+    def prepare(self, trainer: Trainer) -> None:
+        model = trainer.model
+        lr = scalar("lr")
+        guarded = trainer.training_loss
+        if trainer.guard_gradients:  # NaN / Inf in any gradient turns the returned loss NaN
+            total = None
+            for g in trainer.grads:
+                part = F.sum(g) if g.ndim else g
+                total = part if total is None else total + part
+            guarded = trainer.training_loss + 0.0 * total
+        updates = trainer.regularisation.constrain(
+            trainer.optimizer.updates(model.params, trainer.grads, lr), model.params)
+        # every default update the model declares, not only those ns.function finds on the
+        # loss's path: an expanded batch norm's running averages are computed off it
+        targets = {id(shared) for shared, _ in updates}
+        updates = [*updates, *((v, v.default_update) for v in model.shared.values()
+                               if v.default_update is not None and id(v) not in targets)]
+        self.train_fn = function([model.x, model.y, lr], [guarded, *self.outputs(trainer)],
+                                 updates=updates)
+
+    def outputs(self, trainer: Trainer) -> list:
+        """What the step returns besides the guarded loss (the error, when there is one)."""
+        return [trainer.model.error] if trainer.model.error is not None else []
+
+    def batches(self, trainer: Trainer, epoch: int) -> Iterator[np.ndarray]:
+        train = trainer.data.train
+        if trainer.balanced:
+            return balanced_batches(train.y, trainer.batch_size, seed=trainer.seed,
+                                    epoch=epoch - 1)
+        return epoch_batches(len(train), trainer.batch_size, seed=trainer.seed,
+                             epoch=epoch - 1)
+
+    def run_epoch(self, trainer: Trainer, epoch: int) -> EpochResult:
+        model, history, train = trainer.model, trainer.history, trainer.data.train
+        assert self.train_fn is not None and trainer.schedule is not None
+        last = time.perf_counter()
+        loss_sum, error_sum, seen = 0.0, 0.0, 0
+        for index in self.batches(trainer, epoch):
+            if not trainer.may_continue():
+                raise Stopped
+            probe = trainer.probe
+            if probe is not None and probe.due(history.iterations):
+                trainer.emit(probe.take(epoch, history.iterations))
+            xb, yb = model.feed(train, index)
+            out = self.train_fn(xb, yb, trainer.schedule.lr_at(history.iterations))
+            loss = float(out[0])  # the one wait of the step
+            if not math.isfinite(loss):
+                raise Diverged(trainer.diagnose(history.iterations, epoch, loss, xb, yb))
+            n = len(index)
+            loss_sum += loss * n
+            error_sum += float(out[1]) * n if model.error is not None else 0.0
+            seen += n
+            now = time.perf_counter()
+            trainer.emit(BatchEnd(history.iterations, epoch, loss,
+                                  n / max(now - last, 1e-9)))
+            last = now
+            history.iterations += 1
+        train_error = error_sum / seen if model.error is not None else None
+        return EpochResult(loss_sum / seen, train_error)
+
+
+__all__ = ["Minibatch"]
