@@ -115,6 +115,40 @@ def lenet() -> dict[str, ns.Variable]:
     return classifier(ns.dense_layer(h, 10, init="zeros", name="logits"), y)
 
 
+def autoencoder_stack(x: ns.Variable, widths, levels) -> ns.Variable:
+    """Autoencoder layers ae1, ae2, ... (sigmoid, tied, cross-entropy), each reading the
+    previous one's clean code, with masking noise at the given levels (0: none)."""
+    from nodestudio.ir.layers import layer
+    h = x
+    for i, (width, level) in enumerate(zip(widths, levels), start=1):
+        noise = {"noise": "masking", "noise_level": level} if level else {}
+        h = layer("autoencoder_layer", h, name=f"ae{i}", hidden=width, **noise)
+    return h
+
+
+def stacked_dae() -> dict[str, ns.Variable]:
+    """The course's stacked denoising autoencoder (SdA.py) on 784 pixels: three denoising
+    autoencoder layers of 500 (masking noise 0.1, 0.2, 0.3), whose clean codes feed a softmax
+    output layer (zeros). `nodestudio pretrain --method dae` trains the autoencoders one by
+    one on their reconstruction costs; `nodestudio train --init` then fine-tunes the whole
+    classifier (the autoencoders' `hidden` outputs are its hidden layers)."""
+    x, y = ns.tensor("x", (None, 784)), ns.ivector("y")
+    h = autoencoder_stack(x, (500, 500, 500), (0.1, 0.2, 0.3))
+    return classifier(ns.dense_layer(h, 10, init="zeros", name="logits"), y)
+
+
+def deep_autoencoder() -> dict[str, ns.Variable]:
+    """A stack of autoencoder layers 784 -> 256 -> 64 -> 16 (no labels) to pretrain with
+    `nodestudio pretrain --method sae`, which also writes the stack unfolded into a deep
+    autoencoder 784 -> 256 -> 64 -> 16 -> 64 -> 256 -> 784 with the pretrained values
+    (train/unfold.py), to fine-tune with CG. Its own `loss` is the first layer's
+    reconstruction cost, so `nodestudio train` on this file trains that layer alone."""
+    x = ns.tensor("x", (None, 784))
+    code = autoencoder_stack(x, (256, 64, 16), (0, 0, 0))
+    first = code.owner.inputs[0].owner.inputs[0].owner  # ae1
+    return {"loss": first.outputs[1], "prediction": first.outputs[2], "code": code}
+
+
 EXAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
     "logistic_regression": (logistic_regression, {
         "title": "Logistic regression (784 -> 10)",
@@ -135,6 +169,17 @@ EXAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
         "title": "LeNet (conv 20@5x5 tanh, pool 2x2, conv 50@5x5 tanh, pool 2x2, 500 tanh, 10)",
         "training": {"optimizer": "sgd", "lr": 0.1, "batch_size": 50, "epochs": 20,
                      "patience": 5}}),
+    "stacked_dae": (stacked_dae, {
+        "title": "Stacked denoising autoencoder (784 -> 500 -> 500 -> 500 -> 10)",
+        "pretraining": {"method": "dae", "optimizer": "sgd", "lr": 0.1, "batch_size": 20,
+                        "epochs": 5, "unfold": "classifier"},
+        "training": {"optimizer": "sgd", "lr": 0.1, "batch_size": 20, "epochs": 30,
+                     "patience": 10}}),
+    "deep_autoencoder": (deep_autoencoder, {
+        "title": "Deep autoencoder stack (784 -> 256 -> 64 -> 16), pretrained then unfolded",
+        "pretraining": {"method": "sae", "optimizer": "sgd", "lr": 0.1, "batch_size": 20,
+                        "epochs": 5, "unfold": "deep_autoencoder"},
+        "training": {"optimizer": "cg", "epochs": 10}}),
 }
 
 
