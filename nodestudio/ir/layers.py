@@ -1,4 +1,6 @@
-"""Building the IR node of an op that owns parameters (a layer), and binding default updates.
+"""Building the IR node of an op that owns parameters (a layer), and binding default updates:
+state (an input or owned parameter whose next value is one of the op's outputs) is declared
+once, on the op's ports (`PortDef.update`, `ParamDef.update`), and bound here for every op.
 
 A layer's IR node takes its owned parameters as its last inputs: shared variables named
 "<node>/<param>", made here with shapes from the op's `ParamDef`s. Their values come from the
@@ -14,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from nodestudio.errors import GraphError, ShapeError
-from nodestudio.ir.expr import Apply, Variable, fresh_name, make_apply
+from nodestudio.ir.expr import Apply, Variable, fresh_name, make_apply, toposort
 from nodestudio.ir.shared import SharedVariable, shared
 from nodestudio.ops import registry
 from nodestudio.ops.init import initial_value, owned_seed
@@ -75,17 +77,48 @@ def make_layer(op: OpDef, inputs: Sequence[Variable], attrs: dict[str, Any],
     return node, params
 
 
-def bind_default_updates(node: Apply) -> None:
-    """Inputs that declare an update (batch norm's running averages), when fed by shared
-    variables, get that output as their default update: training functions apply it."""
+def declared_updates(node: Apply) -> list[tuple[SharedVariable, Variable]]:
+    """(shared variable, its next value) for each input and owned parameter of `node` whose
+    port declares an `update` (PortDef.update / ParamDef.update: batch norm's running
+    averages, an RBM's persistent chain) and is fed by a shared variable. The op definition is
+    the one place state is declared: nothing here knows any op by name."""
     names = node.op.ir_input_names(node.attrs)
     specs = {p.name: p for p in (*node.op.inputs, *node.op.params)}
     outputs = node.op.output_names()
+    pairs = []
     for port, var in zip(names, node.inputs):
-        spec = specs.get(port)
-        update = getattr(spec, "update", None)
-        if update and isinstance(var, SharedVariable) and var.default_update is None:
-            var.default_update = node.outputs[outputs.index(update)]
+        update = getattr(specs.get(port), "update", None)
+        if update and isinstance(var, SharedVariable):
+            pairs.append((var, node.outputs[outputs.index(update)]))
+    return pairs
+
+
+def bind_default_updates(node: Apply) -> int:
+    """The declared updates of `node` become its shared variables' default updates (where
+    they have none): training functions apply them. Returns how many were set."""
+    count = 0
+    for var, nxt in declared_updates(node):
+        if var.default_update is None:
+            var.default_update = nxt
+            count += 1
+    return count
+
+
+def graph_updates(outputs: Sequence[Variable]) -> list[tuple[SharedVariable, Variable]]:
+    """The declared updates of every node `outputs` depend on, each shared variable once."""
+    pairs, seen = [], set()
+    for node in toposort(list(outputs)):
+        for var, nxt in declared_updates(node):
+            if id(var) not in seen:
+                seen.add(id(var))
+                pairs.append((var, nxt))
+    return pairs
+
+
+def bind_graph_updates(outputs: Sequence[Variable]) -> int:
+    """`bind_default_updates` for every node `outputs` depend on (a graph rebuilt without its
+    default updates); returns how many were set."""
+    return sum(bind_default_updates(node) for node in toposort(list(outputs)))
 
 
 def layer(op_name: str, *inputs: Variable, name: str | None = None, **attrs: Any) -> Variable:
@@ -131,5 +164,6 @@ def batch_norm_layer(x: Variable, axis: int = 1, eps: float = 1e-5, momentum: fl
                  mode=mode)
 
 
-__all__ = ["batch_norm_layer", "bind_default_updates", "conv2d_layer", "dense_layer", "layer",
-           "layer_params", "make_layer", "owned_attrs", "owned_types", "param_key"]
+__all__ = ["batch_norm_layer", "bind_default_updates", "bind_graph_updates", "conv2d_layer",
+           "declared_updates", "dense_layer", "graph_updates", "layer", "layer_params",
+           "make_layer", "owned_attrs", "owned_types", "param_key"]

@@ -33,9 +33,10 @@ averages); a graph that stays random in that mode is refused (see fullbatch.py).
 
 `regularisation=Regularisation(...)` (nodestudio/train/regularise.py: L1 / L2 penalties, input
 noise, label smoothing, DropConnect, max-norm, random image shifts) changes the training loss and
-updates only; evaluation uses the graph's plain loss. A graph's batch-norm running averages are
-made default updates of their shared variables, so training steps update them even when the
-graph was read from a file; the training function applies the default update of every shared
+updates only; evaluation uses the graph's plain loss. The state a graph's ops declare (batch
+norm's running averages, an RBM's persistent chain: `update` on their ports) is made the default
+update of its shared variables, so training steps update it even when the graph was read from a
+file; the training function applies the default update of every shared
 variable of the model, on the loss's path or not (an expanded batch norm computes its running
 averages beside the loss, not on the way to it).
 
@@ -78,6 +79,7 @@ from nodestudio.data.dataset import Dataset, Splits
 from nodestudio.errors import GraphError, NodeStudioError
 from nodestudio.ir.autodiff import grad
 from nodestudio.ir.expr import name_scope
+from nodestudio.ir.layers import bind_graph_updates
 from nodestudio.ir.names import in_user_terms
 from nodestudio.train.events import (
     Callback,
@@ -94,7 +96,7 @@ from nodestudio.train.fullbatch import METHODS as FULLBATCH_METHODS
 from nodestudio.train.model import Model, locate_non_finite
 from nodestudio.train.optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from nodestudio.train.probe import DEFAULT_BATCH, Probe
-from nodestudio.train.regularise import Regularisation, attach_running_averages
+from nodestudio.train.regularise import Regularisation
 from nodestudio.train.schedules import Schedule, constant
 from nodestudio.train.strategies import (
     Diverged,
@@ -231,7 +233,7 @@ class Trainer:
     def _build_functions(self, model: Model, eval_batch_size: int) -> None:
         # a graph read from a file has no default updates: its declared state (batch norm's
         # running averages) gets them here, so that training functions update it
-        attach_running_averages([v for v in (model.loss, model.error, model.prediction)
+        bind_graph_updates([v for v in (model.loss, model.error, model.prediction)
                                  if v is not None])
         self.evaluator = Evaluator(model, eval_batch_size)
         # what the options add is named apart: no node of the user's graph is called so

@@ -1,8 +1,5 @@
 """Regularisation for the Trainer, applied to a loaded graph without editing its file.
 
-* `running_average_updates` / `attach_running_averages`: the batch-norm running averages of a
-  graph read from a file (`ns.batch_norm` sets them as default updates when a graph is built
-  in Python; a loaded graph has none), so training functions update them.
 * `weight_penalty`: l1 * sum |W| + l2 * sum W² over the trainable weight matrices (parameters
   with ndim >= 2: biases and batch-norm scales are left alone), added to the training loss.
 * `gaussian_noise`: x + std * N(0, 1), drawn on the device from two uniform streams by
@@ -43,32 +40,6 @@ NOISE_SEEDS = (0x5EED1, 0x5EED2)  # the two uniform streams of the input noise
 DROP_CONNECT_SEED = 0xDC00  # + the index of the weight matrix
 SHIFT_SEEDS = (0x5F1, 0x5F2)  # the row and column shift streams
 AFFINE_SEED = 0xAFF0  # the angle stream; the scale stream is AFFINE_SEED + 1
-
-
-def running_average_updates(outputs: Sequence[Variable]) -> list[tuple[SharedVariable, Variable]]:
-    """(running_mean, next value) and (running_var, next value) for every batch_norm node that
-    `outputs` depend on whose running averages are shared variables."""
-    pairs, seen = [], set()
-    for node in toposort(list(outputs)):
-        if node.op.name != "batch_norm":
-            continue
-        for port, nxt in ((3, node.outputs[1]), (4, node.outputs[2])):
-            shared = node.inputs[port]
-            if isinstance(shared, SharedVariable) and id(shared) not in seen:
-                seen.add(id(shared))
-                pairs.append((shared, nxt))
-    return pairs
-
-
-def attach_running_averages(outputs: Sequence[Variable]) -> int:
-    """Make the running averages of `outputs`' batch_norm nodes default updates (as
-    `ns.batch_norm` does) where they have none; returns how many were set."""
-    count = 0
-    for shared, nxt in running_average_updates(outputs):
-        if shared.default_update is None:
-            shared.default_update = nxt
-            count += 1
-    return count
 
 
 def weight_matrices(params: Sequence[SharedVariable]) -> list[SharedVariable]:
@@ -295,6 +266,6 @@ class Regularisation:
         return [(p, max_norm(e, self.max_norm) if id(p) in weights else e) for p, e in updates]
 
 
-__all__ = ["Regularisation", "attach_running_averages", "drop_connect", "feed_input",
+__all__ = ["Regularisation", "drop_connect", "feed_input",
            "gaussian_noise", "label_smoothing", "max_norm", "random_affine", "random_shift",
-           "running_average_updates", "standard_normal_like", "weight_penalty"]
+           "standard_normal_like", "weight_penalty"]

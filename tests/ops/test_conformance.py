@@ -336,6 +336,27 @@ CASES: dict[str, Any] = {
              mode="train", free=[(None, 6), (6, 2), (2,), (6,), (2, 6)]),
         Case("images", (F(2, 1, 3, 2, gen=_prob), F(6, 3, gen=_small), F(3), F(6)),
              {"hidden": 3}, free=[(None, 1, 3, 2), (6, 3), (3,), (6,)])],
+    # the RBM: (v, W, vbias, hbias, chain); Philox draws at call 0 on both sides, so the
+    # sampled states agree exactly. Gaussian visibles: their chain end moves with W, which
+    # the cost's stop_gradient hides from the analytic gradient but not from finite
+    # differences, so they are checked forward and on OpenCL only.
+    "rbm_layer": [
+        Case("bernoulli_cd1", (F(5, 6, gen=_cond), F(6, 4, gen=_small), F(6, gen=_small),
+                               F(4, gen=_small), F(1, 6)), {"hidden": 4, "seed": 3},
+             free=[(None, 6), (6, 4), (6,), (4,), (1, 6)]),
+        Case("bernoulli_cd3", (F(7, 5, gen=_cond), F(5, 3, gen=_small), F(5), F(3),
+                               F(1, 5)), {"hidden": 3, "k": 3},
+             free=[(None, 5), (5, 3), (5,), (3,), (1, 5)]),
+        Case("bernoulli_pcd2", (F(4, 6, gen=_cond), F(6, 4, gen=_small), F(6), F(4),
+                                F(3, 6, gen=_cond)),
+             {"hidden": 4, "k": 2, "persistent": True, "particles": 3, "seed": 5},
+             free=[(None, 6), (6, 4), (6,), (4,), (3, 6)]),
+        Case("gaussian_cd1", (F(5, 6), F(6, 4, gen=_small), F(6), F(4), F(1, 6)),
+             {"hidden": 4, "visible": "gaussian", "seed": 8}, fd=False,
+             free=[(None, 6), (6, 4), (6,), (4,), (1, 6)]),
+        Case("gaussian_pcd2", (F(4, 5), F(5, 3, gen=_small), F(5), F(3), F(6, 5)),
+             {"hidden": 3, "visible": "gaussian", "k": 2, "persistent": True,
+              "particles": 6}, fd=False, free=[(None, 5), (5, 3), (5,), (3,), (6, 5)])],
     "mode_switch": [Case("infer", (F(3, 4), F(3, 4))),
                     Case("train", (F(3, 4), F(3, 4)), mode="train"),
                     Case("pinned_infer", (F(2, 5), F(2, 5)), {"mode": "infer"}, mode="train")],

@@ -40,6 +40,8 @@ def stacked(hidden=(8, 6), noise="none", kind="autoencoder_layer"):
     for i, units in enumerate(hidden, start=1):
         if kind == "autoencoder_layer":
             h = layer(kind, h, name=f"ae{i}", hidden=units, noise=noise, noise_level=0.2)
+        elif kind == "rbm_layer":
+            h = layer(kind, h, name=f"rbm{i}", hidden=units, persistent=i == 2, particles=5)
         else:
             h = ns.dense_layer(h, units, "sigmoid", name=f"hidden{i}")
     logits = ns.dense_layer(h, K, name="logits")
@@ -134,6 +136,21 @@ def test_autoencoder_stack_trains_one_layer_at_a_time(method):
     for history in result.histories.values():  # each layer's reconstruction cost goes down
         first, last = history.epochs[0], history.epochs[-1]
         assert last.train_loss < first.train_loss
+
+
+def test_dbn_trains_each_rbm_in_turn_watching_its_reconstruction():
+    graph = stacked(kind="rbm_layer")
+    pretrainer = Layerwise(graph, _data(), "dbn", epochs=3, optimizer="sgd", lr=0.1,
+                           batch_size=10)
+    seen = _snapshots(pretrainer)
+    result = pretrainer.run()
+    start2, end = seen[1][1], result.values
+    assert _changed(seen[0][1], start2, "rbm1/") and not _changed(seen[0][1], start2, "rbm2/")
+    assert not _changed(start2, end, "rbm1/") and _changed(start2, end, "rbm2/W")
+    assert _changed(start2, end, "rbm2/chain")  # PCD's particles move as declared state
+    for history in result.histories.values():  # the error watched is the reconstruction
+        assert history.epochs[-1].valid_error < history.epochs[0].valid_error * 1.05
+        assert history.epochs[-1].train_error > 0
 
 
 def test_dae_keeps_a_layers_own_noise_and_sae_switches_it_off():

@@ -12,8 +12,8 @@ Methods (the `nodestudio pretrain --method` table):
   its noise switched off (a plain stacked autoencoder);
 * `dae`: the same stack denoising: each layer keeps the noise it is set to, and a layer set to
   none gets the course's masking noise at 0.3 (dA.py's corruption level);
-* `dbn`: a stack of `rbm_layer` nodes, each trained by contrastive divergence (H6's
-  ContrastiveDivergence strategy, with the layer's own CD-k / PCD settings);
+* `dbn`: a stack of `rbm_layer` nodes, each trained by contrastive divergence with the
+  layer's own CD-k / PCD settings (SGD on its CD cost; its reconstruction error monitored);
 * `supervised`: a chain of `dense_layer` nodes whose last one is the output layer: the first
   hidden layer is trained with a fresh output layer of the same kind, which is then dropped;
   each next hidden layer is added and trained, with its own fresh output layer, while the
@@ -125,14 +125,21 @@ def _owned(node: Apply) -> list[SharedVariable]:
             if v.owner.attrs.get("trainable", True)]
 
 
+def _output(node: Apply, name: str) -> Variable:
+    return node.outputs[node.op.output_names().index(name)]
+
+
 def autoencoder_stages(model: Model) -> list[Stage]:
-    return [Stage(node.name, node.outputs[node.op.output_names().index("cost")], _owned(node))
+    return [Stage(node.name, _output(node, "cost"), _owned(node))
             for node in layer_stack(model, "autoencoder_layer")]
 
 
 def rbm_stages(model: Model) -> list[Stage]:
-    from nodestudio.train.strategies import rbm_layer_stage  # H6's CD strategy for one layer
-    return [rbm_layer_stage(model, node) for node in layer_stack(model, "rbm_layer")]
+    """Each RBM minimises its CD cost (SGD on it is CD-k / PCD, the chain advancing as its
+    declared update); its one-step reconstruction error is the stage's error, so early
+    stopping and the best-epoch restore watch the validation reconstruction."""
+    return [Stage(node.name, _output(node, "cost"), _owned(node), _output(node, "recon"))
+            for node in layer_stack(model, "rbm_layer")]
 
 
 def supervised_stages(model: Model) -> list[Stage]:
@@ -205,11 +212,14 @@ class Layerwise:
 
     def stage_model(self, stage: Stage) -> Model:
         """The model one layer trains: the graph's features, that layer's objective, its
-        parameters; the shared values of the whole graph (and a temporary output layer's)."""
-        shared = {**self.model.shared, **{v.name: v for v in stage.extra.values()}}
+        parameters. Its shared variables (what the trainer saves, restores and applies
+        declared updates to) are that layer's own and a temporary output layer's: the state
+        of the layers above (a PCD chain, running averages) stays as it is meanwhile."""
+        own = {k: v for k, v in self.model.shared.items() if k.startswith(stage.layer + "/")}
+        shared = {**own, **{v.name: v for v in (*stage.params, *stage.extra.values())}}
         return replace(self.model, loss=stage.loss, error=stage.error, prediction=None,
                        params=list(stage.params), shared=shared,
-                       n_classes=self.model.n_classes if stage.error is not None else None,
+                       n_classes=self.model.n_classes if self.method == "supervised" else None,
                        frozen=set())
 
     def run(self) -> LayerwiseResult:
