@@ -149,6 +149,31 @@ def deep_autoencoder() -> dict[str, ns.Variable]:
     return {"loss": first.outputs[1], "prediction": first.outputs[2], "code": code}
 
 
+def rbm() -> dict[str, ns.Variable]:
+    """The course's rbm.py: a Bernoulli RBM of 784 visible and 500 hidden units trained by
+    persistent CD-15 with 20 particles; `loss` is its CD cost (SGD on it is PCD), `error` its
+    one-step reconstruction error (what early stopping watches), `prediction` p(h | v)."""
+    from nodestudio.ir.layers import layer
+    x = ns.tensor("x", (None, 784))
+    hidden = layer("rbm_layer", x, name="rbm", hidden=500, k=15, persistent=True,
+                   particles=20)
+    outs = dict(zip(hidden.owner.op.output_names(), hidden.owner.outputs))
+    return {"loss": outs["cost"], "error": outs["recon"], "prediction": hidden}
+
+
+def dbn() -> dict[str, ns.Variable]:
+    """The course's DBN.py on 784 pixels: three Bernoulli RBMs of 500 (CD-1), whose p(h | v)
+    feed the next one and finally a softmax output layer (zeros). `nodestudio pretrain
+    --method dbn` trains the RBMs one by one; `nodestudio train --init` fine-tunes the
+    classifier (the sigmoid net the RBMs' weights define)."""
+    from nodestudio.ir.layers import layer
+    x, y = ns.tensor("x", (None, 784)), ns.ivector("y")
+    h = x
+    for i in range(1, 4):
+        h = layer("rbm_layer", h, name=f"rbm{i}", hidden=500)
+    return classifier(ns.dense_layer(h, 10, init="zeros", name="logits"), y)
+
+
 EXAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
     "logistic_regression": (logistic_regression, {
         "title": "Logistic regression (784 -> 10)",
@@ -180,6 +205,17 @@ EXAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
         "pretraining": {"method": "sae", "optimizer": "sgd", "lr": 0.1, "batch_size": 20,
                         "epochs": 5, "unfold": "deep_autoencoder"},
         "training": {"optimizer": "cg", "epochs": 10}}),
+    "rbm": (rbm, {
+        "title": "RBM on MNIST (784 visible, 500 hidden, PCD-15, 20 particles)",
+        "pretraining": {"method": "rbm", "optimizer": "sgd", "lr": 0.1, "batch_size": 20,
+                        "epochs": 15},
+        "training": {"optimizer": "sgd", "lr": 0.1, "batch_size": 20, "epochs": 15}}),
+    "dbn": (dbn, {
+        "title": "Deep belief net (784 -> 500 -> 500 -> 500 -> 10, RBMs by CD-1)",
+        "pretraining": {"method": "dbn", "optimizer": "sgd", "lr": 0.05, "batch_size": 20,
+                        "epochs": 5, "unfold": "classifier"},
+        "training": {"optimizer": "sgd", "lr": 0.1, "batch_size": 20, "epochs": 30,
+                     "patience": 10}}),
 }
 
 
