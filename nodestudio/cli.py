@@ -1,5 +1,5 @@
-"""The command line: `nodestudio` alone opens the studio; `devices`, `demo`, `kernels`, `train`
-and `evaluate` work headless."""
+"""The command line: `nodestudio` alone opens the studio; `devices`, `demo`, `kernels`, `train`,
+`pretrain` and `evaluate` work headless."""
 
 from __future__ import annotations
 
@@ -169,6 +169,7 @@ class _Progress:
                     + _percent("error", r.train_error)
                     + (f"  valid loss {r.valid_loss:.4f}" if r.valid_loss is not None else "")
                     + _percent("error", r.valid_error)
+                    + "".join(f"  {name} {value:.4g}" for name, value in r.metrics.items())
                     + f"  {self.n_train / max(r.seconds, 1e-9):,.0f} samples/s"
                     + f"  {r.seconds:.2f} s" + ("  *" if event.best_epoch == r.epoch else ""))
             self.stream.write(("\r\033[K" if self.live else "") + line + "\n")
@@ -284,19 +285,36 @@ def _data_notes(data: Any) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    """Train a graph file on a dataset; write metrics.json and params.npz."""
+    """Train a graph file on a dataset (from --init's values, when given); write
+    metrics.json and params.npz."""
+    return _run_training(args, init=args.init)
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    """Pretrain a graph file's layers by --method (nodestudio/train/pretrain.py); write
+    metrics.json and params.npz, which `train --init` starts from."""
+    from nodestudio.train.pretrain import make_strategy, parse_k
+    strategy = make_strategy(args.method, {"k": parse_k(args.k)})
+    return _run_training(args, strategy=strategy)
+
+
+def _run_training(args: argparse.Namespace, strategy: Any = None,
+                  init: str | None = None) -> int:
     from nodestudio.api.device import current_device
     from nodestudio.train.model import Model
     from nodestudio.train.settings import build_trainer, set_aside, stored_training
     _select_device(args.device)  # before the model's parameters are made
     model = Model.load(args.graph)
+    if init is not None:  # every value named as the graph names it, with its shape
+        model.load_values(init)
     settings = _settings(args, model.metadata)
     settings.check()  # a bad setting fails before the data is read
     data = _load_data(settings, args.download)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)  # before training: a bad folder fails at once
+    extra = {} if strategy is None else {"strategy": strategy}
     trainer = build_trainer(model, data, settings, patience_doubling=args.patience_doubling,
-                            balanced=args.balanced)
+                            balanced=args.balanced, **extra)
     # the run starts: what it runs with (after the checks, so that bad input stays one line)
     given = {"lr": args.lr is not None, "hyper": bool(args.hyper)}
     unused = {k: v for k, v in set_aside(model.metadata, args.optimizer).items() if not given[k]}
@@ -418,11 +436,10 @@ def _studio(args: argparse.Namespace) -> int:
     return run_studio(args.graph, args.screenshot, args.train_epochs, args.theme, args.panel)
 
 
-COMMANDS = ("devices", "demo", "kernels", "train", "evaluate", "studio")
+COMMANDS = ("devices", "demo", "kernels", "train", "pretrain", "evaluate", "studio")
 
 
 def _add_train_parsers(sub: Any) -> None:
-    from nodestudio.train.loop import OPTIMIZER_NAMES
     train = sub.add_parser(
         "train", help="train a graph file on a dataset",
         description="Train GRAPH (inputs x, y; output loss; optional error) on a dataset and "
@@ -431,6 +448,43 @@ def _add_train_parsers(sub: Any) -> None:
         "training set, 10 iterations per epoch, and ignore --lr and --batch-size. Exit "
         "status: 0 done, 1 the training diverged, 2 bad input.")
     train.add_argument("graph")
+    _add_training_options(train)
+    train.add_argument("--init", default=None, metavar="FILE.npz",
+                       help="start from these parameter values (as `pretrain` or `train` "
+                       "wrote them: every parameter of the graph, by its name)")
+    train.set_defaults(run=_with_one_line_errors(_train))
+    from nodestudio.train.pretrain import METHODS
+    pretrain = sub.add_parser(
+        "pretrain", help="pretrain a graph file's layers (RBMs, ...) on a dataset",
+        description="Pretrain the layers of GRAPH by METHOD and write DIR/params.npz (and "
+        "DIR/metrics.json), which `nodestudio train GRAPH --init DIR/params.npz` starts from. "
+        "Methods: " + "; ".join(f"{m.name}: {m.doc}" for m in METHODS.values())
+        + ". The other options are train's.")
+    pretrain.add_argument("graph")
+    pretrain.add_argument("--method", required=True, choices=list(METHODS))
+    pretrain.add_argument("--k", default=None, metavar="K|EPOCH:K,...",
+                          help="Gibbs steps of the RBM layers: a number, or from which epoch "
+                          "on which k (1:1,5:3,10:10); default: each layer's own k")
+    _add_training_options(pretrain)
+    pretrain.set_defaults(run=_with_one_line_errors(_pretrain))
+    evaluate = sub.add_parser(
+        "evaluate", help="loss and error of a trained graph on a dataset",
+        description="Load GRAPH with the parameters saved by `train` and print the loss and "
+        "error on a split. Use the --seed given to train: it decides the split.")
+    evaluate.add_argument("graph")
+    evaluate.add_argument("--params", required=True, metavar="FILE.npz")
+    evaluate.add_argument("--data", required=True, metavar="NAME_OR_PATH")
+    _add_data_options(evaluate, "(give what train used)")
+    evaluate.add_argument("--split", choices=("test", "valid", "train"), default="test")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--batch-size", type=int, default=1000)
+    evaluate.add_argument("--device", default=None, help="index or part of the device name")
+    evaluate.set_defaults(run=_with_one_line_errors(_evaluate))
+
+
+def _add_training_options(train: argparse.ArgumentParser) -> None:
+    """The options `train` and `pretrain` share."""
+    from nodestudio.train.loop import OPTIMIZER_NAMES
     train.add_argument("--data", required=True, metavar="NAME_OR_PATH",
                        help="a built-in (mnist5k, digits, spirals, ...), 'mnist', a folder "
                        "or a file")
@@ -484,20 +538,6 @@ def _add_train_parsers(sub: Any) -> None:
                        help="data split and batch order (default 0)")
     train.add_argument("--device", default=None, help="index or part of the device name")
     train.add_argument("--out", required=True, metavar="DIR")
-    train.set_defaults(run=_with_one_line_errors(_train))
-    evaluate = sub.add_parser(
-        "evaluate", help="loss and error of a trained graph on a dataset",
-        description="Load GRAPH with the parameters saved by `train` and print the loss and "
-        "error on a split. Use the --seed given to train: it decides the split.")
-    evaluate.add_argument("graph")
-    evaluate.add_argument("--params", required=True, metavar="FILE.npz")
-    evaluate.add_argument("--data", required=True, metavar="NAME_OR_PATH")
-    _add_data_options(evaluate, "(give what train used)")
-    evaluate.add_argument("--split", choices=("test", "valid", "train"), default="test")
-    evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--batch-size", type=int, default=1000)
-    evaluate.add_argument("--device", default=None, help="index or part of the device name")
-    evaluate.set_defaults(run=_with_one_line_errors(_evaluate))
 
 
 def _add_data_options(parser: argparse.ArgumentParser, more: str = "") -> None:

@@ -321,7 +321,8 @@ class Trainer:
             raise
         if self._best_values is not None:
             self.model.set_values(self._best_values)  # exact: float32 copies written back
-        history.best_epoch = self.early.best_epoch
+        history.best_epoch = (self.early.best_epoch if self.strategy.keep_best else
+                              len(history.epochs) or None)  # the parameters held now
         history.test_loss, history.test_error = self.evaluate(self.data.test)
         history.seconds = time.perf_counter() - start
         self._events.emit(Finished(history))
@@ -355,7 +356,7 @@ class Trainer:
         watched = {"valid_loss": valid_loss, "valid_error": valid_error}[self.monitor]
         if watched is None:  # no validation data: the training loss decides
             watched = train_loss
-        if self.early.update(epoch, watched):
+        if self.early.update(epoch, watched) and self.strategy.keep_best:
             self._best_values = self.model.values()
         record = EpochRecord(epoch, train_loss, train_error, valid_loss, valid_error,
                              time.perf_counter() - began, dict(result.metrics))

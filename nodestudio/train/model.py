@@ -286,12 +286,15 @@ class Model:
                 [f"unknown {', '.join(map(repr, unknown))}"] if unknown else [])
             raise ModelError(source, f"parameters do not match the graph {self.source}: "
                              + "; ".join(parts))
+        arrays = {name: np.asarray(values[name]) for name in self.shared}
+        wrong = [f"{name!r} has shape {arrays[name].shape}, the graph wants "
+                 f"{var.container.shape}" for name, var in self.shared.items()
+                 if arrays[name].shape != var.container.shape]
+        if wrong:  # all of them named, and nothing written
+            raise ModelError(source, f"parameters do not fit the graph {self.source}: "
+                             + "; ".join(wrong))
         for name, var in self.shared.items():
-            value = np.asarray(values[name])
-            if value.shape != var.container.shape:
-                raise ModelError(source, f"parameter {name!r} has shape {value.shape}, the "
-                                 f"graph wants {var.container.shape}")
-            var.set_value(value)
+            var.set_value(arrays[name])
 
     def save_values(self, path: str | os.PathLike[str]) -> None:
         """np.savez of every shared variable by node name (no pickled objects)."""

@@ -56,6 +56,9 @@ class Strategy:
     """The interface the Trainer drives; see the module docstring."""
 
     name = "strategy"
+    # False: the run ends with the last epoch's parameters, not the best validation figure's
+    # (contrastive divergence's cost is no measure of how good a model is)
+    keep_best = True
 
     def check(self, trainer: Trainer) -> None:
         """Raise TrainingError for settings this strategy cannot use (nothing compiled yet)."""

@@ -23,6 +23,7 @@ from nodestudio.api.function import Function, function
 from nodestudio.api.symbols import scalar
 from nodestudio.data.batches import balanced_batches, epoch_batches
 from nodestudio.ir import build as F
+from nodestudio.ir.expr import Variable
 from nodestudio.train.events import BatchEnd
 from nodestudio.train.strategies.base import Diverged, EpochResult, Stopped, Strategy
 
@@ -61,12 +62,21 @@ class Minibatch(Strategy):
         targets = {id(shared) for shared, _ in updates}
         updates = [*updates, *((v, v.default_update) for v in model.shared.values()
                                if v.default_update is not None and id(v) not in targets)]
-        self.train_fn = function([model.x, model.y, lr], [guarded, *self.outputs(trainer)],
+        error = [model.error] if model.error is not None else []
+        self.train_fn = function([model.x, model.y, lr],
+                                 [guarded, *error, *self.extras(trainer).values()],
                                  updates=updates)
 
-    def outputs(self, trainer: Trainer) -> list:
-        """What the step returns besides the guarded loss (the error, when there is one)."""
-        return [trainer.model.error] if trainer.model.error is not None else []
+    def extras(self, trainer: Trainer) -> dict[str, Variable]:
+        """Scalar outputs the step also returns, by metric name: their means over the epoch's
+        steps go to `epoch_metrics` (none here)."""
+        return {}
+
+    def epoch_metrics(self, trainer: Trainer, epoch: int,
+                      means: dict[str, float]) -> dict[str, float]:
+        """The epoch's extra figures, from the means of the `extras` (after the epoch's last
+        step, before validation)."""
+        return means
 
     def batches(self, trainer: Trainer, epoch: int) -> Iterator[np.ndarray]:
         train = trainer.data.train
@@ -81,6 +91,9 @@ class Minibatch(Strategy):
         assert self.train_fn is not None and trainer.schedule is not None
         last = time.perf_counter()
         loss_sum, error_sum, seen = 0.0, 0.0, 0
+        names = list(self.extras(trainer))
+        extra_sums = np.zeros(len(names))
+        first_extra = 2 if model.error is not None else 1
         for index in self.batches(trainer, epoch):
             if not trainer.may_continue():
                 raise Stopped
@@ -95,6 +108,8 @@ class Minibatch(Strategy):
             n = len(index)
             loss_sum += loss * n
             error_sum += float(out[1]) * n if model.error is not None else 0.0
+            if names:
+                extra_sums += [float(v) * n for v in out[first_extra:]]
             seen += n
             now = time.perf_counter()
             trainer.emit(BatchEnd(history.iterations, epoch, loss,
@@ -102,7 +117,9 @@ class Minibatch(Strategy):
             last = now
             history.iterations += 1
         train_error = error_sum / seen if model.error is not None else None
-        return EpochResult(loss_sum / seen, train_error)
+        means = dict(zip(names, (extra_sums / seen).tolist()))
+        return EpochResult(loss_sum / seen, train_error,
+                           self.epoch_metrics(trainer, epoch, means))
 
 
 __all__ = ["Minibatch"]
