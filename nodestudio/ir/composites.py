@@ -102,7 +102,7 @@ def expand_node(graph: Graph, node_id: str, mode: str = "auto") -> list[str]:
                    for p in in_ports},
         "outputs": {}, "graph_outputs": {n: ref.port for n, ref in graph.outputs.items()
                                          if ref.node == node_id},
-        "params": op.param_names(), "updates": {},
+        "params": op.param_names(attrs), "updates": {},
     }
     new_src: dict[str, PortRef] = {}  # composite output port -> what replaces it
     for port, var in zip(out_ports, outs, strict=True):
@@ -407,7 +407,8 @@ def _owned_parameter_nodes(op, input_types: list[TensorType], attrs: dict[str, A
     data: a trained value stays in the document's values under the same key)."""
     source = registry.get("parameter")
     nodes = []
-    for param, type_ in zip(op.params, owned_types(op, input_types, attrs, node_id).values()):
+    for param, type_ in zip(op.owned_params(attrs),
+                            owned_types(op, input_types, attrs, node_id).values()):
         key = param_key(node_id, param.name)
         p_attrs = source.normalise_attrs(owned_attrs(op, param, attrs, node_id, type_.shape), key)
         nodes.append(Apply(source, (), p_attrs, key, [type_]))

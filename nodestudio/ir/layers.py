@@ -40,7 +40,7 @@ def owned_types(op: OpDef, input_types: Sequence[TensorType], attrs: dict[str, A
                 node: str) -> dict[str, TensorType]:
     """Each owned parameter's type for these input types; ShapeError naming the node."""
     types = {}
-    for param in op.params:
+    for param in op.owned_params(attrs):
         try:
             shape = tuple(int(d) for d in param.shape(list(input_types), attrs))
         except ShapeError as exc:
@@ -58,7 +58,7 @@ def make_layer(op: OpDef, inputs: Sequence[Variable], attrs: dict[str, Any],
     name = name or fresh_name(op.name)
     attrs = op.normalise_attrs(attrs, name)
     params: dict[str, SharedVariable] = {}
-    for param, type_ in zip(op.params, owned_types(op, [v.type for v in inputs], attrs,
+    for param, type_ in zip(op.owned_params(attrs), owned_types(op, [v.type for v in inputs], attrs,
                                                    name).values()):
         key = param_key(name, param.name)
         p_attrs = owned_attrs(op, param, attrs, name, type_.shape)
@@ -131,9 +131,9 @@ def layer(op_name: str, *inputs: Variable, name: str | None = None, **attrs: Any
 def layer_params(output: Variable) -> dict[str, SharedVariable]:
     """{param name: shared variable} of the layer that computed `output`."""
     node = output.owner
-    count = len(node.op.params)
-    owned = node.inputs[len(node.inputs) - count:] if count else ()
-    return dict(zip(node.op.param_names(), owned))  # type: ignore[arg-type]
+    names = node.op.param_names(node.attrs)
+    owned = node.inputs[len(node.inputs) - len(names):] if names else ()
+    return dict(zip(names, owned))  # type: ignore[arg-type]
 
 
 def dense_layer(x: Variable, units: int, activation: str = "none", init: str = "auto",

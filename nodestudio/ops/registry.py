@@ -74,6 +74,9 @@ class ParamDef:
     trainable: bool = True
     update: str | None = None  # as PortDef.update: running statistics
     dtype: str = "float32"
+    # owned only for attributes where this says so (an untied autoencoder's decoder weights);
+    # such a parameter comes after those that are always owned
+    when: Callable[[dict[str, Any]], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -302,12 +305,19 @@ class OpDef:
             return [f"x{i}" for i in range(spec.check(attrs.get("n", spec.default), node))]
         return [p.name for p in self.inputs]
 
-    def param_names(self) -> list[str]:
-        return [p.name for p in self.params]
+    def owned_params(self, attrs: dict[str, Any] | None = None) -> tuple[ParamDef, ...]:
+        """The parameters a node with these (normalised) attributes owns; all that may be
+        owned when no attributes are given."""
+        if attrs is None:
+            return self.params
+        return tuple(p for p in self.params if p.when is None or p.when(attrs))
+
+    def param_names(self, attrs: dict[str, Any] | None = None) -> list[str]:
+        return [p.name for p in self.owned_params(attrs)]
 
     def ir_input_names(self, attrs: dict[str, Any]) -> list[str]:
         """The inputs of the op's IR node: its ports, then its owned parameters."""
-        return self.input_names(attrs) + self.param_names()
+        return self.input_names(attrs) + self.param_names(attrs)
 
     def output_names(self) -> list[str]:
         return [p.name for p in self.outputs]

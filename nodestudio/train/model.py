@@ -12,6 +12,8 @@ A graph file is trainable when it has
 * optionally outputs `error` (a float scalar such as classification_error) and `prediction`;
 * parameters (shared variables) whose `trainable` attribute is true: what optimizers update.
   Other shared variables (batch-norm running averages) are saved and restored with them.
+  Layers or parameters can be frozen (left out of `Model.params`, saved and restored as
+  before): `Model.freeze("hidden1")`, or the file's metadata `"frozen": ["hidden1", "W2"]`.
 
 Anything else is a `ModelError` naming the file and what is missing; a dataset whose feature
 size or number of classes does not fit the graph is a `DataMismatchError`.
@@ -90,6 +92,7 @@ class Model:
     roles: Roles | None = None  # how a document's roles were told (None: from_loaded by name)
     # the user's nodes, id -> op: what messages and the studio may name (ir/names.py)
     nodes: dict[str, str] = field(default_factory=dict)
+    frozen: set[str] = field(default_factory=set)  # shared variables left out of `params`
 
     @property
     def unsupervised(self) -> bool:
@@ -134,6 +137,12 @@ class Model:
                                 labels=roles.labels)
         model.roles = roles
         model.nodes = {node_id: node.op for node_id, node in graph.nodes.items()}
+        frozen = (metadata or {}).get("frozen", [])
+        if frozen:
+            if not isinstance(frozen, list) or not all(isinstance(n, str) for n in frozen):
+                raise ModelError(source, "metadata 'frozen' must be a list of layer or "
+                                 f"parameter names, got {frozen!r}")
+            model.freeze(*frozen)
         return model
 
     @classmethod
@@ -180,8 +189,7 @@ class Model:
                              "(None,), float targets (None,) or one-hot float targets "
                              f"(None, K); it is {y.type}")
         shared = dict(loaded.shared)
-        params = [v for v in shared.values()
-                  if v.dtype == FLOAT and v.owner.attrs.get("trainable", True)]
+        params = [v for v in shared.values() if _trainable(v)]
         if not params:
             raise ModelError(source, "the graph has no trainable parameters (parameter nodes "
                              "with trainable=True): there is nothing to train")
@@ -200,6 +208,35 @@ class Model:
         depths = {int(node.attrs["depth"]) for node in toposort(expand(outs, "infer"))
                   if node.op.name == "one_hot" and node.inputs[0] is self.y}
         return min(depths) if depths else None
+
+    # --- freezing ------------------------------------------------------------------------------
+    def freeze(self, *names: str) -> list[str]:
+        """Stop training these layers ("ae1": every parameter the layer owns) or parameters
+        ("ae1/W", "W2"): they leave `params` (optimizers skip them) but are still saved and
+        restored. Returns the parameters frozen; a name that matches none is a ModelError."""
+        matched = self._matching(names)
+        self.frozen.update(matched)
+        frozen = {id(self.shared[key]) for key in self.frozen}
+        self.params = [p for p in self.params if id(p) not in frozen]
+        return matched
+
+    def unfreeze(self, *names: str) -> list[str]:
+        """Train these layers or parameters again (all of them when no name is given)."""
+        matched = self._matching(names) if names else sorted(self.frozen)
+        self.frozen.difference_update(matched)
+        training = {id(p) for p in self.params} | {id(self.shared[key]) for key in matched}
+        self.params = [v for v in self.shared.values() if id(v) in training and _trainable(v)]
+        return matched
+
+    def _matching(self, names: Sequence[str]) -> list[str]:
+        matched = []
+        for name in names:
+            found = [key for key in self.shared if key == name or key.startswith(name + "/")]
+            if not found:
+                raise ModelError(self.source, f"cannot freeze {name!r}: no layer or parameter "
+                                 f"of that name (parameters: {_listing(self.shared)})")
+            matched += [key for key in found if key not in matched]
+        return matched
 
     # --- data ----------------------------------------------------------------------------------
     def check_data(self, data: Splits | Dataset) -> None:
@@ -347,6 +384,10 @@ def _forward_nodes(outputs: Sequence[Variable | None]) -> dict[str, str]:
     owned = {id(var.owner) for node in order if node.outputs
              for var in layer_params(node.outputs[0]).values()}
     return {node.name: node.op.name for node in order if id(node) not in owned}
+
+
+def _trainable(var: SharedVariable) -> bool:
+    return var.dtype == FLOAT and bool(var.owner.attrs.get("trainable", True))
 
 
 def _check_scalar(source: str, name: str, var: Variable) -> None:

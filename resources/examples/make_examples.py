@@ -115,6 +115,65 @@ def lenet() -> dict[str, ns.Variable]:
     return classifier(ns.dense_layer(h, 10, init="zeros", name="logits"), y)
 
 
+def autoencoder_stack(x: ns.Variable, widths, levels) -> ns.Variable:
+    """Autoencoder layers ae1, ae2, ... (sigmoid, tied, cross-entropy), each reading the
+    previous one's clean code, with masking noise at the given levels (0: none)."""
+    from nodestudio.ir.layers import layer
+    h = x
+    for i, (width, level) in enumerate(zip(widths, levels), start=1):
+        noise = {"noise": "masking", "noise_level": level} if level else {}
+        h = layer("autoencoder_layer", h, name=f"ae{i}", hidden=width, **noise)
+    return h
+
+
+def stacked_dae() -> dict[str, ns.Variable]:
+    """The course's stacked denoising autoencoder (SdA.py) on 784 pixels: three denoising
+    autoencoder layers of 500 (masking noise 0.1, 0.2, 0.3), whose clean codes feed a softmax
+    output layer (zeros). `nodestudio pretrain --method dae` trains the autoencoders one by
+    one on their reconstruction costs; `nodestudio train --init` then fine-tunes the whole
+    classifier (the autoencoders' `hidden` outputs are its hidden layers)."""
+    x, y = ns.tensor("x", (None, 784)), ns.ivector("y")
+    h = autoencoder_stack(x, (500, 500, 500), (0.1, 0.2, 0.3))
+    return classifier(ns.dense_layer(h, 10, init="zeros", name="logits"), y)
+
+
+def deep_autoencoder() -> dict[str, ns.Variable]:
+    """A stack of autoencoder layers 784 -> 256 -> 64 -> 16 (no labels) to pretrain with
+    `nodestudio pretrain --method sae`, which also writes the stack unfolded into a deep
+    autoencoder 784 -> 256 -> 64 -> 16 -> 64 -> 256 -> 784 with the pretrained values
+    (train/unfold.py), to fine-tune with CG. Its own `loss` is the first layer's
+    reconstruction cost, so `nodestudio train` on this file trains that layer alone."""
+    x = ns.tensor("x", (None, 784))
+    code = autoencoder_stack(x, (256, 64, 16), (0, 0, 0))
+    first = code.owner.inputs[0].owner.inputs[0].owner  # ae1
+    return {"loss": first.outputs[1], "prediction": first.outputs[2], "code": code}
+
+
+def rbm() -> dict[str, ns.Variable]:
+    """The course's rbm.py: a Bernoulli RBM of 784 visible and 500 hidden units trained by
+    persistent CD-15 with 20 particles; `loss` is its CD cost (SGD on it is PCD), `error` its
+    one-step reconstruction error (what early stopping watches), `prediction` p(h | v)."""
+    from nodestudio.ir.layers import layer
+    x = ns.tensor("x", (None, 784))
+    hidden = layer("rbm_layer", x, name="rbm", hidden=500, k=15, persistent=True,
+                   particles=20)
+    outs = dict(zip(hidden.owner.op.output_names(), hidden.owner.outputs))
+    return {"loss": outs["cost"], "error": outs["recon"], "prediction": hidden}
+
+
+def dbn() -> dict[str, ns.Variable]:
+    """The course's DBN.py on 784 pixels: three Bernoulli RBMs of 500 (CD-1), whose p(h | v)
+    feed the next one and finally a softmax output layer (zeros). `nodestudio pretrain
+    --method dbn` trains the RBMs one by one; `nodestudio train --init` fine-tunes the
+    classifier (the sigmoid net the RBMs' weights define)."""
+    from nodestudio.ir.layers import layer
+    x, y = ns.tensor("x", (None, 784)), ns.ivector("y")
+    h = x
+    for i in range(1, 4):
+        h = layer("rbm_layer", h, name=f"rbm{i}", hidden=500)
+    return classifier(ns.dense_layer(h, 10, init="zeros", name="logits"), y)
+
+
 EXAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
     "logistic_regression": (logistic_regression, {
         "title": "Logistic regression (784 -> 10)",
@@ -135,6 +194,28 @@ EXAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
         "title": "LeNet (conv 20@5x5 tanh, pool 2x2, conv 50@5x5 tanh, pool 2x2, 500 tanh, 10)",
         "training": {"optimizer": "sgd", "lr": 0.1, "batch_size": 50, "epochs": 20,
                      "patience": 5}}),
+    "stacked_dae": (stacked_dae, {
+        "title": "Stacked denoising autoencoder (784 -> 500 -> 500 -> 500 -> 10)",
+        "pretraining": {"method": "dae", "optimizer": "sgd", "lr": 0.1, "batch_size": 20,
+                        "epochs": 5, "unfold": "classifier"},
+        "training": {"optimizer": "sgd", "lr": 0.1, "batch_size": 20, "epochs": 30,
+                     "patience": 10}}),
+    "deep_autoencoder": (deep_autoencoder, {
+        "title": "Deep autoencoder stack (784 -> 256 -> 64 -> 16), pretrained then unfolded",
+        "pretraining": {"method": "sae", "optimizer": "sgd", "lr": 0.1, "batch_size": 20,
+                        "epochs": 5, "unfold": "deep_autoencoder"},
+        "training": {"optimizer": "cg", "epochs": 10}}),
+    "rbm": (rbm, {
+        "title": "RBM on MNIST (784 visible, 500 hidden, PCD-15, 20 particles)",
+        "pretraining": {"method": "rbm", "optimizer": "sgd", "lr": 0.1, "batch_size": 20,
+                        "epochs": 15},
+        "training": {"optimizer": "sgd", "lr": 0.1, "batch_size": 20, "epochs": 15}}),
+    "dbn": (dbn, {
+        "title": "Deep belief net (784 -> 500 -> 500 -> 500 -> 10, RBMs by CD-1)",
+        "pretraining": {"method": "dbn", "optimizer": "sgd", "lr": 0.05, "batch_size": 20,
+                        "epochs": 5, "unfold": "classifier"},
+        "training": {"optimizer": "sgd", "lr": 0.1, "batch_size": 20, "epochs": 30,
+                     "patience": 10}}),
 }
 
 

@@ -317,6 +317,25 @@ CASES: dict[str, Any] = {
               "activation": "sigmoid"}, free=[(None, 2, 7, 6), (3, 2, 3, 3), (3,)]),
         Case("none_one_channel", (F(1, 1, 5, 5), F(2, 1, 5, 5), F(2)),
              {"filters": 2, "kernel_size": (5, 5)}, free=[(None, 1, 5, 5), (2, 1, 5, 5), (2,)])],
+    # the autoencoder layer: W, b, b_prime (and W_prime when untied) are its last inputs;
+    # its noise in training mode is checked against Philox in tests/ops/test_autoencoder_op.py
+    "autoencoder_layer": [
+        Case("tied_ce", (F(5, 6, gen=_prob), F(6, 4, gen=_small), F(4), F(6)), {"hidden": 4},
+             free=[(None, 6), (6, 4), (4,), (6,)]),
+        Case("untied_masking", (F(5, 6, gen=_prob), F(6, 4, gen=_small), F(4), F(6),
+                                F(4, 6, gen=_small)),
+             {"hidden": 4, "tied": False, "noise": "masking", "noise_level": 0.3, "seed": 3},
+             mode="train", free=[(None, 6), (6, 4), (4,), (6,), (4, 6)]),
+        Case("tied_squared_gaussian_tanh", (F(7, 5), F(5, 3, gen=_small), F(3), F(5)),
+             {"hidden": 3, "activation": "tanh", "decoder": "none", "loss": "squared_error",
+              "noise": "gaussian", "noise_level": 0.2, "seed": 5}, mode="train",
+             free=[(None, 5), (5, 3), (3,), (5,)]),
+        Case("untied_salt_pepper_own_stream", (F(4, 6, gen=_prob), F(6, 2, gen=_small), F(2),
+                                               F(6), F(2, 6, gen=_small)),
+             {"hidden": 2, "tied": False, "noise": "salt_and_pepper", "noise_level": 0.4},
+             mode="train", free=[(None, 6), (6, 2), (2,), (6,), (2, 6)]),
+        Case("images", (F(2, 1, 3, 2, gen=_prob), F(6, 3, gen=_small), F(3), F(6)),
+             {"hidden": 3}, free=[(None, 1, 3, 2), (6, 3), (3,), (6,)])],
     # the RBM: (v, W, vbias, hbias, chain); Philox draws at call 0 on both sides, so the
     # sampled states agree exactly. Gaussian visibles: their chain end moves with W, which
     # the cost's stop_gradient hides from the analytic gradient but not from finite

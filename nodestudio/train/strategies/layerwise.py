@@ -1,0 +1,256 @@
+"""Greedy layer-wise pretraining: train a stack one layer at a time, each on the code of the
+layers below it, which stay frozen.
+
+    pretrainer = Layerwise(document, data, method="dae", epochs=15, optimizer="sgd", lr=0.1)
+    pretrainer.subscribe(print)            # LayerStart, then that layer's trainer's events
+    result = pretrainer.run()              # result.values: "<layer>/<param>" -> array
+    pretrainer.model.save_values("out/params.npz")
+
+Methods (the `nodestudio pretrain --method` table):
+
+* `sae`: a stack of `autoencoder_layer` nodes, each trained on its reconstruction cost with
+  its noise switched off (a plain stacked autoencoder);
+* `dae`: the same stack denoising: each layer keeps the noise it is set to, and a layer set to
+  none gets the course's masking noise at 0.3 (dA.py's corruption level);
+* `dbn`: a stack of `rbm_layer` nodes, each trained by contrastive divergence with the
+  layer's own CD-k / PCD settings (SGD on its CD cost; its reconstruction error monitored);
+* `supervised`: a chain of `dense_layer` nodes whose last one is the output layer: the first
+  hidden layer is trained with a fresh output layer of the same kind, which is then dropped;
+  each next hidden layer is added and trained, with its own fresh output layer, while the
+  layers below stay frozen; the last hidden layer is trained with the graph's own output
+  layer. Fine-tuning everything is then ordinary training (`nodestudio train --init`).
+
+Each layer is one run of an ordinary `Trainer` on a model of its own: the graph's features,
+the layer's objective as the loss (no error output, so early stopping and the exact restore of
+the best epoch watch that layer's validation cost), and the layer's parameters as the only
+trainable ones (the layers below are frozen because they are not in it: `Model.freeze` is the
+same rule for a whole graph). A layer's objective has its own validation figure and its own
+best epoch, which one Trainer over the whole graph could not keep apart; that is why a stage is
+a Trainer with its strategy (Minibatch, or the RBM's), and `Layerwise` runs the stages.
+`epochs` is per layer: pretraining a 3-layer stack for 10 epochs costs 30 passes over the data.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from nodestudio.data.dataset import Splits
+from nodestudio.graph.model import Graph
+from nodestudio.ir.expr import Apply, Variable, toposort
+from nodestudio.ir.layers import layer_params, make_layer
+from nodestudio.ir.rewrite import substitute
+from nodestudio.ir.shared import SharedVariable
+from nodestudio.train.events import History, Observable
+from nodestudio.train.loop import Trainer, TrainingError
+from nodestudio.train.model import Model, ModelError
+
+METHOD_LAYERS = {"sae": "autoencoder_layer", "dae": "autoencoder_layer", "dbn": "rbm_layer",
+                 "supervised": "dense_layer"}
+DAE_DEFAULT_NOISE = {"noise": "masking", "noise_level": 0.3}
+
+
+@dataclass(frozen=True)
+class LayerStart:
+    """Pretraining moves to layer `index` (1-based) of `total`: `layer` is its node id."""
+
+    index: int
+    total: int
+    layer: str
+    method: str
+
+
+@dataclass
+class Stage:
+    """One layer's pretraining: what it minimises and what it trains."""
+
+    layer: str
+    loss: Variable
+    params: list[SharedVariable]
+    error: Variable | None = None  # the supervised stages report their classifier's error
+    extra: dict[str, SharedVariable] = field(default_factory=dict)  # a temporary output layer
+    strategy: Any = None  # None: the optimizer's (minibatch); an RBM's CD strategy
+
+
+@dataclass
+class LayerwiseResult:
+    """Each layer's training history, in order, and the values of every shared variable of
+    the graph after pretraining (the temporary output layers of `supervised` left out)."""
+
+    method: str
+    histories: dict[str, History]
+    values: dict[str, np.ndarray]
+    stopped: bool = False
+
+
+def prepared_document(graph: Graph, method: str) -> Graph:
+    """A copy of `graph` set up for `method`: sae switches every autoencoder's noise off, dae
+    gives those without noise the course's masking noise."""
+    if method not in METHOD_LAYERS:
+        raise TrainingError(f"unknown pretraining method {method!r} (known: "
+                            f"{', '.join(METHOD_LAYERS)})")
+    graph = graph.copy()
+    for node in graph.nodes.values():
+        if node.op != "autoencoder_layer":
+            continue
+        if method == "sae":
+            graph.set_attrs(node.id, {"noise": "none"})
+        elif method == "dae" and node.attrs.get("noise", "none") == "none":
+            graph.set_attrs(node.id, dict(DAE_DEFAULT_NOISE))
+    return graph
+
+
+def layer_stack(model: Model, op_name: str) -> list[Apply]:
+    """The nodes of op `op_name` on the way from the features to the loss, bottom first; a
+    ModelError naming the file when there are none or they are not one chain."""
+    order = toposort([v for v in (model.loss, model.error, model.prediction) if v is not None])
+    layers = [node for node in order if node.op.name == op_name]
+    if not layers:
+        raise ModelError(model.source, f"no {op_name} node on the way from the features to "
+                         f"the loss: there is nothing to pretrain layer by layer")
+    for below, above in zip(layers, layers[1:]):
+        if below not in toposort([above.inputs[0]]):
+            raise ModelError(model.source, f"{op_name} nodes {below.name!r} and {above.name!r} "
+                             "are not stacked (the second does not read the first's output): "
+                             "layer-wise pretraining needs one chain", node=above.name)
+    return layers
+
+
+def _owned(node: Apply) -> list[SharedVariable]:
+    return [v for v in layer_params(node.outputs[0]).values()
+            if v.owner.attrs.get("trainable", True)]
+
+
+def _output(node: Apply, name: str) -> Variable:
+    return node.outputs[node.op.output_names().index(name)]
+
+
+def autoencoder_stages(model: Model) -> list[Stage]:
+    return [Stage(node.name, _output(node, "cost"), _owned(node))
+            for node in layer_stack(model, "autoencoder_layer")]
+
+
+def rbm_stages(model: Model) -> list[Stage]:
+    """Each RBM minimises its CD cost (SGD on it is CD-k / PCD, the chain advancing as its
+    declared update); its one-step reconstruction error is the stage's error, so early
+    stopping and the best-epoch restore watch the validation reconstruction."""
+    return [Stage(node.name, _output(node, "cost"), _owned(node), _output(node, "recon"))
+            for node in layer_stack(model, "rbm_layer")]
+
+
+def supervised_stages(model: Model) -> list[Stage]:
+    """Stage k trains hidden layer k and an output layer on top of it (the graph's own for
+    the last hidden layer, a fresh one like it below that)."""
+    layers = layer_stack(model, "dense_layer")
+    if len(layers) < 2:
+        raise ModelError(model.source, "supervised greedy pretraining needs hidden dense "
+                         "layers below the output layer; the graph has "
+                         f"{len(layers)} dense_layer node(s)")
+    *hidden, output = layers
+    if output.inputs[0] is not hidden[-1].outputs[0]:
+        raise ModelError(model.source, f"the output layer {output.name!r} must read the last "
+                         f"hidden layer {hidden[-1].name!r} directly", node=output.name)
+    stages = []
+    for layer in hidden:
+        params = _owned(layer)
+        if layer is hidden[-1]:
+            stages.append(Stage(layer.name, model.loss, params + _owned(output), model.error))
+            continue
+        head, extra = make_layer(output.op, [layer.outputs[0]], dict(output.attrs),
+                                 f"{output.name}@{layer.name}")
+        outs = [v for v in (model.loss, model.error) if v is not None]
+        loss, *error = substitute(outs, {output.outputs[0]: head.outputs[0]})
+        stages.append(Stage(layer.name, loss, params + list(extra.values()),
+                            error[0] if error else None, dict(extra)))
+    return stages
+
+
+STAGES: dict[str, Callable[[Model], list[Stage]]] = {
+    "sae": autoencoder_stages, "dae": autoencoder_stages, "dbn": rbm_stages,
+    "supervised": supervised_stages}
+
+
+class Layerwise:
+    """Pretrains the stack of a document layer by layer; see the module docstring. Trainer
+    settings (`optimizer`, `lr` or `schedule`, `batch_size`, `seed`, `patience`, ...) apply to
+    every layer; `epochs` is per layer."""
+
+    def __init__(self, graph: Graph, data: Splits, method: str, epochs: int = 10,
+                 optimizer: str = "sgd", lr: float | None = None, source: str = "<graph>",
+                 metadata: Mapping[str, Any] | None = None, layers: Sequence[str] | None = None,
+                 **trainer_settings: Any):
+        self.method, self.data, self.epochs = method, data, epochs
+        self.optimizer, self.lr, self.settings = optimizer, lr, trainer_settings
+        self.document = prepared_document(graph, method)
+        self.model = Model.from_document(self.document, source,
+                                         metadata if metadata is not None else graph.metadata)
+        self.model.check_data(data)
+        self.stages = STAGES[method](self.model)
+        if layers is not None:  # a selection of the stack (the studio's Pretrain action)
+            unknown = sorted(set(layers) - {s.layer for s in self.stages})
+            if unknown:
+                raise ModelError(source, f"{', '.join(map(repr, unknown))} not in the stack "
+                                 f"of {METHOD_LAYERS[method]} nodes "
+                                 f"({', '.join(s.layer for s in self.stages)})")
+            self.stages = [s for s in self.stages if s.layer in layers]
+        self._events = Observable()
+        self._stop = threading.Event()
+        self.current: Trainer | None = None
+
+    def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
+        return self._events.subscribe(callback)
+
+    def stop(self) -> None:
+        """End the current layer's training after its step; no further layer starts."""
+        self._stop.set()
+        if self.current is not None:
+            self.current.stop()
+
+    def stage_model(self, stage: Stage) -> Model:
+        """The model one layer trains: the graph's features, that layer's objective, its
+        parameters. Its shared variables (what the trainer saves, restores and applies
+        declared updates to) are that layer's own and a temporary output layer's: the state
+        of the layers above (a PCD chain, running averages) stays as it is meanwhile."""
+        own = {k: v for k, v in self.model.shared.items() if k.startswith(stage.layer + "/")}
+        shared = {**own, **{v.name: v for v in (*stage.params, *stage.extra.values())}}
+        return replace(self.model, loss=stage.loss, error=stage.error, prediction=None,
+                       params=list(stage.params), shared=shared,
+                       n_classes=self.model.n_classes if self.method == "supervised" else None,
+                       frozen=set())
+
+    def run(self) -> LayerwiseResult:
+        histories: dict[str, History] = {}
+        for index, stage in enumerate(self.stages, start=1):
+            if self._stop.is_set():
+                break
+            self._events.emit(LayerStart(index, len(self.stages), stage.layer, self.method))
+            settings = dict(self.settings)
+            if stage.strategy is not None:
+                settings["strategy"] = stage.strategy
+            trainer = Trainer(self.stage_model(stage), self.data, self.optimizer, self.lr,
+                              epochs=self.epochs, **settings)
+            trainer.subscribe(self._events.emit)
+            self.current = trainer
+            if self._stop.is_set():
+                break
+            histories[stage.layer] = trainer.run()
+            if histories[stage.layer].failure is not None:
+                break
+        self.current = None
+        return LayerwiseResult(self.method, histories, self.model.values(),
+                               self._stop.is_set())
+
+
+def pretrain(graph: Graph, data: Splits, method: str, **settings: Any
+             ) -> tuple[Model, LayerwiseResult]:
+    """Run `Layerwise(graph, data, method, **settings)`; the model holds the values."""
+    pretrainer = Layerwise(graph, data, method, **settings)
+    return pretrainer.model, pretrainer.run()
+
+
+__all__ = ["DAE_DEFAULT_NOISE", "LayerStart", "Layerwise", "LayerwiseResult", "METHOD_LAYERS",
+           "STAGES", "Stage", "layer_stack", "prepared_document", "pretrain"]
