@@ -1,42 +1,51 @@
-/* Convolution helpers around the SGEMM; generated launches by nodestudio/backend/planners/conv.py.
+/* Convolution helpers around the SGEMM; launched by nodestudio/backend/planners/conv.py.
  *
- * conv2d runs as im2col + gemm + permute: the columns matrix COLS (N x K) has a row per output
- * position n = (b, oh, ow) and a column per filter tap k = (c, kh, kw), so that
- *   forward      OUT_NF (N x F) = COLS @ W^T        then NCHW from OUT_NF;
- *   grad weight  GW (F x K)     = G_NF^T @ COLS     (G_NF: the output gradient as N x F);
- *   grad input   GCOLS (N x K)  = G_NF @ W          then col2im, a gather per input pixel that
- *                                                   adds the taps that read it (no atomics).
+ * conv2d runs as im2col + gemm: per image b, the columns matrix COLS_b (K x P) has a row per
+ * filter tap k = (c, kh, kw) and a column per output position p = (oh, ow), so that
+ *   forward      OUT_b (F x P)   = W (F x K) @ COLS_b          a batched gemm, NCHW directly;
+ *   grad input   GCOLS_b (K x P) = W^T @ G_b (F x P)           a batched gemm, then col2im, a
+ *                                                              gather per input pixel (no atomics);
+ *   grad weight  GW (F x K)      = G_NF^T @ COLS_NK            one gemm over the whole batch, with
+ *                the columns laid out N x K (a row per position n = (b, oh, ow)) and the output
+ *                gradient as N x F (G_NF), so the long sum over n is the gemm's k loop.
  * Every size comes as a build option (-D): B C H W (input), F KH KW (filters), SH SW (stride),
  * PH PW (padding), OH OW (output), IDX (the index type); the text never changes.
- * One work-item per written element; a kernel guards its index (grids are rounded up).
+ * One work-item per written element, neighbours along the output's contiguous axis; a kernel
+ * guards its index (grids are rounded up).
  */
 #define P ((IDX)OH * OW)
 #define K (C * KH * KW)
 #define N ((IDX)B * P)
 
-/* cols[n, k] = x[b, c, oh * SH + kh - PH, ow * SW + kw - PW], or 0 in the padding */
-__kernel void conv_im2col(__global const float *restrict x, __global float *restrict cols)
+/* the input pixel (or 0 in the padding) that tap k = (c, kh, kw) reads at output position p */
+#define TAP(b, k, p) \
+    const int kw = (k) % KW, kh = ((k) / KW) % KH, c = (k) / (KW * KH); \
+    const int ow = (int)((p) % OW), oh = (int)((p) / OW); \
+    const int h = oh * SH + kh - PH, w = ow * SW + kw - PW; \
+    const float v = (h >= 0 && h < H && w >= 0 && w < W) ? x[(((b) * C + c) * H + h) * W + w] : 0.0f
+
+/* cols[b, k, p] (B x K x P): the forward's columns, one K x P matrix per image */
+__kernel void conv_im2col_kp(__global const float *restrict x, __global float *restrict cols)
+{
+    const IDX e = (IDX)get_global_id(0);
+    if (e >= N * K) return;
+    const IDX p = e % P, bk = e / P;
+    const int k = (int)(bk % K);
+    const IDX b = bk / K;
+    TAP(b, k, p);
+    cols[e] = v;
+}
+
+/* cols[n, k] (N x K): the weight gradient's columns, a row per output position */
+__kernel void conv_im2col_nk(__global const float *restrict x, __global float *restrict cols)
 {
     const IDX e = (IDX)get_global_id(0);
     if (e >= N * K) return;
     const int k = (int)(e % K);
     const IDX n = e / K;
-    const int kw = k % KW, kh = (k / KW) % KH, c = k / (KW * KH);
-    const int ow = (int)(n % OW), oh = (int)((n / OW) % OH);
-    const IDX b = n / P;
-    const int h = oh * SH + kh - PH, w = ow * SW + kw - PW;
-    cols[e] = (h >= 0 && h < H && w >= 0 && w < W) ? x[((b * C + c) * H + h) * W + w] : 0.0f;
-}
-
-/* out[b, f, p] = nf[(b * P + p) * F + f]: the gemm's N x F result into NCHW */
-__kernel void conv_nf_to_nchw(__global const float *restrict nf, __global float *restrict out)
-{
-    const IDX e = (IDX)get_global_id(0);
-    if (e >= N * F) return;
-    const IDX p = e % P, bf = e / P;
-    const int f = (int)(bf % F);
-    const IDX b = bf / F;
-    out[e] = nf[(b * P + p) * F + f];
+    const IDX b = n / P, p = n % P;
+    TAP(b, k, p);
+    cols[e] = v;
 }
 
 /* nf[(b * P + p) * F + f] = g[b, f, p]: an NCHW gradient as the N x F gemm operand */
@@ -50,14 +59,15 @@ __kernel void conv_nchw_to_nf(__global const float *restrict g, __global float *
     nf[e] = g[(b * F + f) * P + p];
 }
 
-/* gx[b, c, h, w] = sum of gcols[n, k] over the taps (kh, kw) of the output positions n that
- * read pixel (h, w): oh * SH + kh - PH == h, ow * SW + kw - PW == w */
+/* gx[b, c, h, w] = sum of gcols[b, k, p] (B x K x P) over the taps k = (c, kh, kw) of the output
+ * positions p = (oh, ow) that read pixel (h, w): oh * SH + kh - PH == h, ow * SW + kw - PW == w */
 __kernel void conv_col2im(__global const float *restrict gcols, __global float *restrict gx)
 {
     const IDX e = (IDX)get_global_id(0);
     if (e >= (IDX)B * C * H * W) return;
     const int w = (int)(e % W), h = (int)((e / W) % H), c = (int)((e / ((IDX)W * H)) % C);
     const IDX b = e / ((IDX)W * H * C);
+    const __global float *g = gcols + (b * K + c * KH * KW) * P;
     float sum = 0.0f;
     for (int kh = 0; kh < KH; ++kh) {
         const int th = h + PH - kh;
@@ -69,7 +79,7 @@ __kernel void conv_col2im(__global const float *restrict gcols, __global float *
             if (tw < 0 || tw % SW) continue;
             const int ow = tw / SW;
             if (ow >= OW) continue;
-            sum += gcols[((b * OH + oh) * OW + ow) * K + (c * KH + kh) * KW + kw];
+            sum += g[(kh * KW + kw) * P + oh * OW + ow];
         }
     }
     gx[e] = sum;

@@ -76,6 +76,35 @@ __kernel void max_pool_backward(__global const float *restrict x, __global const
         }
     gx[e] = sum;
 }
+/* Windows that do not overlap (stride >= window): one work-item per window writes its whole
+ * window, g at the first maximum and 0 elsewhere; pixels outside every window were zeroed
+ * before (pool_zero) when there are any. A quarter of the gather's work for 2x2 windows. */
+__kernel void max_pool_backward_windows(__global const float *restrict x,
+                                        __global const float *restrict g,
+                                        __global float *restrict gx)
+{
+    const IDX e = (IDX)get_global_id(0);
+    if (e >= (IDX)B * C * OH * OW) return;
+    const int j = (int)(e % OW), i = (int)((e / OW) % OH);
+    const IDX bc = e / ((IDX)OH * OW);
+    const __global float *plane = x + bc * PLANE;
+    __global float *out = gx + bc * PLANE;
+    WINDOW(i, j);
+    float best = -INFINITY;
+    int at = -1;
+    for (int r = r0; r < r1; ++r)
+        for (int c = c0; c < c1; ++c) {
+            const float v = plane[r * W + c];
+            if (at < 0 || ((v > best || v != v) && best == best)) {
+                best = v;
+                at = r * W + c;
+            }
+        }
+    const float gv = g[e];
+    for (int r = r0; r < r1; ++r)
+        for (int c = c0; c < c1; ++c)
+            out[r * W + c] = r * W + c == at ? gv : 0.0f;
+}
 #else
 /* gx[b, c, h, w] = sum over the windows holding (h, w) of g / (the window's size) */
 __kernel void avg_pool_backward(__global const float *restrict g, __global float *restrict gx)

@@ -32,6 +32,15 @@ def plan(node: FamilyNode) -> Plan:
                       max_pool=is_max, idx=index_type(b * c * h * w, b * c * oh * ow))
     args = {"pool_forward": ("in0", "out0"), "max_pool_backward": ("in0", "in1", "out0"),
             "avg_pool_backward": ("in0", "out0")}[kernel]
+    source = load_source("pool.cl")
     if kernel != "pool_forward" and b * c * oh * ow == 0:  # no windows: the gradient is zero
         kernel, args = "pool_zero", ("out0",)
-    return Plan((launch(kernel, load_source("pool.cl"), count, args, node.gpu, options),))
+    if kernel == "max_pool_backward" and sh >= kh and sw >= kw:
+        # windows that do not overlap: each writes its own (and zeros go where none reaches)
+        windows = launch("max_pool_backward_windows", source, b * c * oh * ow, args, node.gpu,
+                         options)
+        covered = sh == kh and sw == kw and oh * sh - ph >= h and ow * sw - pw >= w
+        if covered:
+            return Plan((windows,))
+        return Plan((launch("pool_zero", source, count, ("out0",), node.gpu, options), windows))
+    return Plan((launch(kernel, source, count, args, node.gpu, options),))
