@@ -17,35 +17,47 @@
 #define K (C * KH * KW)
 #define N ((IDX)B * P)
 
-/* the input pixel (or 0 in the padding) that tap k = (c, kh, kw) reads at output position p */
-#define TAP(b, k, p) \
-    const int kw = (k) % KW, kh = ((k) / KW) % KH, c = (k) / (KW * KH); \
-    const int ow = (int)((p) % OW), oh = (int)((p) / OW); \
-    const int h = oh * SH + kh - PH, w = ow * SW + kw - PW; \
-    const float v = (h >= 0 && h < H && w >= 0 && w < W) ? x[(((b) * C + c) * H + h) * W + w] : 0.0f
-
-/* cols[b, k, p] (B x K x P): the forward's columns, one K x P matrix per image */
+/* cols[b, k, oh, 0 .. OW-1] (B x K x P): the forward's columns, one K x P matrix per image.
+ * A work-item writes one row of OW positions of one tap k = (c, kh, kw), reading one input row:
+ * a loop the compiler vectorises, where a work-item per element would gather. */
 __kernel void conv_im2col_kp(__global const float *restrict x, __global float *restrict cols)
 {
-    const IDX e = (IDX)get_global_id(0);
-    if (e >= N * K) return;
-    const IDX p = e % P, bk = e / P;
-    const int k = (int)(bk % K);
-    const IDX b = bk / K;
-    TAP(b, k, p);
-    cols[e] = v;
+    const IDX e = (IDX)get_global_id(0);  /* (b, k, oh) */
+    if (e >= (IDX)B * K * OH) return;
+    const int oh = (int)(e % OH), k = (int)((e / OH) % K);
+    const IDX b = e / ((IDX)OH * K);
+    const int kw = k % KW, kh = (k / KW) % KH, c = k / (KW * KH);
+    const int h = oh * SH + kh - PH;
+    __global float *out = cols + e * OW;
+    if (h < 0 || h >= H) {
+        for (int ow = 0; ow < OW; ++ow) out[ow] = 0.0f;
+        return;
+    }
+    const __global float *row = x + ((b * C + c) * H + h) * W;
+    for (int ow = 0; ow < OW; ++ow) {
+        const int w = ow * SW + kw - PW;
+        out[ow] = (w >= 0 && w < W) ? row[w] : 0.0f;
+    }
 }
 
-/* cols[n, k] (N x K): the weight gradient's columns, a row per output position */
+/* cols[n, k] (N x K): the weight gradient's columns, a row per output position n = (b, oh, ow).
+ * A work-item writes the KW taps of one (n, c, kh), reading KW neighbours of one input row. */
 __kernel void conv_im2col_nk(__global const float *restrict x, __global float *restrict cols)
 {
-    const IDX e = (IDX)get_global_id(0);
-    if (e >= N * K) return;
-    const int k = (int)(e % K);
-    const IDX n = e / K;
-    const IDX b = n / P, p = n % P;
-    TAP(b, k, p);
-    cols[e] = v;
+    const IDX e = (IDX)get_global_id(0);  /* (n, c, kh) */
+    if (e >= N * C * KH) return;
+    const int kh = (int)(e % KH), c = (int)((e / KH) % C);
+    const IDX n = e / ((IDX)KH * C);
+    const IDX b = n / P;
+    const int p = (int)(n % P), ow = p % OW, oh = p / OW;
+    const int h = oh * SH + kh - PH, w0 = ow * SW - PW;
+    __global float *out = cols + e * KW;
+    const __global float *row = x + ((b * C + c) * H + h) * W;
+    const bool inside = h >= 0 && h < H;
+    for (int kw = 0; kw < KW; ++kw) {
+        const int w = w0 + kw;
+        out[kw] = (inside && w >= 0 && w < W) ? row[w] : 0.0f;
+    }
 }
 
 /* nf[(b * P + p) * F + f] = g[b, f, p]: an NCHW gradient as the N x F gemm operand */

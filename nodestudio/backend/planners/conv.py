@@ -49,14 +49,14 @@ def plan(node: FamilyNode) -> Plan:
         if n * f == 0:
             return Plan(())
         g = gemm.plan_gemm(f, oh * ow, k, variant=variant, batch=batch)
-        launches = (*step("conv_im2col_kp", n * k, "in0", "scratch1"),
+        launches = (*step("conv_im2col_kp", b * k * oh, "in0", "scratch1"),
                     *bind_gemm(g, {"A": "in1", "B": "scratch1", "C": "out0"}))
         return Plan(launches, g.scratch_floats * ITEM_BYTES, (n * k * ITEM_BYTES,))
     if node.op == "conv2d_grad_weight":  # GW (F x K) = G_NF^T @ COLS_NK
         if f * k == 0:
             return Plan(())
         g = gemm.plan_gemm(f, k, n, trans_a=True, variant=variant)
-        launches = (*step("conv_im2col_nk", n * k, "in0", "scratch1"),
+        launches = (*step("conv_im2col_nk", n * c * kh, "in0", "scratch1"),
                     *step("conv_nchw_to_nf", n * f, "in1", "scratch2"),
                     *bind_gemm(g, {"A": "scratch2", "B": "scratch1", "C": "out0"}))
         return Plan(launches, g.scratch_floats * ITEM_BYTES, (n * k * ITEM_BYTES,
