@@ -81,12 +81,12 @@ __kernel void conv_col2im(__global const float *restrict gcols, __global float *
     const IDX b = e / ((IDX)W * H * C);
     const __global float *g = gcols + (b * K + c * KH * KW) * P;
     float sum = 0.0f;
-    for (int kh = 0; kh < KH; ++kh) {
+    _Pragma("unroll") for (int kh = 0; kh < KH; ++kh) {  /* unrolled: see pool.cl's EACH */
         const int th = h + PH - kh;
         if (th < 0 || th % SH) continue;
         const int oh = th / SH;
         if (oh >= OH) continue;
-        for (int kw = 0; kw < KW; ++kw) {
+        _Pragma("unroll") for (int kw = 0; kw < KW; ++kw) {
             const int tw = w + PW - kw;
             if (tw < 0 || tw % SW) continue;
             const int ow = tw / SW;
