@@ -68,6 +68,10 @@ def plan(node: FamilyNode) -> Plan:
     if n == 0 or f == 0:  # no output positions or no filters: nothing reaches x
         return Plan(step("conv_zero", count, "out0"))
     g = gemm.plan_gemm(k, oh * ow, f, trans_a=True, variant=variant, batch=batch)
-    launches = (*bind_gemm(g, {"A": "in1", "B": "in0", "C": "scratch1"}),
-                *step("conv_col2im", count, "scratch1", "out0"))
+    if node.gpu:  # a work-item per input pixel gathers its taps
+        col2im = step("conv_col2im", count, "scratch1", "out0")
+    else:  # a work-item per image plane adds the taps into it, in contiguous loops
+        col2im = (Launch("conv_col2im_planes", source, options, (b * c,), (1,),
+                         ("scratch1", "out0")),)
+    launches = (*bind_gemm(g, {"A": "in1", "B": "in0", "C": "scratch1"}), *col2im)
     return Plan(launches, g.scratch_floats * ITEM_BYTES, (n * k * ITEM_BYTES,))
