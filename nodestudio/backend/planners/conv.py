@@ -44,19 +44,32 @@ def plan(node: FamilyNode) -> Plan:
     def step(kernel: str, count: int, *args: str) -> tuple[Launch, ...]:
         return (launch(kernel, source, count, args, node.gpu, options),) if count else ()
 
+    def loops(kernel: str, count: int, *args: str) -> tuple[Launch, ...]:
+        """A CPU kernel whose work-items each run long contiguous loops: one per group, so
+        PoCL vectorises the loops themselves rather than across work-items."""
+        return (Launch(kernel, source, options, (count,), (1,), args),) if count else ()
+
+    def im2col(layout: str) -> tuple[Launch, ...]:
+        if node.gpu:  # a work-item per row of output positions (kp) / per filter row (nk)
+            return step(f"conv_im2col_{layout}", b * k * oh if layout == "kp" else n * c * kh,
+                        "in0", "scratch1")
+        if layout == "kp":
+            return loops("conv_im2col_kp_planes", b * c, "in0", "scratch1")
+        return loops("conv_im2col_nk_rows", b * oh, "in0", "scratch1")
+
     batch = gemm.Batch(((b, 0, 1),))  # W broadcast over the images, one matrix per image
     if node.op == "conv2d":  # OUT_b (F x P) = W (F x K) @ COLS_b (K x P)
         if n * f == 0:
             return Plan(())
         g = gemm.plan_gemm(f, oh * ow, k, variant=variant, batch=batch)
-        launches = (*step("conv_im2col_kp", b * k * oh, "in0", "scratch1"),
+        launches = (*im2col("kp"),
                     *bind_gemm(g, {"A": "in1", "B": "scratch1", "C": "out0"}))
         return Plan(launches, g.scratch_floats * ITEM_BYTES, (n * k * ITEM_BYTES,))
     if node.op == "conv2d_grad_weight":  # GW (F x K) = G_NF^T @ COLS_NK
         if f * k == 0:
             return Plan(())
         g = gemm.plan_gemm(f, k, n, trans_a=True, variant=variant)
-        launches = (*step("conv_im2col_nk", n * c * kh, "in0", "scratch1"),
+        launches = (*im2col("nk"),
                     *step("conv_nchw_to_nf", n * f, "in1", "scratch2"),
                     *bind_gemm(g, {"A": "scratch2", "B": "scratch1", "C": "out0"}))
         return Plan(launches, g.scratch_floats * ITEM_BYTES, (n * k * ITEM_BYTES,
@@ -71,7 +84,6 @@ def plan(node: FamilyNode) -> Plan:
     if node.gpu:  # a work-item per input pixel gathers its taps
         col2im = step("conv_col2im", count, "scratch1", "out0")
     else:  # a work-item per image plane adds the taps into it, in contiguous loops
-        col2im = (Launch("conv_col2im_planes", source, options, (b * c,), (1,),
-                         ("scratch1", "out0")),)
+        col2im = loops("conv_col2im_planes", b * c, "scratch1", "out0")
     launches = (*bind_gemm(g, {"A": "in1", "B": "in0", "C": "scratch1"}), *col2im)
     return Plan(launches, g.scratch_floats * ITEM_BYTES, (n * k * ITEM_BYTES,))
