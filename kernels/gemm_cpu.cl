@@ -9,8 +9,9 @@
 // one work-group per thread, and barriers or __local tiles only add loop fission and copies.
 // Blocks on the bottom / right edge get their own exactly-sized code (no guards in the loop).
 //
-// This file holds three templates, cut apart at the "---8<---" lines by gemm.py: this header,
-// the transpose kernel (instantiated once per operand that needs it) and the GEMM kernel.
+// This file holds four templates, cut apart at the "---8<---" lines by gemm.py: this header,
+// the transpose kernel (instantiated once per operand that needs it), the GEMM kernel and the
+// sum of the partial products of a GEMM split over k.
 
 // ---8<--- transpose
 // dst[$offset ...] ($cols x $rows) = src ($rows x $cols) transposed: the operand $operand is
@@ -52,7 +53,7 @@ __kernel void $name(__global const float* restrict X, __global const float* rest
     // D's rows, so work-groups run back to back share the same panel of Y while it is in cache.
     const int i0 = get_global_id(0) * $mr;
     const int j0 = get_global_id(1) * $nr;
-    const size_t z = get_global_id(2);  // C's matrix, in a batch (0 otherwise)
+    const size_t z = get_global_id(2);  // C's matrix in a batch, or the slice of k (else 0)
     // x: X[i0, 0]; y: Y[0, j0] (row stride $d_cols); c: where D[i0, j0] lives in C.
     const __global float* x = X + $x_origin;
     const __global float* y = Y + $y_origin;
@@ -65,5 +66,20 @@ $right_block
 $bottom_block
     } else {
 $corner_block
+    }
+}
+
+// ---8<--- sum
+// C = the sum of the $slices partial products in scratch[$base ...] (a GEMM split over k);
+// a work-item adds 16 neighbouring elements.
+__kernel void $name(__global const float* restrict scratch, __global float* restrict C)
+{
+    const int i0 = get_global_id(0) * 16;
+    const int i1 = min(i0 + 16, $mn);
+    for (int i = i0; i < i1; ++i) {
+        float s = 0.0f;
+        for (int t = 0; t < $slices; ++t)
+            s += scratch[$base + (size_t)t * $mn + i];
+        C[i] = s;
     }
 }

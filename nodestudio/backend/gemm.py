@@ -340,6 +340,20 @@ def _plan_cpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
 
     mr, nr = _cpu_blocking(d_rows, d_cols)
     rows_edge, cols_edge = d_rows % mr, d_cols % nr
+    # A small output with a long k (a conv's weight gradient: k runs over every position of
+    # the batch) is split over k: slice z sums its part into partials in scratch, which a
+    # second kernel adds. Otherwise a few work-items would each stream all of k from memory.
+    slices = 1 if batch.axes else _cpu_split(_ceil_div(d_rows, mr) * _ceil_div(d_cols, nr), k)
+    depth = k // slices
+    c_arg, c_base = "C", 0
+    if slices > 1:
+        c_arg, c_base = "scratch", scratch
+        scratch += slices * m * n
+        x_batch = f" + (size_t)z * {depth * x_steps[1]}"
+        y_batch = f" + (size_t)z * {depth * d_cols}"
+        c_batch = f" + {c_base} + (size_t)z * {m * n}" if c_base else f" + (size_t)z * {m * n}"
+        form += f", k split in {slices} slices of {depth} (grid dimension 2), partials in " \
+                f"scratch[{c_base}:]"
 
     def block(rows: int, cols: int) -> str:
         if rows == 0 or cols == 0:
@@ -347,7 +361,7 @@ def _plan_cpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
         # Only full blocks are unrolled over k: edges are a small share of the work and
         # unrolling them too would double the source, and PoCL's build time with it.
         unroll = _CPU_UNROLL if (rows, cols) == (mr, nr) else 1
-        return _cpu_block(rows, cols, k, x_steps, d_cols, n, swapped, unroll)
+        return _cpu_block(rows, cols, depth, x_steps, d_cols, n, swapped, unroll)
 
     def offset(base: int, term: str) -> str:
         return f"{base} + {term}" if base else term
@@ -370,7 +384,7 @@ def _plan_cpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
             full_block=block(mr, nr), right_block=block(mr, cols_edge),
             bottom_block=block(rows_edge, nr), corner_block=block(rows_edge, cols_edge))])
     def grid(*sizes: int, count: int) -> tuple[int, ...]:
-        return (*sizes, count) if batch.axes else sizes
+        return (*sizes, count) if batch.axes or slices > 1 else sizes
 
     launches = [Launch(kernel=kernel, source=source, options=BUILD_OPTIONS,
                        global_size=grid(_ceil_div(k, _TRANSPOSE_TILE),
@@ -380,11 +394,35 @@ def _plan_cpu(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
                 for kernel, role, rows, _ in transposes]
     launches.append(Launch(kernel=name, source=source, options=BUILD_OPTIONS,
                            global_size=grid(_ceil_div(d_rows, mr), _ceil_div(d_cols, nr),
-                                            count=batch.count),
+                                            count=batch.count * slices),
                            # One work-item per work-group: PoCL then runs each block as its own
                            # task (plenty for every core) and never vectorises across items.
-                           local_size=grid(1, 1, count=1), args=(x_arg, y_arg, "C")))
+                           local_size=grid(1, 1, count=1), args=(x_arg, y_arg, c_arg)))
+    if slices > 1:
+        sum_name = f"{name}_sum{slices}"
+        launches.append(Launch(
+            kernel=sum_name, source=templates["sum"].substitute(
+                name=sum_name, mn=m * n, slices=slices, base=c_base),
+            options=BUILD_OPTIONS, global_size=(_ceil_div(m * n, 16),), local_size=None,
+            args=("scratch", "C")))
     return GemmPlan(tuple(launches), scratch)
+
+
+# Split k on CPUs when the output has fewer blocks than this ...
+_CPU_SPLIT_BLOCKS = 128
+_CPU_SPLIT_MIN_K = 4096  # ... and k is at least this long, into slices of at most
+_CPU_SPLIT_DEPTH = 2048  # this many steps (a divisor of k: every slice runs the same code)
+
+
+def _cpu_split(blocks: int, k: int) -> int:
+    """How many slices of k a CPU gemm with `blocks` blocks of output runs in (1: no split)."""
+    if blocks >= _CPU_SPLIT_BLOCKS or k < _CPU_SPLIT_MIN_K:
+        return 1
+    want = _ceil_div(k, _CPU_SPLIT_DEPTH)
+    for slices in range(want, 4 * want + 1):
+        if k % slices == 0 and (k // slices) % _CPU_UNROLL == 0:
+            return slices
+    return 1
 
 
 # ---------------------------------------------------------------------------------------------

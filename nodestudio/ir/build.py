@@ -239,14 +239,15 @@ def matmul(a, b, trans_a: bool = False, trans_b: bool = False):
     axes of a 2-d-or-more operand. A batch times one matrix is one product over the folded
     batch (as `dot`), not a batch of small ones."""
     a, b = as_variable(a), as_variable(b)
-    _check_float_operands(a, b)
+    if a.dtype != "float32" or b.dtype != "float32" or (a.ndim == 2 and b.ndim == 2):
+        # the op itself: its errors name the operands, not a reshape made for them here
+        return apply("matmul", a, b, trans_a=trans_a, trans_b=trans_b)
     if (a.ndim < 2 and trans_a) or (b.ndim < 2 and trans_b):
         raise ShapeError("trans_a / trans_b need an operand of at least 2 dimensions")
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError("matmul does not take scalars (use *)", port="a" if a.ndim == 0 else "b")
-    if b.ndim <= 2 and not trans_a and (a.ndim != 2 or b.ndim != 2):
-        out = dot(a, b if not trans_b else transpose(b))
-        return out
+    if b.ndim <= 2 and not trans_a:  # one matrix (or vector) for the whole batch: folded
+        return dot(a, b if not trans_b else transpose(b))
     a2 = expand_dims(a, 0) if a.ndim == 1 else a
     b2 = expand_dims(b, 1) if b.ndim == 1 else b
     out = apply("matmul", a2, b2, trans_a=trans_a, trans_b=trans_b)

@@ -94,3 +94,33 @@ def test_matmul_operator_follows_numpy_with_gradients(a_shape, b_shape):
         theirs = theirs.detach().numpy()
         np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
     np.testing.assert_allclose(ns.function([a, b], ns.matmul(a, b))(av, bv), got[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("m, n, k, trans_a, trans_b", [
+    (50, 500, 4096, True, False),   # a conv's weight gradient: split in 2
+    (20, 25, 36864, True, False),   # LeNet's first layer at batch 64: split in 18
+    (7, 3, 8192, False, True),      # swapped form with a transposed operand in scratch too
+    (16, 16, 4100, False, False),
+])
+def test_cpu_gemm_split_over_long_k_matches_numpy(cl_env, m, n, k, trans_a, trans_b):
+    context, queue = cl_env
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
+    plan = plan_gemm(m, n, k, trans_a=trans_a, trans_b=trans_b, variant="cpu")
+    assert plan.launches[-1].kernel.endswith(tuple(f"_sum{s}" for s in range(2, 100)))
+    want = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
+    mf = cl.mem_flags
+    bufs = {"A": cl.Buffer(context, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=a),
+            "B": cl.Buffer(context, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=b),
+            "C": cl.Buffer(context, mf.READ_WRITE, want.size * 4),
+            "scratch": cl.Buffer(context, mf.READ_WRITE, plan.scratch_floats * 4)}
+    for launch in plan.launches:
+        kernel = cl.Kernel(cl.Program(context, launch.source).build(launch.options),
+                           launch.kernel)
+        kernel.set_args(*(bufs[r] for r in launch.args))
+        cl.enqueue_nd_range_kernel(queue, kernel, launch.global_size, launch.local_size)
+    got = np.empty(want.size, np.float32)
+    cl.enqueue_copy(queue, got, bufs["C"])
+    queue.finish()
+    np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-4, atol=1e-3 * np.sqrt(k))

@@ -50,7 +50,8 @@ def test_conv_and_its_gradients_match_the_reference(device, gpu, xs, ws, stride,
     compare(device, "conv2d", attrs, [x, w], gpu)
     compare(device, "conv2d_grad_input", attrs, [g, w, x], gpu)
     plan = compare(device, "conv2d_grad_weight", attrs, [x, g, w], gpu)
-    assert {"conv_im2col", "conv_nchw_to_nf"} <= {launch.kernel for launch in plan.launches}
+    kernels = {launch.kernel for launch in plan.launches}
+    assert {"conv_im2col_nk" if gpu else "conv_im2col_nk_rows", "conv_nchw_to_nf"} <= kernels
     assert all("-DKH=" in launch.options for launch in plan.launches
                if launch.kernel.startswith("conv_"))
 
@@ -72,6 +73,9 @@ POOLS = [
     ((1, 2, 5, 4), {"size": (3, 3), "stride": (1, 1), "padding": (1, 1)}),
     ((1, 1, 9, 7), {"size": (3, 2), "stride": (2, 3), "padding": (1, 1)}),
     ((3, 20, 24, 24), {}),
+    ((2, 2, 7, 7), {}),                                  # a last row and column in no window
+    ((1, 1, 8, 9), {"size": (2, 2), "stride": (3, 3)}),  # gaps between the windows
+    ((1, 1, 6, 6), {"size": (2, 2), "padding": (1, 1)}),
 ]
 
 
@@ -86,6 +90,10 @@ def test_pools_and_their_gradients_match_the_reference(device, gpu, xs, extra):
     x = normal(xs, 4)
     pooled = compare(device, "max_pool2d", attrs, [x], gpu)
     assert pooled.launches[0].kernel == "pool_forward"
+    out, _ = run(device, "max_pool2d", attrs, [x], gpu)
+    backward = compare(device, "max_pool2d_grad", attrs, [x, normal(out.shape, 6)], gpu)
+    overlap = attrs["stride"] is not None and attrs["stride"][0] < attrs["size"][0]
+    assert (backward.launches[-1].kernel == "pool_backward_rows") != overlap
     out, _ = run(device, "avg_pool2d", attrs, [x], gpu)
     g = normal(out.shape, 5)
     compare(device, "avg_pool2d", attrs, [x], gpu)

@@ -543,6 +543,11 @@ OPENCL_SUBSET: dict[str, tuple[str, ...]] = {
     "std": ("axis1_keep", "axis0_ddof1", "n257"),
     "logsumexp": ("axisall", "axis02_keep", "axis_empty", "n7x33_axis1_keep", "scalar", "large"),
     "transpose": ("2d", "3d_201", "negative", "n1x7", "n33x257"),
+    # the gradient ops' kernels already run in every conv2d / pool case's backward graph
+    "conv2d_grad_input": ("stride2_pad1", "odd"),
+    "conv2d_grad_weight": ("stride2_pad1", "odd"),
+    "max_pool2d_grad": ("overlap_ceil", "ties"),
+    "avg_pool2d_grad": ("ceil", "rect_odd"),
 }
 for _name, _ids in OPENCL_SUBSET.items():
     for _case in CASES[_name]:
