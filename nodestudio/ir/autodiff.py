@@ -78,7 +78,10 @@ def _backward(cost: Variable, wrt: list[Variable], blocked: set[int] | None = No
     results = []
     for w in wrt:
         g = _total(w, pending, totals)
-        results.append(g if g is not None else build.zeros_like(w))
+        if g is None:  # the cost does not depend on w: its gradient is zero, named after w
+            with name_scope(f"grad/{w.owner.name}/"):
+                g = build.zeros_like(w)
+        results.append(g)
     return results
 
 
