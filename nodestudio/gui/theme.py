@@ -55,13 +55,15 @@ _CATEGORIES_DARK = {
     "Inputs": "#3f8f5f", "Layers": "#3b6ea8", "Activation": "#8a5cb8", "Losses": "#b0504a",
     "Math": "#5a6b7d", "Logic": "#6b6b50", "Tensor": "#4f7f86", "Reduce": "#86694f",
     "Regularisation": "#a0733a", "Random": "#7a5f8f", "Linear algebra": "#3b6ea8",
-    "Augmentation": "#7a5f8f", "default": "#5a6470",
+    "Augmentation": "#7a5f8f", "Convolution": "#2f7f9e", "Gradients": "#6a5a78",
+    "default": "#5a6470",
 }
 _CATEGORIES_LIGHT = {
     "Inputs": "#4caf78", "Layers": "#4a84c4", "Activation": "#9b6fcf", "Losses": "#d0665e",
     "Math": "#72859a", "Logic": "#8a8a62", "Tensor": "#5c9aa2", "Reduce": "#a5815f",
     "Regularisation": "#c48a45", "Random": "#9275a8", "Linear algebra": "#4a84c4",
-    "Augmentation": "#9275a8", "default": "#7a8592",
+    "Augmentation": "#9275a8", "Convolution": "#3c97b8", "Gradients": "#85739a",
+    "default": "#7a8592",
 }
 
 DARK = Theme(

@@ -23,7 +23,7 @@ import itertools
 import numpy as np
 
 from nodestudio.errors import ShapeError
-from nodestudio.ops.registry import FLOAT, AttrDef, OpDef, PortDef, TensorType, register
+from nodestudio.ops.registry import FLOAT, GRADIENTS, AttrDef, OpDef, PortDef, TensorType, register
 from nodestudio.ops.shapes import fmt
 
 CATEGORY = "Convolution"
@@ -173,14 +173,14 @@ register(OpDef("conv2d", CATEGORY,
                (PortDef("x", dtype=FLOAT), PortDef("w", dtype=FLOAT)), attrs=CONV_ATTRS,
                shape=_conv_shape, reference=conv2d_reference, kernel="conv", grad=_conv_grad,
                label=_conv_label))
-register(OpDef("conv2d_grad_input", CATEGORY,
+register(OpDef("conv2d_grad_input", GRADIENTS,
                "gradient of conv2d with respect to its input x (a transposed convolution of g "
                "with w); x only gives the shape",
                (PortDef("g", dtype=FLOAT), PortDef("w", dtype=FLOAT), PortDef("x")),
                attrs=CONV_ATTRS, shape=_like_shape(2, 1, 0, 2),
                reference=conv2d_grad_input_reference, kernel="conv", grad=_grad_input_grad,
                label=_conv_label))
-register(OpDef("conv2d_grad_weight", CATEGORY,
+register(OpDef("conv2d_grad_weight", GRADIENTS,
                "gradient of conv2d with respect to its filters w (the correlation of x with g); "
                "w only gives the shape",
                (PortDef("x", dtype=FLOAT), PortDef("g", dtype=FLOAT), PortDef("w")),
@@ -319,13 +319,13 @@ register(OpDef("avg_pool2d", CATEGORY,
                                                           **at)]))
 # max_pool2d_grad has no gradient rule of its own (it would need a gather by the windows'
 # argmax): second derivatives through a max-pool are not supported.
-register(OpDef("max_pool2d_grad", CATEGORY,
+register(OpDef("max_pool2d_grad", GRADIENTS,
                "gradient of max_pool2d: each window's g goes to the first maximal element of x "
                "in the window (row-major), only to it",
                (PortDef("x", dtype=FLOAT), PortDef("g", dtype=FLOAT)), attrs=POOL_ATTRS,
                shape=_pool_grad_shape(0, 1), reference=_max_grad_ref, kernel="pool",
                label=_pool_label))
-register(OpDef("avg_pool2d_grad", CATEGORY,
+register(OpDef("avg_pool2d_grad", GRADIENTS,
                "gradient of avg_pool2d: each window's g shared evenly by the elements it "
                "averaged; x only gives the shape",
                (PortDef("g", dtype=FLOAT), PortDef("x")), attrs=POOL_ATTRS,

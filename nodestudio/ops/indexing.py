@@ -21,6 +21,7 @@ from nodestudio.ops.elementwise import elementwise, unary
 from nodestudio.ops.registry import (
     DTYPES,
     FLOAT,
+    GRADIENTS,
     INT,
     AttrDef,
     OpDef,
@@ -231,7 +232,7 @@ def _dynamic_unslice_ref(g, start, like, axis):
     return out
 
 
-register(OpDef("dynamic_unslice", "Tensor", "g placed into zeros shaped like `like` at the "
+register(OpDef("dynamic_unslice", GRADIENTS, "g placed into zeros shaped like `like` at the "
                "window dynamic_slice takes (its gradient)",
                (PortDef("g"), PortDef("start", dtype=INT), PortDef("like")), attrs=(_AXIS,),
                shape=_dynamic_unslice_shape, reference=_dynamic_unslice_ref, kernel="indexing",
@@ -292,7 +293,7 @@ def _take_grad_ref(g, index, like, axis):
     return out
 
 
-register(OpDef("take_grad", "Tensor", "zeros shaped like `like` with g added at the positions "
+register(OpDef("take_grad", GRADIENTS, "zeros shaped like `like` with g added at the positions "
                "take read (its gradient; repeated indices add up)",
                (PortDef("g"), PortDef("index", dtype=INT), PortDef("like")), attrs=(_AXIS,),
                shape=_take_grad_shape, reference=_take_grad_ref, kernel="indexing",
@@ -347,7 +348,7 @@ def _gather_grad_ref(g, index, like, axis):
     return out
 
 
-register(OpDef("gather_grad", "Tensor", "zeros shaped like `like` with g added where gather "
+register(OpDef("gather_grad", GRADIENTS, "zeros shaped like `like` with g added where gather "
                "read (its gradient; repeated indices add up)",
                (PortDef("g"), PortDef("index", dtype=INT), PortDef("like")), attrs=(_AXIS,),
                shape=_gather_grad_shape, reference=_gather_grad_ref, kernel="indexing",

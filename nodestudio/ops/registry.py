@@ -26,6 +26,9 @@ from nodestudio.graph.limits import FLOAT32_MAX, MAX_DIM, MAX_INT, MAX_NDIM, bri
 FLOAT = "float32"
 INT = "int32"
 DTYPES = (FLOAT, INT)
+# the palette category of ops that autodiff makes (a slice's or a convolution's gradient): the
+# backward graph is made of them, and a user rarely places one by hand
+GRADIENTS = "Gradients"
 
 Shape = tuple[int | None, ...]
 

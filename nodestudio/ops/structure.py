@@ -8,7 +8,16 @@ import math
 import numpy as np
 
 from nodestudio.errors import ShapeError
-from nodestudio.ops.registry import FLOAT, INT, AttrDef, OpDef, PortDef, TensorType, register
+from nodestudio.ops.registry import (
+    FLOAT,
+    GRADIENTS,
+    INT,
+    AttrDef,
+    OpDef,
+    PortDef,
+    TensorType,
+    register,
+)
 from nodestudio.ops.shapes import broadcast_shapes, fmt, normalise_axes, size
 
 X = (PortDef("x"),)
@@ -228,7 +237,7 @@ def _unslice_ref(g, like, slices):
     return out
 
 
-register(OpDef("unslice", "Tensor", "g placed into zeros shaped like `like` (slice's gradient)",
+register(OpDef("unslice", GRADIENTS, "g placed into zeros shaped like `like` (slice's gradient)",
                (PortDef("g"), PortDef("like")), attrs=_SLICES, kernel="layout",
                shape=lambda types, at: _unslice_shape(types, at),
                reference=_unslice_ref,

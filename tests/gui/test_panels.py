@@ -76,6 +76,8 @@ def test_palette_holds_every_op_in_category_order(palette):
              for i in range(palette.tree.topLevelItemCount())]
     known = [c for c in CATEGORY_ORDER if c in shown]
     assert shown[:len(known)] == known and shown[0] == "Inputs"
+    assert shown[-1] == "Gradients"  # what autodiff makes comes last
+    assert palette._ops["conv2d_grad_input"].parent().text(0) == "Gradients"
     dense = palette._ops["dense"]
     assert dense.parent().text(0) == "Layers"
     assert not dense.icon(0).isNull()

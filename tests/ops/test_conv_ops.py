@@ -83,8 +83,10 @@ def test_shape_rules_name_the_problem():
         ns.conv2d(ns.tensor("e", (1, 3, 2, 2)), ns.tensor("w4", (1, 3, 3, 3)))
 
 
-def test_ops_are_in_the_convolution_category():
-    for name in ("conv2d", "conv2d_grad_input", "conv2d_grad_weight", "max_pool2d",
-                 "avg_pool2d", "max_pool2d_grad", "avg_pool2d_grad"):
+def test_ops_are_in_the_convolution_category_and_their_gradients_in_gradients():
+    for name in ("conv2d", "max_pool2d", "avg_pool2d"):
         assert get(name).category == "Convolution"
+    for name in ("conv2d_grad_input", "conv2d_grad_weight", "max_pool2d_grad",
+                 "avg_pool2d_grad", "unslice", "take_grad", "gather_grad", "dynamic_unslice"):
+        assert get(name).category == "Gradients"
     assert get("conv2d").label({"stride": (2, 2), "padding": (1, 1)}) == "stride 2, pad 1"

@@ -26,7 +26,8 @@ from nodestudio.ops import registry
 from nodestudio.ops.registry import OpDef
 
 CATEGORY_ORDER = ("Inputs", "Layers", "Activation", "Convolution", "Losses", "Regularisation",
-                  "Math", "Reduce", "Tensor", "Logic", "Linear algebra", "Random", "Augmentation")
+                  "Math", "Reduce", "Tensor", "Logic", "Linear algebra", "Random", "Augmentation",
+                  "Gradients")
 OP_ROLE = Qt.UserRole  # the op name on op items; None on category items
 
 
