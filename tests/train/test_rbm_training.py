@@ -79,6 +79,7 @@ def test_the_monitoring_metrics_are_in_the_history_and_the_events(tmp_path):
     history = trainer.run()
     metrics = [r.metrics for r in history.epochs]
     assert [e.record.metrics for e in events] == metrics
+    assert [e.best_epoch for e in events] == [1, 2, 3, 4]  # the parameters kept: the last
     assert set(metrics[0]) == {"recon", "free_energy_train", "free_energy_valid",
                                "free_energy_gap", "pseudo_likelihood"}
     assert metrics[-1]["recon"] < 0.8 * metrics[0]["recon"]  # it learns
@@ -141,3 +142,20 @@ def test_the_chain_is_state_declared_in_the_op_alone(tmp_path):
         np.testing.assert_allclose(chain.get_value(), want)
         chains.append(chain.get_value())
     assert not np.allclose(chains[0], 0.0)
+
+
+def test_no_state_is_special_cased_by_op_name():
+    """Declared state is bound from the op definitions alone: nothing in the IR, the API or
+    the trainer compares an op's name with a stateful op's to find its state."""
+    from pathlib import Path
+
+    import nodestudio
+    root = Path(nodestudio.__file__).parent
+    stateful = ("batch_norm", "batch_norm_layer", "rbm_layer")
+    for folder in ("ir", "api", "train"):
+        for path in (root / folder).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            for name in stateful:
+                for pattern in (f'op.name == "{name}"', f'op.name != "{name}"',
+                                f'op == "{name}"'):
+                    assert pattern not in text, f"{path}: {pattern}"
