@@ -30,7 +30,7 @@ def _layerwise(method: str) -> Callable[[Mapping[str, Any]], Strategy]:
     """Greedy layer-wise pretraining (train/strategies/layerwise.py): --epochs per layer."""
     def make(options: Mapping[str, Any]) -> Strategy:
         from nodestudio.train.strategies.layerwise import LayerwiseStrategy
-        return LayerwiseStrategy(method)
+        return LayerwiseStrategy(method, k=options.get("k"))
     return make
 
 

@@ -45,3 +45,21 @@ def test_pretrain_writes_params_that_train_starts_from(method, tmp_path):
     assert not any("@" in k for k in values)
     assert main(["train", str(graph), "--init", str(out / "params.npz"), "--data", "digits",
                  "--epochs", "1", "--out", str(tmp_path / "ft")]) == 0
+
+
+def test_options_that_do_not_apply_are_refused(tmp_path, capsys):
+    graph = _graph("autoencoder_layer", tmp_path / "g.json")
+    base = ["pretrain", str(graph), "--data", "digits", "--out", str(tmp_path / "o")]
+    assert main([*base, "--method", "dae", "--l2", "0.1"]) != 0
+    assert "regularisation options do not apply" in capsys.readouterr().err
+    assert main([*base, "--method", "sae", "--k", "3"]) != 0
+    assert "--k sets the Gibbs steps" in capsys.readouterr().err
+
+
+def test_dbn_takes_k(tmp_path):
+    graph = _graph("rbm_layer", tmp_path / "g.json")
+    out = tmp_path / "pre"
+    assert main(["pretrain", str(graph), "--method", "dbn", "--k", "2", "--data", "digits",
+                 "--epochs", "1", "--out", str(out)]) == 0
+    record = json.loads((out / "metrics.json").read_text())["epochs"][0]["metrics"]
+    assert "l1/epochs" in record and any(name.endswith("recon") for name in record)

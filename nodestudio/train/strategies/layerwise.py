@@ -228,11 +228,12 @@ class LayerwiseStrategy(Strategy):
 
     keep_best = False
 
-    def __init__(self, method: str, layers: Sequence[str] | None = None):
+    def __init__(self, method: str, layers: Sequence[str] | None = None, k: Any = None):
         if method not in STAGES:
             raise TrainingError(f"unknown pretraining method {method!r} (known: "
                                 f"{', '.join(STAGES)})")
         self.method, self.layers, self.name = method, layers, f"layerwise {method}"
+        self.k = k  # dbn: the Gibbs steps of every RBM (ContrastiveDivergence's k)
         self.stages: list[Stage] = []
         self.per_layer = 0
 
@@ -240,9 +241,19 @@ class LayerwiseStrategy(Strategy):
         if trainer.optimizer is None:
             raise TrainingError(f"layer-wise pretraining needs a minibatch optimizer, not "
                                 f"{trainer.method}")
+        if trainer.regularisation.active:
+            raise TrainingError("regularisation options do not apply to layer-wise "
+                                "pretraining (each layer trains its own objective); use "
+                                "them when fine-tuning")
+        if self.k is not None and self.method != "dbn":
+            raise TrainingError(f"--k sets the Gibbs steps of RBMs; method {self.method} "
+                                "trains none")
 
     def prepare(self, trainer: Trainer) -> None:
         self.stages = select_stages(trainer.model, self.method, self.layers)
+        if self.k is not None:
+            for stage in self.stages:
+                stage.strategy = ContrastiveDivergence(k=self.k)
         self.per_layer = trainer.epochs
         trainer.epochs = len(self.stages)  # one epoch of the run per layer
         trainer.early.patience = None
