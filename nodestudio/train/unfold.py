@@ -44,6 +44,8 @@ from nodestudio.ir.convert import from_document, to_document
 from nodestudio.ir.layers import layer_params
 
 STACKABLE = ("autoencoder_layer", "rbm_layer")
+# the unfolded deep autoencoder's training defaults: jointly, by conjugate gradient
+FINE_TUNING = {"optimizer": "cg", "epochs": 10}
 
 
 @dataclass
@@ -103,10 +105,12 @@ def _dense(h: ns.Variable, W: np.ndarray, b: np.ndarray, activation: str, name: 
 
 
 def _document(outputs: dict[str, ns.Variable], values: dict[str, np.ndarray],
-              title: str) -> Graph:
+              title: str, training: Mapping[str, object] | None) -> Graph:
     graph = to_document(outputs)
     graph.values.update({k: np.asarray(v, np.float32) for k, v in values.items()})
     graph.metadata = {"title": title}
+    if training:  # the defaults `nodestudio train` reads
+        graph.metadata["training"] = dict(training)
     return graph
 
 
@@ -153,7 +157,8 @@ def to_classifier(graph: Graph, values: Mapping[str, np.ndarray] | None = None,
                "prediction": _named(ns.softmax(logits), "prediction")}
     sizes = " -> ".join([str(stack[0].W.shape[0]), *(str(e.W.shape[1]) for e in stack),
                          str(n_classes)])
-    return _document(outputs, out, f"Classifier unfolded from a pretrained stack ({sizes})")
+    return _document(outputs, out, f"Classifier unfolded from a pretrained stack ({sizes})",
+                     graph.metadata.get("training"))
 
 
 def to_deep_autoencoder(graph: Graph, values: Mapping[str, np.ndarray] | None = None
@@ -183,7 +188,8 @@ def to_deep_autoencoder(graph: Graph, values: Mapping[str, np.ndarray] | None = 
     sizes = [first.W.shape[0], *(e.W.shape[1] for e in stack)]
     path = " -> ".join(map(str, sizes + sizes[-2::-1]))
     return _document({"loss": loss, "prediction": prediction}, out,
-                     f"Deep autoencoder unfolded from a pretrained stack ({path})")
+                     f"Deep autoencoder unfolded from a pretrained stack ({path})",
+                     FINE_TUNING)
 
 
 UNFOLDINGS = {"classifier": to_classifier, "deep_autoencoder": to_deep_autoencoder}

@@ -240,7 +240,8 @@ class LayerwiseStrategy(Strategy):
     def check(self, trainer: Trainer) -> None:
         if trainer.optimizer is None:
             raise TrainingError(f"layer-wise pretraining needs a minibatch optimizer, not "
-                                f"{trainer.method}")
+                                f"{trainer.method} (give one, e.g. --optimizer sgd; CG and "
+                                "L-BFGS are for fine-tuning)")
         if trainer.regularisation.active:
             raise TrainingError("regularisation options do not apply to layer-wise "
                                 "pretraining (each layer trains its own objective); use "
