@@ -195,7 +195,7 @@ def test_the_strategy_runs_one_layer_per_epoch_of_a_trainer():
     assert trainer.epochs == 2 and len(history.epochs) == 2 and history.stop_reason == "epochs"
     assert [e.layer for e in events if isinstance(e, LayerStart)] == ["ae1", "ae2"]
     assert [e.kind for e in events].count("finished") == 1  # the run's, not each layer's
-    assert history.epochs[0].metrics["ae1/epochs"] == 3.0
+    assert 2.0 <= history.epochs[0].metrics["ae1/epochs"] <= 3.0  # patience 1 in each layer
     assert "ae2/valid_cost" in history.epochs[1].metrics
     after = model.values()
     assert _changed(before, after, "ae1/") and _changed(before, after, "ae2/")

@@ -235,7 +235,7 @@ class LayerwiseStrategy(Strategy):
         self.method, self.layers, self.name = method, layers, f"layerwise {method}"
         self.k = k  # dbn: the Gibbs steps of every RBM (ContrastiveDivergence's k)
         self.stages: list[Stage] = []
-        self.per_layer = 0
+        self.per_layer, self.patience, self.min_epochs = 0, None, 0
 
     def check(self, trainer: Trainer) -> None:
         if trainer.optimizer is None:
@@ -257,6 +257,8 @@ class LayerwiseStrategy(Strategy):
                 stage.strategy = ContrastiveDivergence(k=self.k)
         self.per_layer = trainer.epochs
         trainer.epochs = len(self.stages)  # one epoch of the run per layer
+        # early stopping watches each layer's own validation figure, never the graph's
+        self.patience, self.min_epochs = trainer.early.patience, trainer.early.min_epochs
         trainer.early.patience = None
 
     def run_epoch(self, trainer: Trainer, epoch: int) -> EpochResult:
@@ -266,7 +268,8 @@ class LayerwiseStrategy(Strategy):
         inner = stage_trainer(trainer.model, stage, self.method, trainer.data, optimizer,
                               trainer.schedule, self.per_layer, batch_size=trainer.batch_size,
                               seed=trainer.seed, balanced=trainer.balanced,
-                              eval_batch_size=trainer.eval_batch_size)
+                              eval_batch_size=trainer.eval_batch_size,
+                              patience=self.patience, min_epochs=self.min_epochs)
 
         def forward(event: Any) -> None:  # the layer's progress; pause and stop reach it
             if event.kind in ("finished", "failed"):  # the run's own end comes later
