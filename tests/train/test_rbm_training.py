@@ -141,3 +141,20 @@ def test_the_chain_is_state_declared_in_the_op_alone(tmp_path):
         np.testing.assert_allclose(chain.get_value(), want)
         chains.append(chain.get_value())
     assert not np.allclose(chains[0], 0.0)
+
+
+def test_no_state_is_special_cased_by_op_name():
+    """Declared state is bound from the op definitions alone: nothing in the IR, the API or
+    the trainer compares an op's name with a stateful op's to find its state."""
+    from pathlib import Path
+
+    import nodestudio
+    root = Path(nodestudio.__file__).parent
+    stateful = ("batch_norm", "batch_norm_layer", "rbm_layer")
+    for folder in ("ir", "api", "train"):
+        for path in (root / folder).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            for name in stateful:
+                for pattern in (f'op.name == "{name}"', f'op.name != "{name}"',
+                                f'op == "{name}"'):
+                    assert pattern not in text, f"{path}: {pattern}"

@@ -22,7 +22,7 @@ persistent chain is the layer's declared state and advances with every step. Wha
     x~ it with one bit flipped, the bit drawn per row from (seed, epoch).
 * `objective`: "loss" trains on the graph's loss (an RBM's cost, or a sum of them);
   "layers" on the sum of the costs of every RBM the graph's outputs depend on, whatever the
-  loss is (pretraining the RBMs inside a classifier; the other parameters get no gradient);
+  loss is (pretraining the RBMs inside a classifier; only the RBMs' parameters are updated);
 * the run ends with the last epoch's parameters (`keep_best` is False): the CD cost on the
   validation split is noise, no measure of the model.
 """
@@ -146,6 +146,13 @@ class ContrastiveDivergence(Minibatch):
         rng = np.random.default_rng(trainer.seed)
         count = min(self.monitor_rows, len(train))
         self._sample = np.sort(rng.choice(len(train), count, replace=False))
+
+    def parameters(self, trainer: Trainer) -> list:
+        if self.objective == "loss":
+            return trainer.model.params
+        owned = {id(var) for node in self.nodes
+                 for var in layer_params(node.outputs[0]).values()}
+        return [p for p in trainer.model.params if id(p) in owned]
 
     def extras(self, trainer: Trainer) -> dict[str, Variable]:
         return {self._metric(node, "recon"): node.outputs[2] for node in self.nodes}

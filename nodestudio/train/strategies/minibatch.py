@@ -23,7 +23,9 @@ from nodestudio.api.function import Function, function
 from nodestudio.api.symbols import scalar
 from nodestudio.data.batches import balanced_batches, epoch_batches
 from nodestudio.ir import build as F
+from nodestudio.ir.autodiff import grad
 from nodestudio.ir.expr import Variable
+from nodestudio.ir.shared import SharedVariable
 from nodestudio.train.events import BatchEnd
 from nodestudio.train.strategies.base import Diverged, EpochResult, Stopped, Strategy
 
@@ -45,18 +47,26 @@ class Minibatch(Strategy):
             raise TrainingError(f"minibatch training needs a minibatch optimizer, not "
                                 f"{trainer.method}")
 
+    def parameters(self, trainer: Trainer) -> list[SharedVariable]:
+        """What the optimizer updates: every trainable parameter of the model (a layer-wise
+        strategy names the layer it trains)."""
+        return trainer.model.params
+
     def prepare(self, trainer: Trainer) -> None:
         model = trainer.model
+        params = self.parameters(trainer)
+        grads = (trainer.grads if params == model.params else
+                 grad(trainer.training_loss, params))
         lr = scalar("lr")
         guarded = trainer.training_loss
         if trainer.guard_gradients:  # NaN / Inf in any gradient turns the returned loss NaN
             total = None
-            for g in trainer.grads:
+            for g in grads:
                 part = F.sum(g) if g.ndim else g
                 total = part if total is None else total + part
             guarded = trainer.training_loss + 0.0 * total
         updates = trainer.regularisation.constrain(
-            trainer.optimizer.updates(model.params, trainer.grads, lr), model.params)
+            trainer.optimizer.updates(params, grads, lr), params)
         # every default update the model declares, not only those ns.function finds on the
         # loss's path: an expanded batch norm's running averages are computed off it
         targets = {id(shared) for shared, _ in updates}
