@@ -26,8 +26,11 @@ the best epoch watch that layer's validation cost), and the layer's parameters a
 trainable ones (the layers below are frozen because they are not in it: `Model.freeze` is the
 same rule for a whole graph). A layer's objective has its own validation figure and its own
 best epoch, which one Trainer over the whole graph could not keep apart; that is why a stage is
-a Trainer with its strategy (Minibatch, or the RBM's), and `Layerwise` runs the stages.
-`epochs` is per layer: pretraining a 3-layer stack for 10 epochs costs 30 passes over the data.
+a Trainer with its strategy (Minibatch, or ContrastiveDivergence for an RBM). `Layerwise` runs
+the stages from Python and hands back each layer's History; `LayerwiseStrategy` runs them as
+the epochs of one Trainer over the whole graph (one epoch per layer: what `nodestudio
+pretrain` drives). `epochs` is per layer: pretraining a 3-layer stack for 10 epochs costs 30
+passes over the data.
 """
 
 from __future__ import annotations
