@@ -361,7 +361,8 @@ class Trainer:
         record = EpochRecord(epoch, train_loss, train_error, valid_loss, valid_error,
                              time.perf_counter() - began, dict(result.metrics))
         history.epochs.append(record)
-        self._events.emit(EpochEnd(record, self.early.best_epoch))
+        best = self.early.best_epoch if self.strategy.keep_best else epoch  # what is kept
+        self._events.emit(EpochEnd(record, best))
         return self.early.should_stop(epoch)
 
     # --- measuring -----------------------------------------------------------------------------

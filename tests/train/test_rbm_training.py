@@ -79,6 +79,7 @@ def test_the_monitoring_metrics_are_in_the_history_and_the_events(tmp_path):
     history = trainer.run()
     metrics = [r.metrics for r in history.epochs]
     assert [e.record.metrics for e in events] == metrics
+    assert [e.best_epoch for e in events] == [1, 2, 3, 4]  # the parameters kept: the last
     assert set(metrics[0]) == {"recon", "free_energy_train", "free_energy_valid",
                                "free_energy_gap", "pseudo_likelihood"}
     assert metrics[-1]["recon"] < 0.8 * metrics[0]["recon"]  # it learns
