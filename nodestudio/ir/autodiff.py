@@ -78,8 +78,9 @@ def _backward(cost: Variable, wrt: list[Variable], blocked: set[int] | None = No
     results = []
     for w in wrt:
         g = _total(w, pending, totals)
-        if g is None:  # the cost does not depend on w: its gradient is zero, named after w
-            with name_scope(f"grad/{w.owner.name}/"):
+        if g is None:  # the cost does not reach w (an autoencoder's b_prime under a
+            # classifier's loss): zeros, named as the gradient of w's node
+            with name_scope(f"grad/{w.owner.name if w.owner is not None else w.name}/"):
                 g = build.zeros_like(w)
         results.append(g)
     return results

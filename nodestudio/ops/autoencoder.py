@@ -150,7 +150,7 @@ register(OpDef(
                      lambda at: "zeros", "reconstruction biases"),
             ParamDef("W_prime", lambda types, at: _hidden_shape(types, at)[::-1],
                      weight_init, "decoder weights, hidden x inputs (untied only)",
-                     when=lambda at: not at["tied"])),
+                     when=lambda at: not at.get("tied", True))),
     expand=_autoencoder, stateful=True, label=_label))
 
 

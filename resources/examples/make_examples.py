@@ -139,14 +139,19 @@ def stacked_dae() -> dict[str, ns.Variable]:
 
 def deep_autoencoder() -> dict[str, ns.Variable]:
     """A stack of autoencoder layers 784 -> 256 -> 64 -> 16 (no labels) to pretrain with
-    `nodestudio pretrain --method sae`, which also writes the stack unfolded into a deep
-    autoencoder 784 -> 256 -> 64 -> 16 -> 64 -> 256 -> 784 with the pretrained values
-    (train/unfold.py), to fine-tune with CG. Its own `loss` is the first layer's
-    reconstruction cost, so `nodestudio train` on this file trains that layer alone."""
+    `nodestudio pretrain --method sae` and unfold (`python -m nodestudio.train.unfold`) into
+    the deep autoencoder 784 -> 256 -> 64 -> 16 -> 64 -> 256 -> 784 carrying the pretrained
+    values, which trains by CG (its defaults; train/unfold.py). Its own `loss` is the sum of
+    the three layers' reconstruction costs, so `nodestudio train` on this file trains the
+    layers all at once (each on its own cost), the non-greedy way."""
     x = ns.tensor("x", (None, 784))
     code = autoencoder_stack(x, (256, 64, 16), (0, 0, 0))
-    first = code.owner.inputs[0].owner.inputs[0].owner  # ae1
-    return {"loss": first.outputs[1], "prediction": first.outputs[2], "code": code}
+    layers = [code.owner]
+    while layers[0].inputs[0].owner.op.name == "autoencoder_layer":
+        layers.insert(0, layers[0].inputs[0].owner)
+    costs = [node.outputs[1] for node in layers]
+    loss = named(named(costs[0] + costs[1], "cost12") + costs[2], "loss")
+    return {"loss": loss, "prediction": layers[0].outputs[2], "code": code}
 
 
 def rbm() -> dict[str, ns.Variable]:
@@ -204,7 +209,7 @@ EXAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
         "title": "Deep autoencoder stack (784 -> 256 -> 64 -> 16), pretrained then unfolded",
         "pretraining": {"method": "sae", "optimizer": "sgd", "lr": 0.1, "batch_size": 20,
                         "epochs": 5, "unfold": "deep_autoencoder"},
-        "training": {"optimizer": "cg", "epochs": 10}}),
+        "training": {"optimizer": "sgd", "lr": 0.1, "batch_size": 20, "epochs": 5}}),
     "rbm": (rbm, {
         "title": "RBM on MNIST (784 visible, 500 hidden, PCD-15, 20 particles)",
         "pretraining": {"method": "rbm", "optimizer": "sgd", "lr": 0.1, "batch_size": 20,

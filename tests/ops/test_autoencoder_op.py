@@ -181,6 +181,10 @@ def test_tied_owns_no_decoder_weights():
     assert list(untied) == ["W", "b", "b_prime", "W_prime"]
     assert untied["W_prime"].container.shape == (H, V)
     assert node.op.ir_input_names(node.attrs) == ["x", "W", "b", "b_prime"]
+    # a document's attributes as stored (defaults left out) say the same
+    assert node.op.param_names({}) == ["W", "b", "b_prime"]
+    assert node.op.param_names({"tied": False})[-1] == "W_prime"
+    assert node.op.param_names() == ["W", "b", "b_prime", "W_prime"]  # all it may own
 
 
 def test_bad_settings_name_the_node():

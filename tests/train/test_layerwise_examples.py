@@ -13,7 +13,7 @@ from nodestudio.data.dataset import Splits
 from nodestudio.graph import fileformat
 from nodestudio.train.loop import Evaluator, Trainer
 from nodestudio.train.model import Model
-from nodestudio.train.strategies.layerwise import Layerwise
+from nodestudio.train.strategies.layerwise import Layerwise, layer_stack
 from nodestudio.train.unfold import to_classifier, to_deep_autoencoder
 from tests.train.examples import EXAMPLES, make_examples
 
@@ -57,9 +57,14 @@ def test_pretrain_then_fine_tune_the_classifier(name, method, layers, small, tmp
 
 def test_the_deep_autoencoder_unfolds_and_cg_lowers_its_cost(small):
     graph = fileformat.load(EXAMPLES / "deep_autoencoder.json")
+    # every layer is on the way to the file's loss, so `nodestudio pretrain` finds the stack
+    assert [n.name for n in layer_stack(Model.from_document(graph), "autoencoder_layer")] \
+        == ["ae1", "ae2", "ae3"]
     pretrainer = Layerwise(graph, small, "sae", epochs=1, lr=0.1, batch_size=20)
     result = pretrainer.run()
-    deep = Model.from_document(to_deep_autoencoder(graph, result.values))
+    unfolded = to_deep_autoencoder(graph, result.values)
+    assert unfolded.metadata["training"]["optimizer"] == "cg"
+    deep = Model.from_document(unfolded)
     before = Evaluator(deep)(small.test)[0]
     history = Trainer(deep, small, "cg", epochs=1, fullbatch_iterations=5).run()
     assert history.test_loss < before

@@ -99,3 +99,43 @@ def test_nothing_to_unfold_is_refused():
         stack_of(graph)
     with pytest.raises(GraphError, match="number of classes"):
         to_classifier(stack(head=False))
+
+
+def test_the_command_line_unfolds_a_pretrained_params_file(tmp_path, capsys):
+    from nodestudio.train.unfold import main
+    graph = stack()
+    graph.metadata = {"pretraining": {"unfold": "deep_autoencoder"}}
+    fileformat.save(graph, tmp_path / "g.json")
+    values = {k: np.asarray(v) * 0.5 for k, v in graph.values.items()}
+    np.savez(tmp_path / "params.npz", **values)
+    assert main([str(tmp_path / "g.json"), str(tmp_path / "params.npz"),
+                 str(tmp_path / "deep.json")]) == 0
+    deep = fileformat.load(tmp_path / "deep.json")
+    np.testing.assert_array_equal(deep.values["encoder1/W"], values["ae1/W"])
+    assert main([str(tmp_path / "g.json"), str(tmp_path / "params.npz"),
+                 str(tmp_path / "clf.json"), "--to", "classifier"]) == 0
+    assert "hidden2" in fileformat.load(tmp_path / "clf.json").nodes
+    assert main([str(tmp_path / "g.json"), str(tmp_path / "missing.npz"),
+                 str(tmp_path / "x.json")]) == 1
+    assert "missing.npz" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
+def test_an_rbm_unfolds_into_p_h_given_v_and_back(visible):
+    """hidden = sigmoid(v W + hbias); decoded = W.T and vbias, through a sigmoid for binary
+    visibles (cross-entropy) or linear for Gaussian ones (squared error)."""
+    x = ns.tensor("x", (None, V))
+    h = layer("rbm_layer", x, name="rbm1", hidden=5, visible=visible)
+    graph = to_document({"code": h})
+    for key in ("rbm1/W", "rbm1/vbias", "rbm1/hbias"):
+        graph.values[key] = RNG.uniform(-1, 1, np.shape(graph.values[key])).astype(np.float32)
+    W, b, c = (graph.values[f"rbm1/{k}"].astype(np.float64) for k in ("W", "vbias", "hbias"))
+    xv = RNG.uniform(0, 1, (4, V))
+    (loss,) = _run(to_deep_autoencoder(graph), ["loss"], xv)
+    code = 1 / (1 + np.exp(-(xv @ W + c)))
+    a = code @ W.T + b
+    if visible == "bernoulli":
+        want = (np.logaddexp(0, a) - xv * a).sum(axis=1).mean()
+    else:
+        want = ((a - xv) ** 2).sum(axis=1).mean()
+    np.testing.assert_allclose(loss, want, rtol=1e-10)

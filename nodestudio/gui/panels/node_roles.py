@@ -101,7 +101,7 @@ def owned_parameter_rows(document: Document, node: Node, opdef: OpDef
     """A layer's own parameters: shape, initialiser and whether they hold trained values."""
     note, values = document.annotation, document.graph.values
     rows = []
-    for param in opdef.params:
+    for param in opdef.owned_params(node.attrs):  # an untied autoencoder's W_prime only
         key = param_key(node.id, param.name)
         t = note.owned.get(key)
         shape = " × ".join(map(str, t.shape)) if t is not None else "unknown until x is wired"
