@@ -143,6 +143,8 @@ class _Progress:
         self.steps = -(-n_train // batch_size) if batch_size else 0  # steps per epoch
         self.live = bool(getattr(stream, "isatty", lambda: False)())
         self.seen, self.drawn = 0, 0.0
+        self.layer: str | None = None  # layer-wise pretraining: the layer now training
+        self.indent = ""
 
     def bar(self) -> str:
         """`[=======>        ]  45%` for the current epoch (empty when the length is unknown)."""
@@ -154,12 +156,21 @@ class _Progress:
         return f"[{'=' * filled}{arrow}{' ' * (self.WIDTH - filled - len(arrow))}] {done:4.0%}"
 
     def __call__(self, event: Any) -> None:
+        if event.kind == "layer_start":  # its epochs follow, indented, then its summary
+            self.layer, self.indent = event.layer, "  "
+            self.stream.write(f"layer {event.index}/{event.total}: {event.layer} "
+                              f"({event.method}), up to {event.epochs} epochs\n")
+            return
+        if (event.kind == "epoch_end" and self.layer is not None
+                and f"{self.layer}/epochs" in event.record.metrics):
+            self._layer_done(event.record)
+            return
         if event.kind == "batch_end":
             self.seen += 1
             now = time.perf_counter()
             if self.live and now - self.drawn > 0.25:
                 self.drawn = now
-                self.stream.write(f"\repoch {event.epoch}/{self.epochs} {self.bar()}  "
+                self.stream.write(f"\r{self.indent}epoch {event.epoch}/{self.epochs} {self.bar()}  "
                                   f"loss {event.loss:.4f}  "
                                   f"{event.samples_per_second:,.0f} samples/s ")
                 self.stream.flush()
@@ -172,12 +183,26 @@ class _Progress:
                     + "".join(f"  {name} {value:.4g}" for name, value in r.metrics.items())
                     + f"  {self.n_train / max(r.seconds, 1e-9):,.0f} samples/s"
                     + f"  {r.seconds:.2f} s" + ("  *" if event.best_epoch == r.epoch else ""))
-            self.stream.write(("\r\033[K" if self.live else "") + line + "\n")
+            self.stream.write(("\r\033[K" if self.live else "") + self.indent + line + "\n")
             self.stream.flush()
             self.seen = 0
         elif self.live and self.seen:  # finished or failed mid-epoch: clear the live line
             self.stream.write("\r\033[K")
             self.stream.flush()
+
+
+    def _layer_done(self, record: Any) -> None:
+        """A layer's summary: its own figures (the graph's loss means nothing yet)."""
+        prefix = f"{self.layer}/"
+        own = {k[len(prefix):]: v for k, v in record.metrics.items() if k.startswith(prefix)}
+        rest = {k: v for k, v in record.metrics.items() if not k.startswith(prefix)}
+        line = (f"  {self.layer} done after {own.pop('epochs', 0):.0f} epochs"
+                + "".join(f"  {name.replace('_', ' ')} {value:.4g}"
+                          for name, value in {**own, **rest}.items())
+                + f"  {record.seconds:.1f} s")
+        self.stream.write(("\r\033[K" if self.live else "") + line + "\n")
+        self.stream.flush()
+        self.layer, self.indent, self.seen = None, "", 0
 
 
 def _percent(label: str, value: float | None) -> str:
@@ -343,10 +368,15 @@ def _run_training(args: argparse.Namespace, strategy: Any = None,
                "settings": settings.effective(data, device=current_device().label)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False) + "\n")
     model.save_values(out / "params.npz")
-    summary = (f"best epoch {history.best_epoch} of {len(history.epochs)}"
-               f" ({history.stop_reason})"
-               + ("" if history.test_loss is None else f"  test loss {history.test_loss:.4f}")
-               + _percent(" test error", history.test_error))
+    if getattr(strategy, "stages", None):  # layer-wise: the graph on top is not trained yet
+        summary = (f"pretrained {len(history.epochs)} of {len(strategy.stages)} layers "
+                   f"({args.method}) in {sum(r.seconds for r in history.epochs):.1f} s; "
+                   f"`nodestudio train {args.graph} --init {out / 'params.npz'}` fine-tunes")
+    else:
+        summary = (f"best epoch {history.best_epoch} of {len(history.epochs)}"
+                   f" ({history.stop_reason})"
+                   + ("" if history.test_loss is None else f"  test loss {history.test_loss:.4f}")
+                   + _percent(" test error", history.test_error))
     print(f"{summary}\nwrote {out / 'metrics.json'} and {out / 'params.npz'}")
     return 0
 

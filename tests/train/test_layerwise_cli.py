@@ -32,11 +32,23 @@ def _graph(kind, path):
 
 
 @pytest.mark.parametrize("method", list(KINDS))
-def test_pretrain_writes_params_that_train_starts_from(method, tmp_path):
+def test_pretrain_writes_params_that_train_starts_from(method, tmp_path, capsys):
     graph = _graph(KINDS[method], tmp_path / "g.json")
     out = tmp_path / "pre"
     assert main(["pretrain", str(graph), "--method", method, "--data", "digits", "--epochs",
                  "2", "--lr", "0.1", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    lines = printed.err.splitlines()
+    # each layer: its heading, its epochs indented, its own summary; never the graph's loss
+    # or error, which mean nothing while only the layers below it train
+    for i, layer_id in enumerate(("l1", "l2"), start=1):
+        start = lines.index(f"layer {i}/2: {layer_id} ({method}), up to 2 epochs")
+        assert lines[start + 1].startswith("  epoch   1/2")
+        assert lines[start + 2].startswith("  epoch   2/2")
+        assert lines[start + 3].startswith(f"  {layer_id} done after 2 epochs")
+    assert "%" not in "".join(line for line in lines if " done after " in line)
+    assert f"pretrained 2 of 2 layers ({method})" in printed.out
+    assert "test error" not in printed.out
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["epochs"]) == 2  # one per layer
     assert metrics["epochs"][0]["metrics"]["l1/epochs"] == 2.0

@@ -67,6 +67,7 @@ class LayerStart:
     total: int
     layer: str
     method: str
+    epochs: int = 0  # the epochs the layer may train (its early stopping may end it sooner)
     kind: str = field(default="layer_start", init=False)
 
 
@@ -266,7 +267,8 @@ class LayerwiseStrategy(Strategy):
 
     def run_epoch(self, trainer: Trainer, epoch: int) -> EpochResult:
         stage = self.stages[epoch - 1]
-        trainer.emit(LayerStart(epoch, len(self.stages), stage.layer, self.method))
+        trainer.emit(LayerStart(epoch, len(self.stages), stage.layer, self.method,
+                                self.per_layer))
         optimizer = type(trainer.optimizer)(**trainer.optimizer.hyperparameters())
         inner = stage_trainer(trainer.model, stage, self.method, trainer.data, optimizer,
                               trainer.schedule, self.per_layer, batch_size=trainer.batch_size,
@@ -327,7 +329,8 @@ class Layerwise:
         for index, stage in enumerate(self.stages, start=1):
             if self._stop.is_set():
                 break
-            self._events.emit(LayerStart(index, len(self.stages), stage.layer, self.method))
+            self._events.emit(LayerStart(index, len(self.stages), stage.layer, self.method,
+                                         self.epochs))
             trainer = stage_trainer(self.model, stage, self.method, self.data, self.optimizer,
                                     self.lr, self.epochs, **self.settings)
             trainer.subscribe(self._events.emit)
