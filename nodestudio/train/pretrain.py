@@ -26,9 +26,22 @@ def _rbm(options: Mapping[str, Any]) -> Strategy:
     return ContrastiveDivergence(k=options.get("k"), objective="layers")
 
 
+def _layerwise(method: str) -> Callable[[Mapping[str, Any]], Strategy]:
+    """Greedy layer-wise pretraining (train/strategies/layerwise.py): --epochs per layer."""
+    def make(options: Mapping[str, Any]) -> Strategy:
+        from nodestudio.train.strategies.layerwise import LayerwiseStrategy
+        return LayerwiseStrategy(method, k=options.get("k"))
+    return make
+
+
 METHODS: dict[str, PretrainMethod] = {method.name: method for method in (
     PretrainMethod("rbm", "contrastive divergence (CD-k / PCD-k as each rbm_layer says, "
                    "--k overrides) on the costs of the graph's RBM layers", _rbm),
+    PretrainMethod("sae", "stacked autoencoders, layer by layer, noise off", _layerwise("sae")),
+    PretrainMethod("dae", "stacked denoising autoencoders, layer by layer", _layerwise("dae")),
+    PretrainMethod("dbn", "a deep belief net: its RBMs by CD, layer by layer", _layerwise("dbn")),
+    PretrainMethod("supervised", "greedy supervised: one hidden layer at a time",
+                   _layerwise("supervised")),
 )}
 
 

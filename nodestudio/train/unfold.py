@@ -15,6 +15,14 @@ pretrained values:
   autoencoder layer's own convention) as `loss`. Without a `y` input it trains unsupervised,
   with any optimizer, CG and L-BFGS over the flattened parameters included.
 
+From a shell (after `nodestudio pretrain GRAPH --method sae --out DIR`):
+
+    python -m nodestudio.train.unfold GRAPH DIR/params.npz DIR/unfolded.json [--to KIND]
+
+writes the unfolded document with the pretrained values inside; KIND is `classifier` or
+`deep_autoencoder` (default: the graph's `metadata.pretraining.unfold`, else `classifier`).
+`nodestudio train DIR/unfolded.json --optimizer cg` then fine-tunes it.
+
 An RBM unfolds the same way: W, hbias encode (p(h|v)), W.T and vbias decode (sigmoid for
 binary visible units, linear for Gaussian ones). The GUI and the CLI call these; they know
 nothing of either.
@@ -22,7 +30,9 @@ nothing of either.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -176,4 +186,42 @@ def to_deep_autoencoder(graph: Graph, values: Mapping[str, np.ndarray] | None = 
                      f"Deep autoencoder unfolded from a pretrained stack ({path})")
 
 
-__all__ = ["Encoder", "STACKABLE", "stack_of", "to_classifier", "to_deep_autoencoder"]
+UNFOLDINGS = {"classifier": to_classifier, "deep_autoencoder": to_deep_autoencoder}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m nodestudio.train.unfold GRAPH PARAMS.npz OUT.json [--to KIND]`."""
+    from nodestudio.errors import NodeStudioError
+    from nodestudio.graph import fileformat
+    parser = argparse.ArgumentParser(prog="python -m nodestudio.train.unfold",
+                                     description="unfold a pretrained stack into the network "
+                                     "that is fine-tuned (a classifier or a deep autoencoder)")
+    parser.add_argument("graph")
+    parser.add_argument("params", help="the values `nodestudio pretrain` wrote (params.npz)")
+    parser.add_argument("out", help="the unfolded graph file to write")
+    parser.add_argument("--to", choices=list(UNFOLDINGS), default=None)
+    args = parser.parse_args(argv)
+    try:
+        graph = fileformat.load(args.graph)
+        with np.load(args.params, allow_pickle=False) as archive:
+            values = {name: archive[name] for name in archive.files}
+        kind = args.to or str(graph.metadata.get("pretraining", {}).get("unfold",
+                                                                         "classifier"))
+        if kind not in UNFOLDINGS:
+            raise GraphError(f"{args.graph}: metadata pretraining.unfold is {kind!r}; it "
+                             f"must be one of {list(UNFOLDINGS)}")
+        unfolded = UNFOLDINGS[kind](graph, values)
+        fileformat.save(unfolded, args.out)
+    except (NodeStudioError, OSError, ValueError) as exc:
+        print(f"nodestudio: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.out}: {unfolded.metadata['title']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["Encoder", "STACKABLE", "UNFOLDINGS", "main", "stack_of", "to_classifier",
+           "to_deep_autoencoder"]

@@ -16,8 +16,9 @@ from nodestudio.train.model import Model, ModelError
 from nodestudio.train.strategies.layerwise import (
     LayerStart,
     Layerwise,
+    LayerwiseStrategy,
     layer_stack,
-    prepared_document,
+    select_stages,
 )
 
 V, K = 12, 3
@@ -122,8 +123,7 @@ def test_autoencoder_stack_trains_one_layer_at_a_time(method):
     graph = stacked(noise="none")
     pretrainer = Layerwise(graph, _data(), method, epochs=4, optimizer="sgd", lr=0.1,
                            batch_size=10)
-    noise = {n.attrs["noise"] for n in pretrainer.document.nodes.values()
-             if n.op == "autoencoder_layer"}
+    noise = {s.loss.owner.attrs["noise"] for s in pretrainer.stages}
     assert noise == ({"none"} if method == "sae" else {"masking"})
     assert graph.nodes["ae1"].attrs["noise"] == "none"  # the user's document is untouched
     seen = _snapshots(pretrainer)
@@ -154,10 +154,13 @@ def test_dbn_trains_each_rbm_in_turn_watching_its_reconstruction():
 
 
 def test_dae_keeps_a_layers_own_noise_and_sae_switches_it_off():
-    graph = stacked(noise="gaussian")
-    dae = prepared_document(graph, "dae")
-    assert dae.nodes["ae1"].attrs["noise"] == "gaussian"
-    assert prepared_document(graph, "sae").nodes["ae2"].attrs["noise"] == "none"
+    model = Model.from_document(stacked(noise="gaussian"))
+    dae = select_stages(model, "dae", None)
+    assert [s.loss.owner.attrs["noise"] for s in dae] == ["gaussian", "gaussian"]
+    sae = select_stages(model, "sae", ["ae2"])
+    assert [(s.layer, s.loss.owner.attrs["noise"]) for s in sae] == [("ae2", "none")]
+    assert sae[0].params == [model.shared["ae2/W"], model.shared["ae2/b"],
+                             model.shared["ae2/b_prime"]]
 
 
 def test_supervised_greedy_adds_one_hidden_layer_at_a_time():
@@ -177,6 +180,26 @@ def test_supervised_greedy_adds_one_hidden_layer_at_a_time():
     assert not any("@" in key for key in result.values)  # the temporary heads are dropped
     for history in result.histories.values():
         assert history.epochs[-1].train_error is not None
+
+
+def test_the_strategy_runs_one_layer_per_epoch_of_a_trainer():
+    """What `nodestudio pretrain` drives: one Trainer over the whole graph whose epochs are
+    the layers (each trained for the run's epochs by a trainer of its own)."""
+    model = Model.from_document(stacked())
+    before = model.values()
+    events = []
+    trainer = Trainer(model, _data(), "sgd", 0.1, batch_size=10, epochs=3, patience=1,
+                      strategy=LayerwiseStrategy("dae"))
+    trainer.subscribe(events.append)
+    history = trainer.run()
+    assert trainer.epochs == 2 and len(history.epochs) == 2 and history.stop_reason == "epochs"
+    assert [e.layer for e in events if isinstance(e, LayerStart)] == ["ae1", "ae2"]
+    assert [e.kind for e in events].count("finished") == 1  # the run's, not each layer's
+    assert history.epochs[0].metrics["ae1/epochs"] == 3.0
+    assert "ae2/valid_cost" in history.epochs[1].metrics
+    after = model.values()
+    assert _changed(before, after, "ae1/") and _changed(before, after, "ae2/")
+    assert not _changed(before, after, "logits/")
 
 
 def test_a_graph_without_the_methods_layers_is_refused():

@@ -99,3 +99,22 @@ def test_nothing_to_unfold_is_refused():
         stack_of(graph)
     with pytest.raises(GraphError, match="number of classes"):
         to_classifier(stack(head=False))
+
+
+def test_the_command_line_unfolds_a_pretrained_params_file(tmp_path, capsys):
+    from nodestudio.train.unfold import main
+    graph = stack()
+    graph.metadata = {"pretraining": {"unfold": "deep_autoencoder"}}
+    fileformat.save(graph, tmp_path / "g.json")
+    values = {k: np.asarray(v) * 0.5 for k, v in graph.values.items()}
+    np.savez(tmp_path / "params.npz", **values)
+    assert main([str(tmp_path / "g.json"), str(tmp_path / "params.npz"),
+                 str(tmp_path / "deep.json")]) == 0
+    deep = fileformat.load(tmp_path / "deep.json")
+    np.testing.assert_array_equal(deep.values["encoder1/W"], values["ae1/W"])
+    assert main([str(tmp_path / "g.json"), str(tmp_path / "params.npz"),
+                 str(tmp_path / "clf.json"), "--to", "classifier"]) == 0
+    assert "hidden2" in fileformat.load(tmp_path / "clf.json").nodes
+    assert main([str(tmp_path / "g.json"), str(tmp_path / "missing.npz"),
+                 str(tmp_path / "x.json")]) == 1
+    assert "missing.npz" in capsys.readouterr().err

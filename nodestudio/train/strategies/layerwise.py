@@ -33,7 +33,7 @@ a Trainer with its strategy (Minibatch, or the RBM's), and `Layerwise` runs the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -41,13 +41,15 @@ import numpy as np
 
 from nodestudio.data.dataset import Splits
 from nodestudio.graph.model import Graph
-from nodestudio.ir.expr import Apply, Variable, toposort
+from nodestudio.ir.expr import Apply, Variable, make_apply, toposort
 from nodestudio.ir.layers import layer_params, make_layer
 from nodestudio.ir.rewrite import substitute
 from nodestudio.ir.shared import SharedVariable
 from nodestudio.train.events import History, Observable
 from nodestudio.train.loop import Trainer, TrainingError
 from nodestudio.train.model import Model, ModelError
+from nodestudio.train.strategies.base import Diverged, EpochResult, Stopped, Strategy
+from nodestudio.train.strategies.cd import ContrastiveDivergence
 
 METHOD_LAYERS = {"sae": "autoencoder_layer", "dae": "autoencoder_layer", "dbn": "rbm_layer",
                  "supervised": "dense_layer"}
@@ -62,6 +64,7 @@ class LayerStart:
     total: int
     layer: str
     method: str
+    kind: str = field(default="layer_start", init=False)
 
 
 @dataclass
@@ -87,21 +90,14 @@ class LayerwiseResult:
     stopped: bool = False
 
 
-def prepared_document(graph: Graph, method: str) -> Graph:
-    """A copy of `graph` set up for `method`: sae switches every autoencoder's noise off, dae
-    gives those without noise the course's masking noise."""
-    if method not in METHOD_LAYERS:
-        raise TrainingError(f"unknown pretraining method {method!r} (known: "
-                            f"{', '.join(METHOD_LAYERS)})")
-    graph = graph.copy()
-    for node in graph.nodes.values():
-        if node.op != "autoencoder_layer":
-            continue
-        if method == "sae":
-            graph.set_attrs(node.id, {"noise": "none"})
-        elif method == "dae" and node.attrs.get("noise", "none") == "none":
-            graph.set_attrs(node.id, dict(DAE_DEFAULT_NOISE))
-    return graph
+def _method_attrs(node: Apply, method: str) -> dict[str, Any]:
+    """The attributes an autoencoder layer trains with under `method` (sae: no noise; dae:
+    its own noise, or masking at 0.3 where it has none)."""
+    if method == "sae":
+        return {**node.attrs, "noise": "none"}
+    if method == "dae" and node.attrs["noise"] == "none":
+        return {**node.attrs, **DAE_DEFAULT_NOISE}
+    return dict(node.attrs)
 
 
 def layer_stack(model: Model, op_name: str) -> list[Apply]:
@@ -129,20 +125,28 @@ def _output(node: Apply, name: str) -> Variable:
     return node.outputs[node.op.output_names().index(name)]
 
 
-def autoencoder_stages(model: Model) -> list[Stage]:
-    return [Stage(node.name, _output(node, "cost"), _owned(node))
-            for node in layer_stack(model, "autoencoder_layer")]
+def autoencoder_stages(model: Model, method: str = "dae") -> list[Stage]:
+    """Each autoencoder layer's cost, the layer rebuilt on the same inputs and parameters
+    when the method changes its noise (the same name: the same random streams)."""
+    stages = []
+    for node in layer_stack(model, "autoencoder_layer"):
+        attrs = _method_attrs(node, method)
+        trained = node if attrs == node.attrs else make_apply(node.op, list(node.inputs), attrs,
+                                                              node.name)
+        stages.append(Stage(node.name, _output(trained, "cost"), _owned(node)))
+    return stages
 
 
-def rbm_stages(model: Model) -> list[Stage]:
+def rbm_stages(model: Model, method: str = "dbn") -> list[Stage]:
     """Each RBM minimises its CD cost (SGD on it is CD-k / PCD, the chain advancing as its
     declared update); its one-step reconstruction error is the stage's error, so early
     stopping and the best-epoch restore watch the validation reconstruction."""
-    return [Stage(node.name, _output(node, "cost"), _owned(node), _output(node, "recon"))
+    return [Stage(node.name, _output(node, "cost"), _owned(node), _output(node, "recon"),
+                  strategy=ContrastiveDivergence())
             for node in layer_stack(model, "rbm_layer")]
 
 
-def supervised_stages(model: Model) -> list[Stage]:
+def supervised_stages(model: Model, method: str = "supervised") -> list[Stage]:
     """Stage k trains hidden layer k and an output layer on top of it (the graph's own for
     the last hidden layer, a fresh one like it below that)."""
     layers = layer_stack(model, "dense_layer")
@@ -169,34 +173,135 @@ def supervised_stages(model: Model) -> list[Stage]:
     return stages
 
 
-STAGES: dict[str, Callable[[Model], list[Stage]]] = {
+STAGES: dict[str, Callable[[Model, str], list[Stage]]] = {
     "sae": autoencoder_stages, "dae": autoencoder_stages, "dbn": rbm_stages,
     "supervised": supervised_stages}
 
 
-class Layerwise:
-    """Pretrains the stack of a document layer by layer; see the module docstring. Trainer
-    settings (`optimizer`, `lr` or `schedule`, `batch_size`, `seed`, `patience`, ...) apply to
-    every layer; `epochs` is per layer."""
+def stage_model(model: Model, stage: Stage, method: str) -> Model:
+    """The model one layer trains: the graph's features, that layer's objective, its
+    parameters. Its shared variables (what the trainer saves, restores and applies declared
+    updates to) are that layer's own, the stage's parameters and a temporary output layer's:
+    the state of the layers above (a PCD chain, running averages) stays as it is meanwhile."""
+    own = {k: v for k, v in model.shared.items() if k.startswith(stage.layer + "/")}
+    shared = {**own, **{v.name: v for v in (*stage.params, *stage.extra.values())}}
+    return replace(model, loss=stage.loss, error=stage.error, prediction=None,
+                   params=list(stage.params), shared=shared,
+                   n_classes=model.n_classes if method == "supervised" else None,
+                   frozen=set())
 
-    def __init__(self, graph: Graph, data: Splits, method: str, epochs: int = 10,
+
+def select_stages(model: Model, method: str, layers: Sequence[str] | None) -> list[Stage]:
+    """The method's stages, or those of the named layers (the studio's Pretrain action on a
+    selection); a name outside the stack is a ModelError."""
+    if method not in STAGES:
+        raise TrainingError(f"unknown pretraining method {method!r} (known: "
+                            f"{', '.join(STAGES)})")
+    stages = STAGES[method](model, method)
+    if layers is None:
+        return stages
+    unknown = sorted(set(layers) - {s.layer for s in stages})
+    if unknown:
+        raise ModelError(model.source, f"{', '.join(map(repr, unknown))} not in the stack of "
+                         f"{METHOD_LAYERS[method]} nodes "
+                         f"({', '.join(s.layer for s in stages)})")
+    return [s for s in stages if s.layer in layers]
+
+
+def stage_trainer(model: Model, stage: Stage, method: str, data: Splits, optimizer: Any,
+                  schedule: Any, epochs: int, **settings: Any) -> Trainer:
+    if stage.strategy is not None:
+        settings["strategy"] = stage.strategy
+    return Trainer(stage_model(model, stage, method), data, optimizer, schedule,
+                   epochs=epochs, **settings)
+
+
+class LayerwiseStrategy(Strategy):
+    """Greedy layer-wise pretraining as one strategy of the Trainer (what `nodestudio
+    pretrain --method sae|dae|dbn|supervised` runs): an epoch of the run is one layer,
+    trained for the run's `epochs` (so `--epochs` is per layer) by a Trainer of its own on
+    that layer's objective with a fresh optimizer of the run's kind and hyperparameters, the
+    run's schedule, batch size and seed; that layer's early stopping and best-epoch restore
+    are its own. The graph's loss says nothing while its layers pretrain: the run neither
+    stops early on it nor restores its best epoch. Each layer's last epoch gives the run's
+    figures; `<layer>/valid_cost` and `<layer>/epochs` are in its metrics."""
+
+    keep_best = False
+
+    def __init__(self, method: str, layers: Sequence[str] | None = None, k: Any = None):
+        if method not in STAGES:
+            raise TrainingError(f"unknown pretraining method {method!r} (known: "
+                                f"{', '.join(STAGES)})")
+        self.method, self.layers, self.name = method, layers, f"layerwise {method}"
+        self.k = k  # dbn: the Gibbs steps of every RBM (ContrastiveDivergence's k)
+        self.stages: list[Stage] = []
+        self.per_layer = 0
+
+    def check(self, trainer: Trainer) -> None:
+        if trainer.optimizer is None:
+            raise TrainingError(f"layer-wise pretraining needs a minibatch optimizer, not "
+                                f"{trainer.method}")
+        if trainer.regularisation.active:
+            raise TrainingError("regularisation options do not apply to layer-wise "
+                                "pretraining (each layer trains its own objective); use "
+                                "them when fine-tuning")
+        if self.k is not None and self.method != "dbn":
+            raise TrainingError(f"--k sets the Gibbs steps of RBMs; method {self.method} "
+                                "trains none")
+
+    def prepare(self, trainer: Trainer) -> None:
+        self.stages = select_stages(trainer.model, self.method, self.layers)
+        if self.k is not None:
+            for stage in self.stages:
+                stage.strategy = ContrastiveDivergence(k=self.k)
+        self.per_layer = trainer.epochs
+        trainer.epochs = len(self.stages)  # one epoch of the run per layer
+        trainer.early.patience = None
+
+    def run_epoch(self, trainer: Trainer, epoch: int) -> EpochResult:
+        stage = self.stages[epoch - 1]
+        trainer.emit(LayerStart(epoch, len(self.stages), stage.layer, self.method))
+        optimizer = type(trainer.optimizer)(**trainer.optimizer.hyperparameters())
+        inner = stage_trainer(trainer.model, stage, self.method, trainer.data, optimizer,
+                              trainer.schedule, self.per_layer, batch_size=trainer.batch_size,
+                              seed=trainer.seed, balanced=trainer.balanced,
+                              eval_batch_size=trainer.eval_batch_size)
+
+        def forward(event: Any) -> None:  # the layer's progress; pause and stop reach it
+            if event.kind in ("finished", "failed"):  # the run's own end comes later
+                return
+            trainer.emit(event)
+            if not trainer.may_continue():
+                inner.stop()
+
+        inner.subscribe(forward)
+        history = inner.run()
+        if history.failure is not None:
+            raise Diverged(history.failure)
+        if history.stop_reason == "stopped" or not history.epochs:
+            raise Stopped
+        last = history.epochs[-1]
+        metrics = {f"{stage.layer}/epochs": float(len(history.epochs))}
+        if last.valid_loss is not None:
+            metrics[f"{stage.layer}/valid_cost"] = last.valid_loss
+        metrics.update(last.metrics)
+        return EpochResult(last.train_loss, last.train_error, metrics)
+
+
+class Layerwise:
+    """Pretrains the stack of a graph layer by layer, outside a Trainer; see the module
+    docstring. Trainer settings (`optimizer`, `lr` or `schedule`, `batch_size`, `seed`,
+    `patience`, ...) apply to every layer; `epochs` is per layer."""
+
+    def __init__(self, graph: Graph | Model, data: Splits, method: str, epochs: int = 10,
                  optimizer: str = "sgd", lr: float | None = None, source: str = "<graph>",
-                 metadata: Mapping[str, Any] | None = None, layers: Sequence[str] | None = None,
-                 **trainer_settings: Any):
+                 layers: Sequence[str] | None = None, **trainer_settings: Any):
         self.method, self.data, self.epochs = method, data, epochs
         self.optimizer, self.lr, self.settings = optimizer, lr, trainer_settings
-        self.document = prepared_document(graph, method)
-        self.model = Model.from_document(self.document, source,
-                                         metadata if metadata is not None else graph.metadata)
+        self.model = graph if isinstance(graph, Model) else Model.from_document(
+            graph, source, graph.metadata)
         self.model.check_data(data)
-        self.stages = STAGES[method](self.model)
-        if layers is not None:  # a selection of the stack (the studio's Pretrain action)
-            unknown = sorted(set(layers) - {s.layer for s in self.stages})
-            if unknown:
-                raise ModelError(source, f"{', '.join(map(repr, unknown))} not in the stack "
-                                 f"of {METHOD_LAYERS[method]} nodes "
-                                 f"({', '.join(s.layer for s in self.stages)})")
-            self.stages = [s for s in self.stages if s.layer in layers]
+        self.stages = select_stages(self.model, method, layers)
         self._events = Observable()
         self._stop = threading.Event()
         self.current: Trainer | None = None
@@ -210,29 +315,14 @@ class Layerwise:
         if self.current is not None:
             self.current.stop()
 
-    def stage_model(self, stage: Stage) -> Model:
-        """The model one layer trains: the graph's features, that layer's objective, its
-        parameters. Its shared variables (what the trainer saves, restores and applies
-        declared updates to) are that layer's own and a temporary output layer's: the state
-        of the layers above (a PCD chain, running averages) stays as it is meanwhile."""
-        own = {k: v for k, v in self.model.shared.items() if k.startswith(stage.layer + "/")}
-        shared = {**own, **{v.name: v for v in (*stage.params, *stage.extra.values())}}
-        return replace(self.model, loss=stage.loss, error=stage.error, prediction=None,
-                       params=list(stage.params), shared=shared,
-                       n_classes=self.model.n_classes if self.method == "supervised" else None,
-                       frozen=set())
-
     def run(self) -> LayerwiseResult:
         histories: dict[str, History] = {}
         for index, stage in enumerate(self.stages, start=1):
             if self._stop.is_set():
                 break
             self._events.emit(LayerStart(index, len(self.stages), stage.layer, self.method))
-            settings = dict(self.settings)
-            if stage.strategy is not None:
-                settings["strategy"] = stage.strategy
-            trainer = Trainer(self.stage_model(stage), self.data, self.optimizer, self.lr,
-                              epochs=self.epochs, **settings)
+            trainer = stage_trainer(self.model, stage, self.method, self.data, self.optimizer,
+                                    self.lr, self.epochs, **self.settings)
             trainer.subscribe(self._events.emit)
             self.current = trainer
             if self._stop.is_set():
@@ -245,12 +335,6 @@ class Layerwise:
                                self._stop.is_set())
 
 
-def pretrain(graph: Graph, data: Splits, method: str, **settings: Any
-             ) -> tuple[Model, LayerwiseResult]:
-    """Run `Layerwise(graph, data, method, **settings)`; the model holds the values."""
-    pretrainer = Layerwise(graph, data, method, **settings)
-    return pretrainer.model, pretrainer.run()
-
-
-__all__ = ["DAE_DEFAULT_NOISE", "LayerStart", "Layerwise", "LayerwiseResult", "METHOD_LAYERS",
-           "STAGES", "Stage", "layer_stack", "prepared_document", "pretrain"]
+__all__ = ["DAE_DEFAULT_NOISE", "LayerStart", "Layerwise", "LayerwiseResult",
+           "LayerwiseStrategy", "METHOD_LAYERS", "STAGES", "Stage", "layer_stack",
+           "select_stages", "stage_model"]
