@@ -9,7 +9,8 @@ so that tiles compare at a glance. Clicking a tile shows that unit large with it
 The tile shape is, in order: the one typed in the Shape field ("28x28", "8 8"); the training
 data's image shape when its size fits (from the latest snapshot); a square; the closest to square
 factor pair of the incoming width. Values are live while training (the trainer's probe, see
-live.py) and the document's otherwise (the last run's, or the initial values).
+live.py) and the document's otherwise (the last run's, or the initial values). While Train >
+Pretrain runs, the panel turns to the weights W of the layer being trained as each starts.
 
 A convolution's filters (F x C x KH x KW, a conv2d_layer's W or a 4-d parameter) are shown the
 same way, one tile per filter: its C kernels of KH x KW, one per input channel, in a small grid
@@ -203,7 +204,11 @@ class FiltersPanel(QWidget):
         self.live.draw.connect(self._on_live)
         window.document.annotated.connect(self._on_document)
         window.training.session.finished.connect(lambda _: self._on_document())
+        # Train > Pretrain: show the weights of the layer being trained
+        window.training.session.layer_started.connect(self.follow_layer)
         self._fill_layers()
+        if window.training.session.layer is not None and window.training.session.running:
+            self.follow_layer(window.training.session.layer)
         self.refresh()
 
     # --- what is shown --------------------------------------------------------------------
@@ -283,6 +288,15 @@ class FiltersPanel(QWidget):
         self.tiles_plot.setTitle(what, color=theme().text)
         # the chosen unit stays chosen while the values change; the first one to begin with
         self.select_unit(self.unit if self.unit is not None and self.unit < self.count else 0)
+
+    def follow_layer(self, event) -> None:
+        """Turn to the weights of the layer a pretraining run starts (`LayerStart`; the first
+        of several RBMs trained together)."""
+        layer = event.layer.split(",")[0].strip()
+        self._fill_layers()
+        index = self.layer.findData(f"{layer}/W")
+        if index >= 0 and index != self.layer.currentIndex():
+            self.layer.setCurrentIndex(index)  # refreshes
 
     def _on_live(self, _snapshot) -> None:
         if _snapshot is None or not self.isVisible():

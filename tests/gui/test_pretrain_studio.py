@@ -1,0 +1,116 @@
+"""Train > Pretrain in the studio: the dialog opened from the Train menu's shortcut, one short
+epoch of the RBM example on mnist5k through the Training dock's session, per-layer progress,
+the values written back as one undo step, the Filters panel turning to the layer trained."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialogButtonBox
+
+from nodestudio.gui.training.pretrain import PretrainRequest, stack_layers, stored_request
+
+LONG = 180_000  # ms: compiling and one epoch of PCD-15 on a loaded PoCL machine
+
+
+@pytest.fixture
+def window(studio):
+    return studio()
+
+
+def _type(qtbot, box, text):
+    box.setFocus()
+    qtbot.keyClick(box, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(box, text)
+
+
+def test_pretrain_from_the_train_menu_writes_w_back_as_one_undo_step(qtbot, window):
+    assert window.open_path("resources/examples/rbm.json", ask=False)
+    assert window.actions.pretrain in window.menuBar().actions()[-2].menu().actions()
+    filters = window.show_panel("filters")
+    names = [filters.layer.itemData(i) for i in range(filters.layer.count())]
+    assert set(names) == {"rbm/W", "rbm/chain"}
+    filters.layer.setCurrentIndex(names.index("rbm/chain"))  # looking elsewhere
+    before = dict(window.document.parameter_values())
+    assert "rbm/W" not in before  # the example holds no values: the initialiser's
+
+    progress_texts: list[str] = []
+    window.training.session.batch_progress.connect(
+        lambda _: progress_texts.append(window.training.progress.format()))
+    qtbot.keyClick(window.view, Qt.Key.Key_F5, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.pretrain_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.method.currentText() == "rbm"  # from the example's metadata
+    assert dialog.checked_layers() == ["rbm"]
+    assert dialog.batch_size.value() == 20 and dialog.lr.value() == pytest.approx(0.1)
+    _type(qtbot, dialog.epochs, "1")
+    assert dialog.epochs.value() == 1
+    qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok),
+                     Qt.MouseButton.LeftButton)
+    session = window.training.session
+    assert session.running and session.pretraining == PretrainRequest(
+        "rbm", None, 1, "sgd", 0.1, 20, None)
+    panel = window.panel("pretraining")
+    assert window.docks["training"].isVisible() and window.inside.docks["pretraining"].isVisible()
+    qtbot.waitUntil(lambda: filters.layer.currentData() == "rbm/W", timeout=LONG)
+    with qtbot.waitSignal(session.finished, timeout=LONG):
+        pass
+    assert any(text.startswith("Layer 1 / 1 (rbm) · epoch 1 / 1") for text in progress_texts)
+    assert not window.actions.train.isEnabled() or not session.running
+
+    values = window.document.parameter_values()
+    W = values["rbm/W"]
+    assert W.shape == (784, 500) and np.all(np.isfinite(W))
+    np.testing.assert_array_equal(W, session.values["rbm/W"])
+    assert not np.allclose(values["rbm/chain"], 0.0)  # the particles moved
+    assert window.document.graph.metadata["pretraining"] == {
+        "method": "rbm", "epochs": 1, "optimizer": "sgd", "batch_size": 20, "lr": 0.1}
+    assert window.document.graph.metadata["training"]["epochs"] == 15  # Train's, untouched
+    assert window.document.undo_stack.undoText() == "Pretrain rbm: all layers, 1 epochs"
+
+    # per-layer progress: the layer, its epochs, its figures as the run measured them
+    record = session.history.epochs[-1]
+    row = panel.row("rbm")
+    assert row[:3] == ["rbm", "done", "1"]
+    assert row[3] == f"{record.train_loss:.4g}"
+    assert row[4] == f"{record.metrics['recon']:.4g}"
+    assert row[5] == f"{record.metrics['free_energy_gap']:.4g}"
+    assert row[6] == f"{record.metrics['pseudo_likelihood']:.4g}"
+    assert len(panel.plots["recon"].getPlotItem().listDataItems()) == 1
+
+    window.document.undo_stack.undo()  # one step takes the values back
+    assert "rbm/W" not in window.document.parameter_values()
+    assert "pretraining" in window.document.graph.metadata  # the example's own settings
+    assert window.document.graph.metadata["pretraining"]["epochs"] == 15
+    window.document.undo_stack.redo()
+    np.testing.assert_array_equal(window.document.parameter_values()["rbm/W"], W)
+
+
+def test_the_dialog_checks_the_selected_layers_and_refuses_an_empty_choice(qtbot, window):
+    assert window.open_path("resources/examples/dbn.json", ask=False)
+    graph = window.document.graph
+    stack = stack_layers(graph, "dbn")
+    assert len(stack) == 3
+    window.scene.select_nodes([stack[1]])
+    qtbot.keyClick(window.view, Qt.Key.Key_F5, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.pretrain_dialog
+    dialog.method.setCurrentText("dbn")
+    assert dialog.checked_layers() == [stack[1]]
+    request = dialog.request()
+    assert request.layers == (stack[1],)
+    assert type(request.strategy(graph)).__name__ == "LayerwiseStrategy"
+    for i in range(dialog.layers.count()):
+        dialog.layers.item(i).setCheckState(Qt.CheckState.Unchecked)
+    qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok),
+                     Qt.MouseButton.LeftButton)
+    assert dialog.isVisible() and "at least one layer" in dialog.problem.text()
+    assert not window.training.session.running
+    dialog.reject()
+
+
+def test_stored_settings_fall_back_to_defaults_field_by_field():
+    request = stored_request({"pretraining": {"method": "nope", "epochs": 3, "lr": "x",
+                                              "optimizer": "cg", "k": 2}})
+    assert (request.method, request.epochs, request.lr, request.optimizer, request.k) == (
+        "rbm", 3, 0.1, "sgd", 2)
