@@ -364,7 +364,7 @@ class RbmSamplesPanel(QWidget):
                                 f"live: epoch {event.epoch}, step {event.iteration + 1}")
 
     def _live_frame(self, task: Any, result: Any) -> None:
-        if task is not self._step_task:
+        if task != self._step_task:  # a bound method: equal, not identical
             return
         if isinstance(result, Exception):
             self.problem.setText(f"sampling failed: {result}")
@@ -438,7 +438,7 @@ def _pair_grid(pairs: np.ndarray) -> tuple[np.ndarray, int]:
     h, w = pairs.shape[1:]
     columns = max(1, int(np.ceil(np.sqrt(n * h / (2 * w + 1)))))
     rows = int(np.ceil(n / columns))
-    image = np.full((rows * (h + 1) - 1, columns * (2 * w + 3) - 3), np.nan, dtype=np.float32)
+    image = np.full((rows * (h + 1) - 1, columns * (2 * w + 3) - 2), np.nan, dtype=np.float32)
     for j in range(n):
         r, c = divmod(j, columns)
         top, left = r * (h + 1), c * (2 * w + 3)
