@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -54,6 +54,7 @@ LIVE_FRAME_SECONDS = 1.0  # training: at most one frame a second (it takes the r
 DEFAULT_STEPS = 10
 DEFAULT_CHAINS = 64
 RECONSTRUCTIONS = 16  # input / reconstruction pairs shown
+MIN_HEIGHT = 420  # px: the dock is made this tall when the panel is first opened
 STARTS = (("particles", "persistent particles"), ("data", "data (validation rows)"))
 
 
@@ -104,6 +105,7 @@ class RbmSamplesPanel(QWidget):
         self._data: tuple[Any, np.ndarray] | None = None  # (dataset key, validation rows)
         self._restart = True
         self._shown = False
+        self._sized = False
         self.config: _Config | None = None  # what frames use, read on the GUI thread
         self._last_live = -1e9  # when the training thread made its last frame
         self._build()
@@ -268,7 +270,11 @@ class RbmSamplesPanel(QWidget):
         if self._data is None or self._data[0] != key:
             data = load_data(settings)
             split = data.valid if len(data.valid) else data.train
-            x = np.asarray(split.x[:400], dtype=np.float32)
+            # a seeded sample: a split may be sorted by class (mnist5k's first rows are 0s)
+            rows = np.sort(np.random.default_rng(settings.seed).choice(
+                len(split), min(400, len(split)), replace=False))
+            rows = np.random.default_rng(settings.seed + 1).permutation(rows)
+            x = np.asarray(split.x[rows], dtype=np.float32)
             self._data = (key, x.reshape(len(x), -1))
         return self._data[1][:count]
 
@@ -413,10 +419,21 @@ class RbmSamplesPanel(QWidget):
         return (np.array(image[top:top + h, left:left + w]),
                 np.array(image[top:top + h, left + w + 1:left + 2 * w + 1]))
 
+    @property
+    def busy(self) -> bool:
+        """Shown, with an RBM to sample, and no frame drawn yet (the screenshot waits)."""
+        return self._shown and self.frame is None and self.config is not None and \
+            not self.problem.text()
+
     # --- Qt ----------------------------------------------------------------------------------
     def showEvent(self, event) -> None:  # noqa: N802  (Qt's name)
         super().showEvent(event)
         self._shown = True
+        if not self._sized:  # first shown: tiles of 28 x 28 need more than a strip
+            self._sized = True
+            dock = getattr(self.window, "inspect_docks", {}).get(PANEL.name)
+            if dock is not None and dock.height() < MIN_HEIGHT:
+                self.window.resizeDocks([dock], [MIN_HEIGHT], Qt.Orientation.Vertical)
         self._update_timer()
         if self.frame is None and not self.session.running:
             QTimer.singleShot(0, self.advance)

@@ -296,6 +296,18 @@ class Pretrainer(QObject):
         values = dict(self.session.values)
         document = self.training.document
         n = len(history.epochs)
+        # the Training panel's words are Train's (a test error of the graph's outputs): say
+        # what pretraining did instead
+        last = history.epochs[-1] if history.epochs else None
+        figures = "" if last is None else "; " + ", ".join(
+            f"{name} {value:.4g}" for name, value in last.metrics.items()
+            if name.rpartition("/")[2] in ("recon", "free_energy_gap", "pseudo_likelihood"))
+        layers_done = (", ".join(request.layers) if request.layers else "all layers")
+        self.training.progress.setFormat(f"Pretrained {request.method} · {layers_done}")
+        self.training.status.setText(
+            f"Pretraining {request.method} ended ({history.stop_reason}) after "
+            f"{n} epoch{'s' * (n != 1)}{' (layers)' if request.method != 'rbm' else ''}"
+            f"{figures}")
         if document is not None and values and n:
             layers = ", ".join(request.layers) if request.layers else "all layers"
             text = f"Pretrain {request.method}: {layers}, {request.epochs} epochs"
