@@ -79,6 +79,15 @@ def test_pretrain_from_the_train_menu_writes_w_back_as_one_undo_step(qtbot, wind
     assert row[6] == f"{record.metrics['pseudo_likelihood']:.4g}"
     assert len(panel.plots["recon"].getPlotItem().listDataItems()) == 1
 
+    # an RBM's filters are shown tile by tile ("auto"): each to its own largest |weight|
+    assert filters.scale.currentData() == "auto" and filters.per_tile()
+    for unit in (0, 42):
+        column = W[:, unit]
+        np.testing.assert_allclose(filters.tile(unit),
+                                   (column / np.abs(column).max()).reshape(28, 28), rtol=1e-6)
+    filters.scale.setCurrentIndex(filters.scale.findData("shared"))
+    np.testing.assert_array_equal(filters.tile(42), W[:, 42].reshape(28, 28))
+
     window.document.undo_stack.undo()  # one step takes the values back
     assert "rbm/W" not in window.document.parameter_values()
     assert "pretraining" in window.document.graph.metadata  # the example's own settings

@@ -54,7 +54,7 @@ LIVE_FRAME_SECONDS = 1.0  # training: at most one frame a second (it takes the r
 DEFAULT_STEPS = 10
 DEFAULT_CHAINS = 64
 RECONSTRUCTIONS = 16  # input / reconstruction pairs shown
-MIN_HEIGHT = 420  # px: the dock is made this tall when the panel is first opened
+MIN_HEIGHT = 480  # px: the dock is made this tall when the panel is first opened
 STARTS = (("particles", "persistent particles"), ("data", "data (validation rows)"))
 
 
