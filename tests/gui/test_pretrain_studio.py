@@ -123,3 +123,56 @@ def test_stored_settings_fall_back_to_defaults_field_by_field():
                                               "optimizer": "cg", "k": 2}})
     assert (request.method, request.epochs, request.lr, request.optimizer, request.k) == (
         "rbm", 3, 0.1, "sgd", 2)
+
+
+def test_a_dbn_pretrains_layer_by_layer_with_per_layer_progress(qtbot, window):
+    assert window.open_path("resources/examples/dbn.json", ask=False)
+    filters = window.show_panel("filters")
+    session = window.training.session
+    started, texts = [], []
+    session.layer_started.connect(lambda event: started.append(
+        (event.index, event.total, event.layer, filters.layer.currentData())))
+    session.batch_progress.connect(lambda _: texts.append(window.training.progress.format()))
+    epochs = []
+    session.epoch_end.connect(lambda event: epochs.append(event.record.epoch))
+    qtbot.keyClick(window.view, Qt.Key.Key_F5, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.pretrain_dialog
+    assert dialog.method.currentText() == "dbn" and dialog.checked_layers() == [
+        "rbm1", "rbm2", "rbm3"]
+    dialog.epochs.setValue(1)
+    qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok),
+                     Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(session.finished, timeout=LONG):
+        pass
+    # each layer in turn, and the Filters panel on its weights when it starts
+    assert [s[:3] for s in started] == [(1, 3, "rbm1"), (2, 3, "rbm2"), (3, 3, "rbm3")]
+    assert [s[3] for s in started] == ["rbm1/W", "rbm2/W", "rbm3/W"]
+    assert any(t.startswith("Layer 2 / 3 (rbm2) · epoch 1 / 1") for t in texts)
+    assert epochs == [1, 2, 3]  # the layers' epochs one after the other on the curves
+    panel = window.panel("pretraining")
+    for layer in ("rbm1", "rbm2", "rbm3"):
+        row = panel.row(layer)
+        assert row[1:3] == ["done", "1"] and row[4] != "–"  # its reconstruction error
+    values = window.document.parameter_values()
+    assert all(f"rbm{i}/W" in values for i in (1, 2, 3)) and "logits/W" in values
+    assert window.document.undo_stack.undoText() == "Pretrain dbn: all layers, 1 epochs"
+
+
+def test_pause_resume_and_stop_reach_a_pretraining_run(qtbot, window):
+    assert window.open_path("resources/examples/rbm.json", ask=False)
+    session, training = window.training.session, window.training
+    qtbot.keyClick(window.view, Qt.Key.Key_F5, Qt.KeyboardModifier.ControlModifier)
+    window.pretrain_dialog.epochs.setValue(50)
+    window.pretrain_dialog.accept()
+    with qtbot.waitSignal(session.batch_progress, timeout=LONG):
+        pass
+    assert not window.actions.pretrain.isEnabled() and not window.actions.train.isEnabled()
+    qtbot.mouseClick(training.pause_button, Qt.MouseButton.LeftButton)
+    assert session.state == "paused" and training.pause_button.text() == "Resume"
+    qtbot.mouseClick(training.pause_button, Qt.MouseButton.LeftButton)
+    assert session.state == "running"
+    qtbot.mouseClick(training.stop_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(session.finished, timeout=LONG) as finished:
+        pass
+    assert finished.args[0].stop_reason == "stopped"
+    assert window.actions.pretrain.isEnabled()

@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 # figure key -> (table column / plot title); "cost" is the record's training loss
 FIGURES = {"cost": "Cost", "recon": "Reconstruction error", "free_energy_gap":
            "Free-energy gap (valid - train)", "pseudo_likelihood": "Pseudo-likelihood"}
-COLUMNS = ("Layer", "Status", "Epochs", *FIGURES.values())
+COLUMNS = ("Layer", "Status", "Epochs", "Cost", "Recon.", "FE gap", "Pseudo-LL")
+TIPS = {3: FIGURES["cost"], 4: FIGURES["recon"], 5: FIGURES["free_energy_gap"],
+        6: FIGURES["pseudo_likelihood"]}
 
 
 class PretrainingPanel(QWidget):
@@ -58,6 +60,8 @@ class PretrainingPanel(QWidget):
         self.heading.setWordWrap(True)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        for column, tip in TIPS.items():
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.table.setSelectionMode(QTableWidget.NoSelection)
@@ -129,7 +133,8 @@ class PretrainingPanel(QWidget):
         for metric, value in record.metrics.items():
             layer, _, key = metric.rpartition("/")
             layer = layer or names[0]
-            if key in FIGURES and layer in self.points:
+            # a stage may also watch the frozen layers below it: only the trained ones count
+            if key in FIGURES and layer in names and layer in self.points:
                 self.points[layer][key].append((record.epoch, value))
         self._fill_table()
         self._redraw()

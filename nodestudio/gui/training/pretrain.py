@@ -299,9 +299,12 @@ class Pretrainer(QObject):
         # the Training panel's words are Train's (a test error of the graph's outputs): say
         # what pretraining did instead
         last = history.epochs[-1] if history.epochs else None
+        layer = self.session.layer.layer if self.session.layer is not None else ""
+        trained = [n.strip() for n in layer.split(",")]
         figures = "" if last is None else "; " + ", ".join(
             f"{name} {value:.4g}" for name, value in last.metrics.items()
-            if name.rpartition("/")[2] in ("recon", "free_energy_gap", "pseudo_likelihood"))
+            if name.rpartition("/")[2] in ("recon", "free_energy_gap", "pseudo_likelihood")
+            and (name.rpartition("/")[0] or trained[0]) in trained)
         layers_done = (", ".join(request.layers) if request.layers else "all layers")
         self.training.progress.setFormat(f"Pretrained {request.method} · {layers_done}")
         self.training.status.setText(

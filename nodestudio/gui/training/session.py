@@ -349,7 +349,13 @@ class TrainingSession(QObject):
     to select, or None; `fixable(str, object)`, just before such a failure: the message and
     the `Fix`es that would mend the graph (a role to mark, the features input's shape);
     `roles_note(str)`: the roles the run took, and `data_note(object)`: a DataNote on the
-    dataset being loaded (both for the log)."""
+    dataset being loaded (both for the log).
+
+    Pretraining (gui/training/pretrain.py) starts a run with a strategy: `layer_started(object)`
+    brings each `LayerStart` (for contrastive divergence, one naming the RBMs trained together),
+    `layer_finished(object)` a (layer, EpochRecord) when a layer-wise run's layer is done; the
+    layers' own epochs arrive as `epoch_end` numbered on over the run. `add_step_task` runs a
+    panel's task on the training thread after every step (the RBM samples' live frames)."""
 
     state_changed = Signal(str)
     run_started = Signal(object)
