@@ -107,3 +107,21 @@ def test_frames_come_live_from_the_training_thread_while_pretraining(qtbot, wind
     assert live, f"no live frame ({frames!r})"
     assert all(f.source.startswith("live: epoch 1") for f in live)
     assert panel.frame is not None and panel.frame.layer == "rbm"
+
+
+def test_screenshot_cli_pretrains_then_shows_the_samples_panel(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from PySide6.QtGui import QImage
+
+    out = tmp_path / "samples.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": os.getcwd()}
+    done = subprocess.run(
+        [sys.executable, "-m", "nodestudio", "--screenshot", str(out),
+         "resources/examples/rbm.json", "--pretrain-epochs", "1", "--panel", "rbm-samples"],
+        capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    image = QImage(str(out))
+    assert not image.isNull() and image.width() >= 1600
