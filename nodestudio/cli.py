@@ -453,6 +453,10 @@ def build_parser() -> argparse.ArgumentParser:
     studio.add_argument("graph", nargs="?", default=None)
     studio.add_argument("--screenshot", metavar="OUT.png", default=None)
     studio.add_argument("--train-epochs", type=int, default=0, metavar="N")
+    studio.add_argument("--pretrain-epochs", type=int, default=0, metavar="N",
+                        help="with --screenshot: first pretrain the graph's layers for N epochs "
+                        "per layer (Train > Pretrain with the graph's metadata['pretraining'], "
+                        "else rbm)")
     studio.add_argument("--theme", choices=("dark", "light"), default=None)
     studio.add_argument("--panel", action="append", default=[], metavar="NAME",
                         help="open a looking-inside panel (filters, backward, kernels, ...) "
@@ -463,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _studio(args: argparse.Namespace) -> int:
     from nodestudio.gui.app import run_studio
-    return run_studio(args.graph, args.screenshot, args.train_epochs, args.theme, args.panel)
+    return run_studio(args.graph, args.screenshot, args.train_epochs, args.theme, args.panel,
+                      args.pretrain_epochs)
 
 
 COMMANDS = ("devices", "demo", "kernels", "train", "pretrain", "evaluate", "studio")

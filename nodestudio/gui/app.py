@@ -24,7 +24,8 @@ PANEL_TIMEOUT_S = 120  # the most a screenshot waits for a busy panel (compiling
 
 
 def run_studio(graph: str | None = None, screenshot: str | None = None, train_epochs: int = 0,
-               theme: str | None = None, panels: list[str] | tuple[str, ...] = ()) -> int:
+               theme: str | None = None, panels: list[str] | tuple[str, ...] = (),
+               pretrain_epochs: int = 0) -> int:
     if screenshot is not None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         if graph is not None and not _readable_graph(graph):
@@ -75,7 +76,7 @@ def run_studio(graph: str | None = None, screenshot: str | None = None, train_ep
         for name in panels:
             window.show_panel(name)
         return app.exec()
-    return _screenshot(app, window, Path(screenshot), train_epochs, panels)
+    return _screenshot(app, window, Path(screenshot), train_epochs, panels, pretrain_epochs)
 
 
 HEADLESS_HINT = """To run without a display:
@@ -147,7 +148,8 @@ def _readable_graph(graph: str) -> bool:
     return True
 
 
-def _screenshot(app, window, out: Path, train_epochs: int, panels=()) -> int:
+def _screenshot(app, window, out: Path, train_epochs: int, panels=(),
+                pretrain_epochs: int = 0) -> int:
     from PySide6.QtCore import QEventLoop, QTimer
 
     window.resize(*SCREENSHOT_SIZE)
@@ -155,6 +157,21 @@ def _screenshot(app, window, out: Path, train_epochs: int, panels=()) -> int:
     app.processEvents()
     window.view.fit_all()
     status = EXIT_OK
+    if pretrain_epochs > 0:  # Train > Pretrain as the graph's metadata says, N epochs a layer
+        from dataclasses import replace
+
+        from nodestudio.gui.training.pretrain import stored_request
+        loop = QEventLoop()
+        done: dict[str, bool] = {}
+        window.training.finished_run.connect(lambda ok: (done.update(ok=ok), loop.quit()))
+        QTimer.singleShot(TRAINING_TIMEOUT_S * 1000, loop.quit)
+        request = replace(stored_request(window.document.graph.metadata), epochs=pretrain_epochs)
+        if window.pretrainer.start(request):
+            loop.exec()
+        if not done.get("ok", False):
+            print("nodestudio: pretraining did not finish; the screenshot shows why",
+                  file=sys.stderr)
+            status = EXIT_FAILED
     if train_epochs > 0:
         loop = QEventLoop()
         outcome: dict[str, bool] = {}

@@ -44,6 +44,7 @@ from nodestudio.gui.recovery import Orphan, Recovery, find_orphans
 from nodestudio.gui.roles_hint import RolesHint
 from nodestudio.gui.theme import apply_theme, theme
 from nodestudio.gui.training import CurvesPanel, TrainingPanel
+from nodestudio.gui.training.pretrain import PretrainDialog, Pretrainer
 
 GRAPH_FILTER = "NodeStudio graphs (*.json);;All files (*)"
 PARAMS_FILTER = "Parameter arrays (*.npz)"
@@ -88,6 +89,9 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(self.roles_hint)
         self.addToolBar(toolbar)
         self.fix_dialog: FixDialog | None = None  # what Train offered last, while it is open
+        self.pretrainer = Pretrainer(self.training)  # Train > Pretrain runs
+        self.pretrainer.started.connect(lambda _: self._pretraining_started())
+        self.pretrain_dialog: PretrainDialog | None = None  # the last one opened
         self._offered: tuple[str, tuple] | None = None
         for dock in self.docks.values():
             self.menus["panels"].addAction(dock.toggleViewAction())
@@ -483,6 +487,18 @@ class MainWindow(QMainWindow):
         self.docks["training"].raise_()
         self.training.train()
 
+    def pretrain(self) -> None:
+        """Train > Pretrain: the dialog (gui/training/pretrain.py), opened window-modal and
+        kept as `pretrain_dialog`; accepting it starts the run."""
+        dialog = PretrainDialog(self.document.graph, self.scene.selected_node_ids(), self)
+        dialog.accepted.connect(lambda: self.pretrainer.start(dialog.request()))
+        self.pretrain_dialog = dialog
+        dialog.open()
+
+    def _pretraining_started(self) -> None:
+        self.docks["training"].raise_()
+        self.show_panel("pretraining")
+
     def pause_or_resume(self) -> None:
         self.training.pause_or_resume()
 
@@ -548,6 +564,7 @@ class MainWindow(QMainWindow):
         if running:
             self.problems.clear_reports("training")
         self.actions.train.setEnabled(not running)
+        self.actions.pretrain.setEnabled(not running)
         self.actions.pause.setEnabled(running)
         self.actions.stop.setEnabled(running)
 

@@ -75,6 +75,9 @@ def _commands() -> list[Command]:
         C("fit", "&Fit to View", lambda w: w.view.fit_all, "Ctrl+0"),
         C("reset_layout", "&Reset Window Layout", lambda w: w.reset_layout),
         C("train", "&Train", lambda w: w.train, "F5", "Compile the graph and train it"),
+        C("pretrain", "Pre&train...", lambda w: w.pretrain, "Ctrl+F5",
+          "Pretrain the selected layers (or the whole stack): RBMs by CD / PCD, stacked "
+          "(denoising) autoencoders, DBNs, greedy supervised"),
         C("pause", "&Pause / Resume", lambda w: w.pause_or_resume, "F6"),
         C("stop", "&Stop", lambda w: w.stop_training, "Shift+F5"),
         C("reset_params", "&Reinitialise Parameters", lambda w: w.reset_parameters, None,
@@ -160,7 +163,7 @@ def build_menus(window: MainWindow, actions: Actions) -> dict[str, QMenu]:
     view.addAction(a.reset_layout)
 
     train = bar.addMenu("&Train")
-    train.addActions([a.train, a.pause, a.stop])
+    train.addActions([a.train, a.pretrain, a.pause, a.stop])
     train.addSeparator()
     train.addAction(a.reset_params)
 
@@ -175,7 +178,7 @@ def build_toolbar(window: MainWindow, actions: Actions) -> QToolBar:
     bar.setMovable(False)
     a = actions
     for group in ([a.new, a.open, a.save], [a.undo, a.redo], [a.fit, a.layout, a.activations],
-                  [a.train, a.pause, a.stop]):
+                  [a.train, a.pretrain, a.pause, a.stop]):
         bar.addActions(group)
         bar.addSeparator()
     bar.widgetForAction(a.train).setObjectName("primary")

@@ -9,7 +9,8 @@ so that tiles compare at a glance. Clicking a tile shows that unit large with it
 The tile shape is, in order: the one typed in the Shape field ("28x28", "8 8"); the training
 data's image shape when its size fits (from the latest snapshot); a square; the closest to square
 factor pair of the incoming width. Values are live while training (the trainer's probe, see
-live.py) and the document's otherwise (the last run's, or the initial values).
+live.py) and the document's otherwise (the last run's, or the initial values). While Train >
+Pretrain runs, the panel turns to the weights W of the layer being trained as each starts.
 
 A convolution's filters (F x C x KH x KW, a conv2d_layer's W or a 4-d parameter) are shown the
 same way, one tile per filter: its C kernels of KH x KW, one per input channel, in a small grid
@@ -46,6 +47,11 @@ COLORMAP = "CET-D1"  # diverging blue - white - red: zero in the middle
 MAX_TILES = 100  # tiles shown by default (the spin box goes up to every unit)
 GAP = 1  # pixels between tiles (transparent), and between the kernels of a conv filter
 FILTER_GAP = 2  # pixels between the tiles of conv filters: wider than inside a tile
+SCALES = (("auto", "auto"), ("shared", "shared"), ("tile", "per tile"))
+# whose filters are shown tile by tile under "auto" (as tile_raster_images shows them in the
+# Theano tutorials: an RBM's weights span a wide range, one shared scale washes most out)
+PER_TILE_OPS = ("rbm_layer", "autoencoder_layer")
+MIN_HEIGHT = 520  # px: the dock is made this tall when the panel is first opened
 
 
 def tile_shape(rows: int, typed: str = "", image_shape: tuple[int, ...] | None = None
@@ -148,10 +154,16 @@ class FiltersPanel(QWidget):
         self.problem = QLabel()
         self.problem.setStyleSheet(f"color: {theme().error}")
         self.limit_label = QLabel("Units")  # "Filters" for a convolution
+        self.scale = QComboBox()
+        for key, text in SCALES:
+            self.scale.addItem(text, key)
+        self.scale.setToolTip("shared: one colour scale for every tile (tiles compare); per "
+                              "tile: each tile scaled to its own largest |weight| (shapes "
+                              "stand out); auto: per tile for RBM and autoencoder layers")
         controls = QHBoxLayout()
         for label, widget in ((QLabel("Layer"), self.layer),
                               (QLabel("Tile shape"), self.shape_edit),
-                              (self.limit_label, self.limit)):
+                              (self.limit_label, self.limit), (QLabel("Scale"), self.scale)):
             controls.addWidget(label)
             controls.addWidget(widget)
         controls.addWidget(self.problem)
@@ -200,10 +212,16 @@ class FiltersPanel(QWidget):
         self.layer.currentIndexChanged.connect(lambda _: self.refresh())
         self.shape_edit.editingFinished.connect(self.refresh)
         self.limit.valueChanged.connect(lambda _: self.refresh())
+        self.scale.currentIndexChanged.connect(lambda _: self.refresh())
+        self._sized = False
         self.live.draw.connect(self._on_live)
         window.document.annotated.connect(self._on_document)
         window.training.session.finished.connect(lambda _: self._on_document())
+        # Train > Pretrain: show the weights of the layer being trained
+        window.training.session.layer_started.connect(self.follow_layer)
         self._fill_layers()
+        if window.training.session.layer is not None and window.training.session.running:
+            self.follow_layer(window.training.session.layer)
         self.refresh()
 
     # --- what is shown --------------------------------------------------------------------
@@ -268,11 +286,18 @@ class FiltersPanel(QWidget):
             self.gap, self.shape = GAP, shape
             tiles = weights[:, :self.count].T.reshape(self.count, *shape)
             what = f"{self.count} of {units} units of {name}, {shape[0]}×{shape[1]} each"
+        if self.per_tile():
+            tiles = tiles / _largest(tiles.reshape(len(tiles), -1))[:, None, None]
         picture, self.columns = tile_grid(tiles, self.gap)
         self.unit_plot.setLabel("bottom", "kernel column" if conv else "input column")
         self.unit_plot.setLabel("left", "kernel row" if conv else "input row")
         scale = float(np.max(np.abs(weights))) if weights.size else 0.0
         scale = scale if scale > 0 else 1.0  # all zeros (a fresh zeros-initialised layer)
+        if self.per_tile():
+            scale = 1.0
+        self.colorbar.getAxis("left").setLabel(  # where ColorBarItem puts its label
+            "weight / the tile's largest |weight|" if self.per_tile()
+            else "weight (zero in the middle)")
         self.image.setImage(picture, autoLevels=False)
         self.colorbar.setLevels((-scale, scale))
         if self.live.training and latest is not None:
@@ -283,6 +308,24 @@ class FiltersPanel(QWidget):
         self.tiles_plot.setTitle(what, color=theme().text)
         # the chosen unit stays chosen while the values change; the first one to begin with
         self.select_unit(self.unit if self.unit is not None and self.unit < self.count else 0)
+
+    def per_tile(self) -> bool:
+        """Whether each tile is scaled to its own range (see SCALES)."""
+        choice = self.scale.currentData()
+        if choice != "auto":
+            return choice == "tile"
+        graph = self.window.document.graph
+        owner = layer_of(graph, self.layer.currentData() or "")
+        return owner in graph.nodes and graph.nodes[owner].op in PER_TILE_OPS
+
+    def follow_layer(self, event) -> None:
+        """Turn to the weights of the layer a pretraining run starts (`LayerStart`; the first
+        of several RBMs trained together)."""
+        layer = event.layer.split(",")[0].strip()
+        self._fill_layers()
+        index = self.layer.findData(f"{layer}/W")
+        if index >= 0 and index != self.layer.currentIndex():
+            self.layer.setCurrentIndex(index)  # refreshes
 
     def _on_live(self, _snapshot) -> None:
         if _snapshot is None or not self.isVisible():
@@ -298,6 +341,11 @@ class FiltersPanel(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802  (Qt's name)
         super().showEvent(event)
+        if not self._sized:  # first shown: 100 tiles of 28 x 28 need more than a strip
+            self._sized = True
+            dock = getattr(self.window, "inspect_docks", {}).get(PANEL.name)
+            if dock is not None and dock.height() < MIN_HEIGHT:
+                self.window.resizeDocks([dock], [MIN_HEIGHT], Qt.Orientation.Vertical)
         self._fill_layers()
         self.refresh()
 
@@ -336,7 +384,10 @@ class FiltersPanel(QWidget):
         name = self.layer.currentData()
         if self.weights.ndim == 4:  # a conv filter: its kernels, one per input channel
             kernels = self.weights[unit]
-            self.unit_image.setImage(filter_tile(kernels), autoLevels=False)
+            shown = filter_tile(kernels)
+            if self.per_tile():
+                shown = shown / _largest(kernels.reshape(1, -1))[0]
+            self.unit_image.setImage(shown, autoLevels=False)
             self.unit_plot.setTitle(f"filter {unit} (click a tile to choose another)",
                                     color=theme().text)
             channels, kh, kw = kernels.shape
@@ -345,7 +396,8 @@ class FiltersPanel(QWidget):
             low, high, mean = float(kernels.min()), float(kernels.max()), float(kernels.mean())
         else:
             column = self.weights[:, unit].reshape(self.shape)
-            self.unit_image.setImage(column, autoLevels=False)
+            shown = column / _largest(column.reshape(1, -1))[0] if self.per_tile() else column
+            self.unit_image.setImage(shown, autoLevels=False)
             self.unit_plot.setTitle(f"unit {unit} (click a tile to choose another)",
                                     color=theme().text)
             what = f"unit {unit}: incoming weights"
@@ -356,6 +408,12 @@ class FiltersPanel(QWidget):
         self.highlight.setRect(QRectF(left - 0.5, top - 0.5, self.shape[1] + 1,
                                       self.shape[0] + 1))
         self.highlight.show()
+
+
+def _largest(rows: np.ndarray) -> np.ndarray:
+    """Each row's largest |value| (NaN gaps ignored), 1 for an all-zero row."""
+    largest = np.nanmax(np.abs(rows), axis=1) if rows.size else np.ones(len(rows))
+    return np.where(largest > 0, largest, 1.0).astype(np.float32)
 
 
 def build(window) -> FiltersPanel:

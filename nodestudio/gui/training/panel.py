@@ -401,7 +401,12 @@ class TrainingPanel(QWidget):
             return
         self.progress.setRange(0, 1000)
         self.progress.setValue(int(1000 * p.fraction))
-        self._last_progress = progress_text(p)
+        layer, settings = self.session.layer, self.session.settings
+        if self.session.pretraining is not None and layer is not None and settings is not None:
+            from nodestudio.gui.training.pretrain import layer_progress_text
+            self._last_progress = layer_progress_text(layer, p, settings.epochs)
+        else:
+            self._last_progress = progress_text(p)
         self.progress.setFormat(self._last_progress)
 
     def _epoch_end(self, event: EpochEnd) -> None:
@@ -412,7 +417,8 @@ class TrainingPanel(QWidget):
                    if r.valid_loss is not None else "") + best)
         self.log.emit("info", text, None)
         settings = self.session.settings
-        if settings is not None and self.session.state == "running":
+        if settings is not None and self.session.state == "running" and \
+                self.session.pretraining is None:  # pretraining: the batch progress says
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * min(1.0, r.epoch / settings.epochs)))
 
@@ -422,7 +428,9 @@ class TrainingPanel(QWidget):
         optimizer = settings.optimizer if settings is not None else "?"
         text = f"Train: {n} epoch{'s' if n != 1 else ''} ({optimizer})"
         values = dict(self.session.values)
-        if self.document is not None and values and n and settings is not None:
+        pretraining = self.session.pretraining is not None  # gui/training/pretrain.py: its
+        if self.document is not None and values and n and settings is not None and \
+                not pretraining:  # own undo step and metadata["pretraining"]
             # nodes deleted meanwhile get nothing; the settings are kept with the graph
             kept = settings.to_metadata()
             kept.pop("device", None)  # which device is a property of the machine, not the graph

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ from nodestudio.graph.model import Graph
 from nodestudio.train.events import BatchEnd, EpochEnd, Failed, Finished, History, Snapshot
 from nodestudio.train.model import DataMismatchError, RolesError
 from nodestudio.train.settings import TrainingSettings
+from nodestudio.train.strategies.layerwise import LayerStart
 
 PROGRESS_INTERVAL = 0.05  # seconds between two BatchProgress reports: at most 20 per second
 LOSS_SMOOTHING = 0.05  # weight of the newest batch in the exponential moving average
@@ -122,13 +123,24 @@ class _Bridge(QObject):
     fixable = Signal(str, object)  # message, tuple of Fix: what Train offers to mend
     roles_note = Signal(str)  # what the run took the graph's roles to be
     epoch_task_done = Signal(object, object)  # a task, what it returned (add_epoch_task)
+    step_task_done = Signal(object, object)  # a task, what it returned (add_step_task)
+    layer_started = Signal(object)  # a LayerStart: pretraining moves to a layer
+    layer_finished = Signal(object)  # (layer, EpochRecord): a pretrained layer's last figures
 
 
 class _Worker:
     """The body of the training thread: build, compile, train, report."""
 
-    def __init__(self, graph: Graph, settings: TrainingSettings, title: str, bridge: _Bridge):
+    def __init__(self, graph: Graph, settings: TrainingSettings, title: str, bridge: _Bridge,
+                 strategy: Any = None):
         self.graph, self.settings, self.title, self.bridge = graph, settings, title, bridge
+        self.strategy = strategy  # None: the optimizer's; a pretraining method's otherwise
+        self.step_tasks: list[Any] = []  # the session's list (add_step_task)
+        # a layer-wise run: each layer is a trainer of its own whose epochs count from 1; the
+        # run's epochs are numbered on from the layers before (`_epoch_offset`)
+        self._layer: LayerStart | None = None
+        self._epoch_offset = 0
+        self._total_epochs = settings.epochs
         self.trainer: Any = None
         self.stop_requested = threading.Event()
         self.pause_requested = threading.Event()
@@ -191,7 +203,8 @@ class _Worker:
         for note in data.notes:  # what 'auto' did, raw values far outside [0, 1]
             if not self.closed:
                 self.bridge.note.emit(note)
-        trainer = build_trainer(model, data, settings, probe_every=self.probe_every)
+        extra = {} if self.strategy is None else {"strategy": self.strategy}
+        trainer = build_trainer(model, data, settings, probe_every=self.probe_every, **extra)
         self._n_train = len(data.train)
         if trainer.optimizer is None:  # CG / L-BFGS: a chunk of iterations per epoch
             self._steps_per_epoch = trainer.fullbatch_iterations
@@ -205,17 +218,38 @@ class _Worker:
             self._emit_done(History(stop_reason="stopped"), {})
             return
         self._emit_state("paused" if self.pause_requested.is_set() else "running")
+        rbms = getattr(trainer.strategy, "nodes", None)
+        if rbms and not self.closed:  # contrastive divergence: its RBMs train together
+            self.bridge.layer_started.emit(LayerStart(
+                1, 1, ", ".join(node.name for node in rbms), trainer.strategy.name))
         trainer.run()  # events arrive in _on_event; NodeStudioError after a Failed event
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, BatchEnd):
             self._batch(event)
+            self._run_step_tasks(event)
+        elif isinstance(event, LayerStart):
+            self._layer = event
+            self._total_epochs = self.settings.epochs * event.total
+            if not self.closed:
+                self.bridge.layer_started.emit(event)
+        elif isinstance(event, EpochEnd) and self._layer is not None and \
+                f"{self._layer.layer}/epochs" in event.record.metrics:
+            # the layer-wise run's own epoch: the layer is done (its epochs came before)
+            self._epoch_offset += int(event.record.metrics[f"{self._layer.layer}/epochs"])
+            if not self.closed:
+                self.bridge.layer_finished.emit((self._layer.layer, event.record))
         elif isinstance(event, Snapshot):
             self._pending_snapshot = event  # the newest always goes on, now or at the end
             if time.perf_counter() - self._last_snapshot >= SNAPSHOT_INTERVAL:
                 self._send_snapshot()
         elif isinstance(event, EpochEnd):
             self._step_in_epoch = 0
+            if self._epoch_offset:  # a later layer's epoch, numbered on over the run
+                event = EpochEnd(replace(event.record,
+                                         epoch=event.record.epoch + self._epoch_offset),
+                                 None if event.best_epoch is None
+                                 else event.best_epoch + self._epoch_offset)
             if not self.closed:
                 self.bridge.epoch.emit(event)
             self._run_epoch_tasks(event)
@@ -235,6 +269,17 @@ class _Worker:
                 result = exc
             if not self.closed:
                 self.bridge.epoch_task_done.emit(task, result)
+
+    def _run_step_tasks(self, event: BatchEnd) -> None:
+        """Each step task after every step; what it returns (None: nothing) goes to the GUI."""
+        for task in list(self.step_tasks):
+            try:
+                result = task(self.trainer, event)
+            except Exception as exc:  # noqa: BLE001  (a panel's failure must not end the run)
+                result = exc
+            if result is not None and not self.closed:
+                self.bridge.step_task_done.emit(task, result)
+
     def _send_snapshot(self) -> None:
         snapshot, self._pending_snapshot = self._pending_snapshot, None
         if snapshot is not None and not self.closed:
@@ -257,7 +302,8 @@ class _Worker:
         rate = self._window_samples / max(now - self._window_start, 1e-9)
         self._window_start, self._window_samples, self._last_report = now, 0, now
         self.bridge.progress.emit(BatchProgress(
-            event.epoch, self.settings.epochs, self._step_in_epoch, self._steps_per_epoch,
+            event.epoch + self._epoch_offset, self._total_epochs, self._step_in_epoch,
+            self._steps_per_epoch,
             event.iteration + 1, event.loss, self._smoothed, rate, now - self._first_step))
 
     def _samples_in_step(self, step: int) -> int:
@@ -303,7 +349,13 @@ class TrainingSession(QObject):
     to select, or None; `fixable(str, object)`, just before such a failure: the message and
     the `Fix`es that would mend the graph (a role to mark, the features input's shape);
     `roles_note(str)`: the roles the run took, and `data_note(object)`: a DataNote on the
-    dataset being loaded (both for the log)."""
+    dataset being loaded (both for the log).
+
+    Pretraining (gui/training/pretrain.py) starts a run with a strategy: `layer_started(object)`
+    brings each `LayerStart` (for contrastive divergence, one naming the RBMs trained together),
+    `layer_finished(object)` a (layer, EpochRecord) when a layer-wise run's layer is done; the
+    layers' own epochs arrive as `epoch_end` numbered on over the run. `add_step_task` runs a
+    panel's task on the training thread after every step (the RBM samples' live frames)."""
 
     state_changed = Signal(str)
     run_started = Signal(object)
@@ -316,6 +368,9 @@ class TrainingSession(QObject):
     roles_note = Signal(str)
     data_note = Signal(object)
     epoch_task_done = Signal(object, object)  # a task and its result: see add_epoch_task
+    step_task_done = Signal(object, object)  # a task and its result: see add_step_task
+    layer_started = Signal(object)  # LayerStart: a pretraining run moves to a layer
+    layer_finished = Signal(object)  # (layer, EpochRecord): its last epoch's figures
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -340,7 +395,22 @@ class TrainingSession(QObject):
         self._bridge.fixable.connect(self.fixable, queued)
         self._bridge.roles_note.connect(self.roles_note, queued)
         self._bridge.epoch_task_done.connect(self.epoch_task_done, queued)
+        self._bridge.step_task_done.connect(self._step_task_done, queued)
+        self._bridge.layer_started.connect(self._layer_started, queued)
+        self._bridge.layer_finished.connect(self._layer_finished, queued)
         self._epoch_tasks: list[Any] = []
+        self._step_tasks: list[Any] = []
+        # what the current (or last) run pretrains: a gui.training.pretrain.PretrainRequest,
+        # None for ordinary training (the Training panel then writes the values back)
+        self.pretraining: Any = None
+        self.layer: LayerStart | None = None  # the layer a pretraining run is on
+
+    def add_step_task(self, task: Any) -> Any:
+        """Call `task(trainer, batch_end)` on the training thread after every step (it keeps
+        its own pace: return None when there is nothing to send); what it returns otherwise
+        comes to the GUI thread as `step_task_done(task, result)`. Returns the remover."""
+        self._step_tasks.append(task)
+        return lambda: self._step_tasks.remove(task) if task in self._step_tasks else None
 
     def add_epoch_task(self, task: Any) -> Any:
         """Call `task(trainer, event)` on the training thread after each EpochEnd and on
@@ -355,15 +425,20 @@ class TrainingSession(QObject):
         """True from start() until finished or failed has been emitted."""
         return self._worker is not None
 
-    def start(self, graph: Graph, settings: TrainingSettings, title: str = "<graph>") -> None:
-        """Train a snapshot of `graph`; RuntimeError when a run is already going."""
+    def start(self, graph: Graph, settings: TrainingSettings, title: str = "<graph>",
+              strategy: Any = None, pretraining: Any = None) -> None:
+        """Train a snapshot of `graph`; RuntimeError when a run is already going. `strategy`:
+        a training strategy (a pretraining method's), `pretraining` what it pretrains (kept
+        as `self.pretraining` for whoever writes the values back)."""
         if self.running:
             raise RuntimeError("a training run is already in progress")
         snapshot = capture(graph).to_graph()  # later edits of the document do not reach it
         self.settings, self.title = settings, title
         self.history, self.values = None, {}
-        worker = _Worker(snapshot, settings, title, self._bridge)
+        self.pretraining, self.layer = pretraining, None
+        worker = _Worker(snapshot, settings, title, self._bridge, strategy)
         worker.epoch_tasks = self._epoch_tasks
+        worker.step_tasks = self._step_tasks
         worker.probe_every = self.probe_every
         self._worker = worker
         self._thread = threading.Thread(target=worker.run, name="nodestudio-training",
@@ -424,6 +499,19 @@ class TrainingSession(QObject):
             self._thread.join()  # it has sent its last event: this returns at once
         self._worker, self._thread = None, None
         return True
+
+    def _step_task_done(self, task: Any, result: Any) -> None:
+        if self._worker is not None:
+            self.step_task_done.emit(task, result)
+
+    def _layer_started(self, event: LayerStart) -> None:
+        if self._worker is not None:
+            self.layer = event
+            self.layer_started.emit(event)
+
+    def _layer_finished(self, done: Any) -> None:
+        if self._worker is not None:
+            self.layer_finished.emit(done)
 
     def _snapshot(self, snapshot: Snapshot) -> None:
         if self._worker is not None:  # not a late one from a run that was shut down
