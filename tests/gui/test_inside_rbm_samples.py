@@ -81,8 +81,11 @@ def test_tiles_are_the_samplers_output_and_the_steps_control_works(qtbot, window
     np.testing.assert_array_equal(shown_input, inputs[4].reshape(28, 28))
     np.testing.assert_array_equal(shown_recon, recon[4].reshape(28, 28))
 
-    # from data: the chains start at validation rows
+    # from data: the chains start at validation rows (their count is then the user's; from
+    # the particles it is the layer's, and the box is off)
+    assert not panel.chains.isEnabled()
     panel.start.setCurrentIndex(panel.start.findData("data"))
+    assert panel.chains.isEnabled()
     _set_steps(qtbot, panel, 1)
     panel.chains.setValue(9)
     third = panel.advance()

@@ -181,8 +181,15 @@ class RbmSamplesPanel(QWidget):
         self.layer.currentIndexChanged.connect(lambda _: self.restart())
         self.start.currentIndexChanged.connect(lambda _: self.restart())
         self.chains.valueChanged.connect(lambda _: self.restart())
+        self.start.currentIndexChanged.connect(lambda _: self._chains_enabled())
+        self._chains_enabled()
         self.restart_button.clicked.connect(self.restart)
         self.run_button.toggled.connect(lambda _: self._update_timer())
+
+    def _chains_enabled(self) -> None:
+        """From the particles there is one chain per particle: the count is the layer's."""
+        from_data = self.start.currentData() != STARTS[0][0]
+        self.chains.setEnabled(from_data)
 
     def _steps_changed(self, steps: int) -> None:
         """Takes effect at the next frame; the chains go on from where they are."""

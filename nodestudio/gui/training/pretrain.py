@@ -301,16 +301,19 @@ class Pretrainer(QObject):
         last = history.epochs[-1] if history.epochs else None
         layer = self.session.layer.layer if self.session.layer is not None else ""
         trained = [n.strip() for n in layer.split(",")]
-        figures = "" if last is None else "; " + ", ".join(
-            f"{name} {value:.4g}" for name, value in last.metrics.items()
+        figures = "" if last is None else "; " + " · ".join(
+            f"{name.replace('_', ' ').replace('free energy', 'free-energy')} {value:.4g}"
+            for name, value in last.metrics.items()
             if name.rpartition("/")[2] in ("recon", "free_energy_gap", "pseudo_likelihood")
             and (name.rpartition("/")[0] or trained[0]) in trained)
         layers_done = (", ".join(request.layers) if request.layers else "all layers")
         self.training.progress.setFormat(f"Pretrained {request.method} · {layers_done}")
+        how = {"epochs": "", "patience": ", stopped early", "converged": ", converged",
+               "stopped": ", stopped by the user"}.get(history.stop_reason,
+                                                       f", {history.stop_reason}")
         self.training.status.setText(
-            f"Pretraining {request.method} ended ({history.stop_reason}) after "
-            f"{n} epoch{'s' * (n != 1)}{' (layers)' if request.method != 'rbm' else ''}"
-            f"{figures}")
+            f"Pretrained {request.method}: {n} "
+            f"{'layer' if request.method != 'rbm' else 'epoch'}{'s' * (n != 1)}{how}{figures}")
         if document is not None and values and n:
             layers = ", ".join(request.layers) if request.layers else "all layers"
             text = f"Pretrain {request.method}: {layers}, {request.epochs} epochs"
