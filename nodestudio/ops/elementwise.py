@@ -150,7 +150,7 @@ elementwise("prelu", "Activation", "leaky ReLU with a learned slope alpha (a par
                                                   g * F.where(F.gt(x, 0.0), 0.0, x))),
             inputs=(PortDef("x"), PortDef("alpha")))
 elementwise("softplus", "Activation", "log(1 + e ** x), computed stably",
-            "(((a < 0.0f) ? 0.0f : a) + log1p(exp(-fabs(a))))", _softplus,
+            "(((a < 0.0f) ? 0.0f : a) + ns_log1p_exp_neg(fabs(a)))", _softplus,
             unary(lambda F, x, o, g, at: g * F.sigmoid(x)))
 
 # --- shape helpers that are elementwise in the kernel --------------------------------------------
