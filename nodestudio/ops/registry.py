@@ -25,7 +25,40 @@ from nodestudio.graph.limits import FLOAT32_MAX, MAX_DIM, MAX_INT, MAX_NDIM, bri
 
 FLOAT = "float32"
 INT = "int32"
-DTYPES = (FLOAT, INT)
+FLOAT64 = "float64"
+INT64 = "int64"
+# float32 and int32 are the defaults everywhere; float64 needs a device with cl_khr_fp64 (checked
+# when a graph is compiled), int64 is in every OpenCL device.
+DTYPES = (FLOAT, INT, FLOAT64, INT64)
+FLOATS = (FLOAT, FLOAT64)
+INTS = (INT, INT64)
+ITEM_BYTES = {FLOAT: 4, INT: 4, FLOAT64: 8, INT64: 8}
+
+
+def is_float_dtype(dtype: str) -> bool:
+    return dtype in FLOATS
+
+
+def is_int_dtype(dtype: str) -> bool:
+    return dtype in INTS
+
+
+def promote(*dtypes: str, int_ok: bool = True) -> str:
+    """The dtype of an elementwise result, NumPy's rule within the four device types: floats
+    win over integers and the wider type wins (float64 with float32 gives float64, int64 with
+    int32 int64). One difference from NumPy: an integer never widens a float (int64 with
+    float32 gives float32, as int32 with float32 does), so that int64 labels beside float32
+    activations keep the computation in float32. With `int_ok` False (ops that always give
+    floats) integers alone give float32."""
+    if int_ok and dtypes and all(d in INTS for d in dtypes):
+        return INT64 if INT64 in dtypes else INT
+    return FLOAT64 if FLOAT64 in dtypes else FLOAT
+
+
+def float_of(dtype: str) -> str:
+    """The float type an op computing in floats gives for an input of `dtype`: float64 stays
+    float64, everything else (int32, int64, float32) gives float32."""
+    return FLOAT64 if dtype == FLOAT64 else FLOAT
 
 Shape = tuple[int | None, ...]
 
@@ -45,12 +78,20 @@ class TensorType:
         dims = " x ".join("B" if d is None else str(d) for d in self.shape) or "scalar"
         return dims if self.dtype == FLOAT else f"{dims} {self.dtype}"
 
+    @property
+    def is_float(self) -> bool:
+        return self.dtype in FLOATS
+
 
 @dataclass(frozen=True)
 class PortDef:
     name: str
     doc: str = ""
-    dtype: str | None = None  # None accepts float or int
+    # None accepts any dtype. FLOAT (float32) or INT (int32) accept that type only: an op
+    # computing in float32 refuses float64 with an error that says how to cast; an index port
+    # (INT) given int64 gets a cast to int32 inserted by the IR (indices fit int32).
+    # FLOATS accepts float32 and float64 alike.
+    dtype: str | tuple[str, ...] | None = None
     optional: bool = False
     # An input fed by a shared variable whose next value, while training, is this output (batch
     # norm's running averages): the IR makes it the variable's default update.
