@@ -326,17 +326,16 @@ def _port_dtype(op: OpDef, node: str, port: str, var: Variable, spec: Any) -> Va
     int32, which holds every index; float64 at a port that computes in float32 is refused with
     the cast that would fit; anything else that does not match is refused."""
     want = None if spec is None else spec.dtype
-    if want is None or var.dtype in (want if isinstance(want, tuple) else (want,)):
-        return var
+    if not registry.accepts(want, var.dtype):
+        if var.dtype == FLOAT64 and want == FLOAT:
+            raise ShapeError(f"{op.name} computes in float32, got float64 from {var.name!r}; "
+                             f"cast the input with ns.cast(x, 'float32')", node=node, port=port)
+        raise ShapeError(f"expects {registry.port_dtype_text(want)}, got {var.type.dtype} "
+                         f"from {var.name!r}", node=node, port=port)
     if var.dtype == INT64 and want == INT:
         return make_apply(registry.get("cast"), [var], {"dtype": INT},
                           f"{node}/{port}_int32").outputs[0]
-    if var.dtype == FLOAT64 and want == FLOAT:
-        raise ShapeError(f"{op.name} computes in float32, got float64 from {var.name!r}; cast "
-                         f"the input with ns.cast(x, 'float32')", node=node, port=port)
-    expected = " or ".join(want) if isinstance(want, tuple) else want
-    raise ShapeError(f"expects {expected}, got {var.type.dtype} from {var.name!r}",
-                     node=node, port=port)
+    return var
 
 
 def _port_specs(op: OpDef, names: list[str]) -> list[Any]:

@@ -19,11 +19,11 @@ import numpy as np
 from nodestudio.errors import ShapeError
 from nodestudio.ops.elementwise import elementwise, unary
 from nodestudio.ops.registry import (
+    ANY_INT,
     DTYPES,
     FLOATS,
     INT,
     INT64,
-    INTS,
     AttrDef,
     OpDef,
     PortDef,
@@ -121,8 +121,9 @@ def _int_shape(types, attrs):
 
 
 _IMOD = "(a % b)"
+_INT_PAIR = (PortDef("a", dtype=ANY_INT), PortDef("b", dtype=ANY_INT))
 register(OpDef("int_mod", "Math", "integer a mod b with the sign of b (Python's %); 0 when b is "
-               "0 (as NumPy)", (PortDef("a", dtype=INTS), PortDef("b", dtype=INTS)),
+               "0 (as NumPy)", _INT_PAIR,
                shape=_int_shape, reference=_int_mod_ref, kernel="elementwise",
                expr=f"((b == 0) ? 0 : (({_IMOD} != 0 && (({_IMOD} < 0) != (b < 0))) ? "
                     f"{_IMOD} + b : {_IMOD}))", extra={"int_ok": True}))
@@ -135,7 +136,7 @@ def _int_div_ref(a, b):
 
 
 register(OpDef("int_div", "Math", "integer a // b rounded toward minus infinity (Python's //); "
-               "0 when b is 0 (as NumPy)", (PortDef("a", dtype=INTS), PortDef("b", dtype=INTS)),
+               "0 when b is 0 (as NumPy)", _INT_PAIR,
                shape=_int_shape, reference=_int_div_ref, kernel="elementwise",
                expr=f"((b == 0) ? 0 : (({_IMOD} != 0 && ((a < 0) != (b < 0))) ? "
                     "a / b - 1 : a / b))", extra={"int_ok": True}))

@@ -33,6 +33,26 @@ DTYPES = (FLOAT, INT, FLOAT64, INT64)
 FLOATS = (FLOAT, FLOAT64)
 INTS = (INT, INT64)
 ITEM_BYTES = {FLOAT: 4, INT: 4, FLOAT64: 8, INT64: 8}
+ANY_FLOAT = "float"  # PortDef.dtype of a port taking float32 or float64
+ANY_INT = "int"  # PortDef.dtype of a port taking int32 or int64
+
+
+def accepts(port_dtype: str | None, dtype: str) -> bool:
+    """Whether a port declaring `port_dtype` takes a value of `dtype` (an int32 port takes
+    int64 too: the graph builder casts it)."""
+    if port_dtype is None:
+        return True
+    if port_dtype == ANY_FLOAT:
+        return dtype in FLOATS
+    if port_dtype in (ANY_INT, INT):
+        return dtype in INTS
+    return dtype == port_dtype
+
+
+def port_dtype_text(port_dtype: str) -> str:
+    """What a port declaring `port_dtype` takes, in words for messages."""
+    return {ANY_FLOAT: "float32 or float64", ANY_INT: "int32 or int64"}.get(port_dtype,
+                                                                             port_dtype)
 
 
 def is_float_dtype(dtype: str) -> bool:
@@ -87,11 +107,11 @@ class TensorType:
 class PortDef:
     name: str
     doc: str = ""
-    # None accepts any dtype. FLOAT (float32) or INT (int32) accept that type only: an op
-    # computing in float32 refuses float64 with an error that says how to cast; an index port
-    # (INT) given int64 gets a cast to int32 inserted by the IR (indices fit int32).
-    # FLOATS accepts float32 and float64 alike.
-    dtype: str | tuple[str, ...] | None = None
+    # None accepts any dtype. FLOAT (float32) accepts float32 only: an op computing in
+    # float32 refuses float64 with an error that says how to cast. INT (int32) takes int32,
+    # and int64 through a cast to int32 that the IR inserts (indices fit int32). ANY_FLOAT
+    # ("float") takes float32 or float64, ANY_INT ("int") int32 or int64 (`accepts`).
+    dtype: str | None = None
     optional: bool = False
     # An input fed by a shared variable whose next value, while training, is this output (batch
     # norm's running averages): the IR makes it the variable's default update.

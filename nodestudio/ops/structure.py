@@ -9,8 +9,8 @@ import numpy as np
 
 from nodestudio.errors import ShapeError
 from nodestudio.ops.registry import (
+    ANY_FLOAT,
     FLOAT,
-    FLOATS,
     INT,
     AttrDef,
     OpDef,
@@ -303,7 +303,7 @@ def _matmul_grad(F, ins, outs, gs, at):
 
 register(OpDef("matmul", "Linear algebra", "matrix product op(a) @ op(b), op = transpose or not; "
                "leading axes are batch axes, broadcast as in NumPy's matmul",
-               (PortDef("a", dtype=FLOATS), PortDef("b", dtype=FLOATS)),
+               (PortDef("a", dtype=ANY_FLOAT), PortDef("b", dtype=ANY_FLOAT)),
                attrs=(AttrDef("trans_a", "bool", False, "use aᵀ"),
                       AttrDef("trans_b", "bool", False, "use bᵀ")),
                shape=_matmul_shape, reference=_matmul_ref, kernel="matmul", grad=_matmul_grad,
