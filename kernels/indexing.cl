@@ -95,7 +95,7 @@ __kernel void $name(__global const IN_T *restrict g, __global const int *restric
     const IDX e = (IDX)get_global_id(0);
     if (e >= N_OUT) return;
     const IDX o = e / ((IDX)N * INNER), a = (e / INNER) % N, j = e % INNER;
-    float total = 0.0f;
+    $acc_t total = 0.0f;
     for (IDX k = 0; k < K; ++k)
         if (wrapped(index[k]) == a) total += g[(o * K + k) * INNER + j];
     out[e] = (OUT_T)total;
@@ -121,7 +121,7 @@ __kernel void $name(__global const IN_T *restrict g, __global const int *restric
     const IDX e = (IDX)get_global_id(0);
     if (e >= N_OUT) return;
     const IDX o = e / ((IDX)N * INNER), a = (e / INNER) % N, j = e % INNER;
-    float total = 0.0f;
+    $acc_t total = 0.0f;
     for (IDX k = 0; k < K; ++k) {
         const IDX at = (o * K + k) * INNER + j;
         if (wrapped(index[at]) == a) total += g[at];

@@ -25,6 +25,12 @@ def current_device() -> DeviceInfo:
     return _backend.runtime().info
 
 
+def supports_float64() -> bool:
+    """Whether the device in use computes in double (cl_khr_fp64): float64 graphs compile
+    there; elsewhere they are refused with a DeviceError naming the value and the device."""
+    return _backend.runtime().has_fp64
+
+
 def set_device(spec: str | int | None, profiling: bool = False) -> DeviceInfo:
     """Select a device by index or by a case-insensitive part of "platform: device" (None:
     the preferred one); programs compiled for another device are rebuilt. DeviceError when

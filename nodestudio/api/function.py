@@ -18,7 +18,7 @@ from nodestudio.ir.expr import Variable, as_variable, toposort
 from nodestudio.ir.reference import check_input_shape
 from nodestudio.ir.rewrite import substitute
 from nodestudio.ir.shared import SharedVariable
-from nodestudio.ops.registry import INT
+from nodestudio.ops.registry import INTS
 
 
 class In:
@@ -174,7 +174,7 @@ class Function:
                 var.set_value(supplied[var])
                 continue
             value = supplied[var]
-            if self.allow_input_downcast and var.dtype == INT:
+            if self.allow_input_downcast and var.dtype in INTS:
                 value = _truncated(value)
             array = host_array(value, var)  # refuses what it cannot hold exactly
             check_input_shape(var, array.shape)

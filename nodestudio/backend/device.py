@@ -139,6 +139,21 @@ class Runtime:
     def is_gpu(self) -> bool:
         return self.info.kind == "gpu"
 
+    @property
+    def has_fp64(self) -> bool:
+        """Whether the device computes in double (cl_khr_fp64, or a double_fp_config). int64
+        needs nothing: every OpenCL device has `long`."""
+        return device_has_fp64(self.device)
+
+
+def device_has_fp64(device: cl.Device) -> bool:
+    if "cl_khr_fp64" in device.extensions.split():
+        return True
+    try:
+        return bool(device.double_fp_config)
+    except cl.Error:  # a driver that does not answer the query
+        return False
+
 
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()

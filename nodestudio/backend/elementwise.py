@@ -2,6 +2,11 @@
 
 Each node's C expression (from the registry) is inlined with its operands; intermediate values
 live in registers, only the group's inputs are loaded and only its outputs are stored.
+
+Each node computes in its output's type: float32 nodes exactly as they always have (their source
+is unchanged), float64 nodes in double with exact literals (the registry's `0.5f` written
+`0.5`, constants and attributes at full precision), int64 nodes in long. A source that uses
+double starts with the cl_khr_fp64 pragma.
 """
 
 from __future__ import annotations
@@ -11,16 +16,20 @@ import re
 from collections.abc import Mapping, Sequence
 
 from nodestudio.backend.launch import Launch, Plan
+from nodestudio.backend.planners.common import C_TYPES, with_fp64_pragma
 from nodestudio.backend.templates import render
 from nodestudio.ir.fusion import Group, is_inline_constant
-from nodestudio.ops.registry import FLOAT, INT
+from nodestudio.ops.registry import FLOAT, FLOAT64, INT, INT64
 from nodestudio.ops.shapes import contiguous_strides
 
-C_TYPES = {"float32": "float", "int32": "int"}
 _OPERAND = re.compile(r"(?<![\w.])([abc])(?![\w])")
+_FLOAT_LITERAL = re.compile(r"(?<![\w.])((?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)f\b")
+_SATURATE = {INT: "convert_int_sat", INT64: "convert_long_sat"}
 
 
-def c_literal(value: object) -> str:
+def c_literal(value: object, double: bool = False) -> str:
+    """A C literal: floats as float constants (`0.1f`), or, for a node computing in double,
+    as double constants (`0.1`) so that nothing is rounded to float32 on the way."""
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int):
@@ -30,7 +39,7 @@ def c_literal(value: object) -> str:
         return "NAN"
     if math.isinf(number):
         return "INFINITY" if number > 0 else "(-INFINITY)"
-    return f"{number!r}f"
+    return f"{number!r}" if double else f"{number!r}f"
 
 
 def _offset(shape: Sequence[int], out_shape: Sequence[int], index: str) -> str:
@@ -69,34 +78,43 @@ def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: 
         body.append(f"    const {ctype} x{k} = in{k}[{_offset(shapes[id(var)], out_shape, 'i')}];")
     for j, node in enumerate(group.nodes):
         out = node.outputs[0]
+        double = out.dtype == FLOAT64
         operands = []
         for var in node.inputs:
             if is_inline_constant(var):
-                text = c_literal(var.owner.attrs["value"])
+                text = c_literal(var.owner.attrs["value"], double)
             else:
                 text = local[id(var)]
             if out.dtype == FLOAT and var.dtype != FLOAT:
                 text = f"(float){text}"
+            elif double and var.dtype != FLOAT64:
+                text = f"(double){text}"
             operands.append(f"({text})")
         expr = node.op.expr or ""
-        values = {k: c_literal(v) for k, v in node.attrs.items()
+        if double:
+            expr = _FLOAT_LITERAL.sub(r"\1", expr)
+        values = {k: c_literal(v, double) for k, v in node.attrs.items()
                   if isinstance(v, (int, float)) and v is not None}
         hook = node.op.extra.get("expr_params")
         if hook:
             in_shapes = [shapes[id(v)] for v in node.inputs]
-            values.update({k: c_literal(float(v)) for k, v in hook(node.attrs, in_shapes).items()})
+            values.update({k: c_literal(float(v), double)
+                           for k, v in hook(node.attrs, in_shapes).items()})
         expr = expr.format(**values) if "{" in expr else expr
         expr = _OPERAND.sub(lambda m: operands["abc".index(m.group(1))], expr)
         local[id(out)] = f"t{j}"
-        # to int through OpenCL's saturating conversion: NaN gives 0 and values beyond int32
-        # its bounds, the same on every device (a C cast of them is undefined)
-        value = f"convert_int_sat({expr})" if out.dtype == INT else f"(float)({expr})"
+        # to int through OpenCL's saturating conversion: NaN gives 0 and values beyond the
+        # integer type its bounds, the same on every device (a C cast of them is undefined)
+        if out.dtype in _SATURATE:
+            value = f"{_SATURATE[out.dtype]}({expr})"
+        else:
+            value = f"({C_TYPES[out.dtype]})({expr})"
         body.append(f"    const {C_TYPES[out.dtype]} t{j} = {value};")
     for k, var in enumerate(group.outputs):
         params.append(f"__global {C_TYPES[var.dtype]}* restrict out{k}")
         args.append(f"out{k}")
         body.append(f"    out{k}[i] = {local[id(var)]};")
-    source = render("elementwise.cl", name=name, params=", ".join(params), index_t=index_t,
-                    total=total, body="\n".join(body))
+    source = with_fp64_pragma(render("elementwise.cl", name=name, params=", ".join(params),
+                                     index_t=index_t, total=total, body="\n".join(body)))
     launch = Launch(name, source, "-cl-mad-enable", (max(total, 1),), None, tuple(args))
     return Plan((launch,))

@@ -12,9 +12,16 @@ Modules are imported on first use, so a graph without convolutions never loads c
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 
 from nodestudio.backend.launch import Plan
-from nodestudio.backend.planners.common import FamilyNode
+from nodestudio.backend.planners.common import (
+    FamilyNode,
+    as_double,
+    in_double,
+    with_fp64_pragma,
+)
+from nodestudio.errors import ShapeError
 from nodestudio.ops import get
 
 FAMILIES: dict[str, str] = {  # OpDef.kernel -> module of nodestudio.backend.planners
@@ -31,13 +38,36 @@ FAMILIES: dict[str, str] = {  # OpDef.kernel -> module of nodestudio.backend.pla
 }
 
 
+# How the families compute in float64. "prologue": the template is written in `float` and all
+# the node's floats are of one type, so a float64 node's source goes through `as_double` (the
+# element type as a prologue; a float32 node's source is untouched) and its scratch buffers
+# are of double width. "typed": the template takes each buffer's C type (`double`, `long`)
+# from the planner, float32 and float64 may meet in one node, and a source that uses double
+# gets the cl_khr_fp64 pragma. The other families' ops take float32 only (their ports say
+# so, and the graph builder refuses float64 naming node and port); the check below is the
+# backstop.
+FLOAT64_FAMILIES = {"reduce": "prologue", "softmax": "prologue", "matmul": "prologue",
+                    "layout": "typed", "indexing": "typed"}
+
+
 def plan_node(family: str, node: FamilyNode) -> Plan:
     """The launches computing `node` with the planner of `family`."""
     if family not in FAMILIES:
         raise ValueError(f"no kernel family {family!r} (op {node.op!r}); known: "
                          f"{sorted(FAMILIES)}")
+    double = in_double(node)
+    if double and family not in FLOAT64_FAMILIES:
+        raise ShapeError(f"{node.op} computes in float32 (no float64 kernel); cast its input "
+                         f"with ns.cast(x, 'float32')")
     module = importlib.import_module(f"nodestudio.backend.planners.{FAMILIES[family]}")
-    return module.plan(node)
+    plan = module.plan(node)
+    if not double:
+        return plan
+    if FLOAT64_FAMILIES[family] == "typed":
+        return replace(plan, launches=tuple(replace(x, source=with_fp64_pragma(x.source))
+                                            for x in plan.launches))
+    return Plan(tuple(replace(x, source=as_double(x.source)) for x in plan.launches),
+                2 * plan.scratch_bytes, tuple(2 * b for b in plan.more_scratch))
 
 
 def plan_family(op: str, attrs: dict, in_shapes: list[tuple[int, ...]], in_dtypes: list[str],

@@ -21,9 +21,9 @@ from nodestudio.errors import ShapeError
 from nodestudio.ir.expr import Apply, Variable, check_free_broadcast, infer
 from nodestudio.ir.fusion import Group, fuse
 from nodestudio.ir.shared import device_array
-from nodestudio.ops.registry import TensorType
+from nodestudio.ops.registry import ITEM_BYTES, TensorType
 
-ITEM_BYTES = 4  # float32 and int32 alike
+MIN_BYTES = 4  # no buffer is empty: an empty value still gets a word
 
 
 @dataclass
@@ -85,10 +85,15 @@ def plan_group(group: Group, shapes: Mapping[int, tuple[int, ...]], is_gpu: bool
         return plan_elementwise(group, shapes, name)
     from nodestudio.backend import families  # planners load their templates lazily
     node = group.nodes[0]
-    return families.plan_node(group.kind, FamilyNode(
-        node.op.name, dict(node.attrs), [shapes[id(v)] for v in node.inputs],
-        [v.dtype for v in node.inputs], [shapes[id(v)] for v in node.outputs],
-        [v.dtype for v in node.outputs], is_gpu))
+    try:
+        return families.plan_node(group.kind, FamilyNode(
+            node.op.name, dict(node.attrs), [shapes[id(v)] for v in node.inputs],
+            [v.dtype for v in node.inputs], [shapes[id(v)] for v in node.outputs],
+            [v.dtype for v in node.outputs], is_gpu))
+    except ShapeError as exc:
+        if exc.node is None:
+            raise ShapeError(exc.detail, node=node.name) from None
+        raise
 
 
 def lower(order: Sequence[Apply], results: Sequence[Variable], updates: Sequence[Variable],
@@ -100,11 +105,11 @@ def lower(order: Sequence[Apply], results: Sequence[Variable], updates: Sequence
     slot_of: dict[int, int] = {}
 
     def new_slot(var_bytes: int, kind: str, node: str, source: Apply | None = None) -> int:
-        slots.append(Slot(len(slots), max(var_bytes, ITEM_BYTES), kind, source, node))
+        slots.append(Slot(len(slots), max(var_bytes, MIN_BYTES), kind, source, node))
         return len(slots) - 1
 
     def nbytes(var: Variable) -> int:
-        return math.prod(shapes[id(var)]) * ITEM_BYTES
+        return math.prod(shapes[id(var)]) * ITEM_BYTES[var.dtype]
 
     # Sources first: they are alive for the whole call.
     for group in groups:

@@ -17,8 +17,10 @@ import pyopencl as cl
 from nodestudio.backend import cache
 from nodestudio.backend.device import Runtime
 from nodestudio.backend.lower import LoweredGraph, host_array
+from nodestudio.errors import DeviceError
 from nodestudio.ir.expr import Variable
-from nodestudio.ir.shared import SharedValue
+from nodestudio.ir.shared import NUMPY_TYPES, SharedValue
+from nodestudio.ops.registry import FLOAT64
 
 
 class DeviceParam:
@@ -57,6 +59,21 @@ def allocate(rt: Runtime, nbytes: int, node: str) -> cl.Buffer:
     return rt.memory.allocate(nbytes, node)
 
 
+def check_dtypes(rt: Runtime, lowered: LoweredGraph) -> None:
+    """Refuse a float64 value on a device without double (DeviceError naming the first such
+    value and the device), before anything is allocated or built."""
+    if rt.has_fp64:
+        return
+    for group in lowered.groups:
+        for node in group.nodes:
+            for var in (*node.inputs, *node.outputs):
+                if var.dtype == FLOAT64:
+                    raise DeviceError(
+                        f"{var.owner.op.name} {var.owner.name!r} is float64, and "
+                        f"{rt.info.label} has no double precision (cl_khr_fp64): cast it with "
+                        f"ns.cast(x, 'float32') or choose another device (ns.devices())")
+
+
 def _on_device(rt: Runtime, container: SharedValue) -> bool:
     return isinstance(container.device, DeviceParam) and container.device.rt.context is \
         rt.context
@@ -84,6 +101,7 @@ class Executable:
         self.last_times: list[float] | None = None
         self._buffers: list[cl.Buffer | None] = []
         self._params: list[tuple[int, SharedValue]] = []
+        check_dtypes(rt, lowered)
         # Everything this executable will allocate, checked before any of it is: a driver
         # asked for more than it has may abort the process instead of failing (memory.py).
         rt.memory.check([(_slot_bytes(rt, slot), slot.node) for slot in lowered.slots],
@@ -150,8 +168,7 @@ class Executable:
                                                      launch.local_size))
         outputs = []
         for var in self.results:
-            out = np.empty(self.lowered.shapes[id(var)],
-                           np.float32 if var.dtype == "float32" else np.int32)
+            out = np.empty(self.lowered.shapes[id(var)], NUMPY_TYPES[var.dtype])
             if out.size:
                 cl.enqueue_copy(queue, out, buffers[self.lowered.slot_of[id(var)]],
                                 is_blocking=False)

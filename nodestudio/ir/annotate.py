@@ -35,7 +35,7 @@ from nodestudio.ir.convert import Loaded, build_node, from_document, incoming_in
 from nodestudio.ir.expr import Apply, Variable
 from nodestudio.ir.layers import param_key
 from nodestudio.ops import registry
-from nodestudio.ops.registry import OpDef, TensorType
+from nodestudio.ops.registry import OpDef, TensorType, accepts, port_dtype_text
 
 
 @dataclass
@@ -506,9 +506,9 @@ def check_connection(graph: Graph, src: PortLike, dst: PortLike,
     cut = set() if without is None else _downstream(succ, without.dst.node)
     src_type = None if src.node in cut else note.types.get(src)
     port_def = next((p for p in dst_op.inputs if p.name == dst.port), None)
-    if src_type is not None and port_def is not None and port_def.dtype is not None \
-            and port_def.dtype != src_type.dtype:
-        return (f"'{dst_node.op}.{dst.port}' takes {port_def.dtype}; "
+    if src_type is not None and port_def is not None and \
+            not accepts(port_def.dtype, src_type.dtype):
+        return (f"'{dst_node.op}.{dst.port}' takes {port_dtype_text(port_def.dtype)}; "
                 f"'{src}' gives {src_type.dtype}")
     if src_type is None or any(p not in incoming for p in inputs if p != dst.port):
         return None  # the shapes can only be checked once every input is wired

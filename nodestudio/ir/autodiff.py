@@ -73,6 +73,8 @@ def _backward(cost: Variable, wrt: list[Variable], blocked: set[int] | None = No
                 g = as_variable(g)
                 if g.shape != var.shape:
                     g = build.sum_to(g, var.shape)
+                if g.dtype != var.dtype:  # float32 beside float64: each value's own type
+                    g = build.apply("cast", g, dtype=var.dtype)
                 pending.setdefault(id(var), []).append(g)
 
     results = []

@@ -12,7 +12,7 @@ import numpy as np
 from nodestudio.errors import ShapeError
 from nodestudio.ir import expr as expr_module
 from nodestudio.ir.expr import Variable, apply, as_variable, fresh_name
-from nodestudio.ops.registry import FLOAT
+from nodestudio.ops.registry import FLOAT64, FLOATS
 
 # --- elementwise ----------------------------------------------------------------------------
 
@@ -77,7 +77,7 @@ def pow(a, b):  # noqa: A001
     NumPy's, except that -inf to a non-integer power is NaN (as sqrt(-inf); C's pow says inf or
     0), and the gradient of x ** 0.5 at -0.0 is sqrt's (-inf)."""
     exponent = _constant_exponent(b)
-    if exponent is None or not isinstance(a, Variable) or a.dtype != FLOAT:
+    if exponent is None or not isinstance(a, Variable) or a.dtype not in FLOATS:
         return apply("pow", a, b)
     return _power(a, exponent)
 
@@ -88,7 +88,7 @@ _MULTIPLY_UP_TO = 4  # n up to this: multiplications; beyond, pown inside pow_sc
 def _constant_exponent(b) -> float | None:
     if isinstance(b, Variable):
         node = b.owner
-        if node.op.name != "constant" or b.ndim != 0 or b.dtype != FLOAT:
+        if node.op.name != "constant" or b.ndim != 0 or b.dtype not in FLOATS:
             return None
         value = node.data if node.data is not None else node.attrs["value"]
         return float(np.asarray(value).reshape(-1)[0])
@@ -238,8 +238,8 @@ def matmul(a, b, trans_a: bool = False, trans_b: bool = False):
     vector, its axis removed from the result. `trans_a` / `trans_b` transpose the last two
     axes of a 2-d-or-more operand. A batch times one matrix is one product over the folded
     batch (as `dot`), not a batch of small ones."""
-    a, b = as_variable(a), as_variable(b)
-    if a.dtype != "float32" or b.dtype != "float32" or (a.ndim == 2 and b.ndim == 2):
+    a, b = _promoted(as_variable(a), as_variable(b))
+    if a.dtype not in FLOATS or b.dtype not in FLOATS or (a.ndim == 2 and b.ndim == 2):
         # the op itself: its errors name the operands, not a reshape made for them here
         return apply("matmul", a, b, trans_a=trans_a, trans_b=trans_b)
     if (a.ndim < 2 and trans_a) or (b.ndim < 2 and trans_b):
@@ -264,6 +264,7 @@ def dot(a, b):
     if a.ndim == 0 or b.ndim == 0:
         return a * b
     _check_float_operands(a, b)
+    a, b = _promoted(a, b)
     if b.ndim > 2:
         raise ShapeError(f"dot supports a right operand of at most 2 dimensions, got {b.ndim}",
                          port="b")
@@ -287,8 +288,17 @@ def _check_float_operands(a: Variable, b: Variable) -> None:
     """Products are of floats: say so naming the operand as given, before any reshaping node
     (whose made-up name would mean nothing to the user) is built around it."""
     for port, var in (("a", a), ("b", b)):
-        if var.dtype != FLOAT:
-            raise ShapeError(f"expects {FLOAT}, got {var.dtype} from {var.name!r}", port=port)
+        if var.dtype not in FLOATS:
+            raise ShapeError(f"expects float32 or float64, got {var.dtype} from {var.name!r}",
+                             port=port)
+
+
+def _promoted(a: Variable, b: Variable) -> tuple[Variable, Variable]:
+    """A product of float64 and float32 is computed in float64 (NumPy's promotion): the
+    float32 operand is cast."""
+    if a.dtype in FLOATS and b.dtype in FLOATS and a.dtype != b.dtype:
+        a, b = (apply("cast", v, dtype=FLOAT64) if v.dtype != FLOAT64 else v for v in (a, b))
+    return a, b
 
 
 def _dim(d: int | None) -> int:

@@ -28,7 +28,7 @@ from nodestudio.ir.layers import bind_default_updates, layer_params, make_layer,
 from nodestudio.ir.shared import SharedVariable, shared
 from nodestudio.ops import registry
 from nodestudio.ops.init import initial_value
-from nodestudio.ops.registry import FLOAT, INT, OpDef
+from nodestudio.ops.registry import FLOAT, FLOATS, INT, OpDef
 
 # =============================================================================================
 # IR -> document
@@ -287,7 +287,7 @@ def _build_node(values: Mapping[str, np.ndarray], node: Node, op: OpDef,
 
 
 def _host(dtype: str) -> type:
-    return np.float64 if dtype == FLOAT else np.int64
+    return np.float64 if dtype in FLOATS else np.int64
 
 
 def _value_attrs(node: Node, attrs: dict[str, Any], value: np.ndarray | None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from nodestudio.errors import GraphError, ShapeError
 from nodestudio.ops import registry
-from nodestudio.ops.registry import FLOAT, INT, OpDef, TensorType
+from nodestudio.ops.registry import FLOAT, FLOAT64, FLOATS, INT, INT64, INTS, OpDef, TensorType
 
 _counters: dict[str, Iterator[int]] = {}
 _COMPARISONS = frozenset({"less", "less_equal", "greater", "greater_equal"})
@@ -260,16 +260,17 @@ class Variable:
 
 
 def constant(value: Any, dtype: str | None = None, name: str | None = None) -> Variable:
-    """A constant node; Python and NumPy floats become float32, integer arrays int32."""
+    """A constant node; Python and NumPy floats become float32, integer arrays int32, unless
+    `dtype` says otherwise (float64 and int64 only when asked for)."""
     array = np.asarray(value)
     if dtype is None:
         dtype = INT if array.dtype.kind in "iub" and not np.isscalar(value) else FLOAT
-    array = array.astype(np.float64 if dtype == FLOAT else np.int64)
+    array = array.astype(np.float64 if dtype in FLOATS else np.int64)
     op = registry.get("constant")
     attrs = {"shape": array.shape, "dtype": dtype}
     if array.size == 1:
         first = array.reshape(-1)[0]
-        attrs["value"] = float(first) if dtype == FLOAT else int(first)
+        attrs["value"] = float(first) if dtype in FLOATS else int(first)
     node = Apply(op, (), attrs, name or fresh_name("const"), [TensorType(dtype, array.shape)],
                  data=array)
     return node.outputs[0]
@@ -287,7 +288,7 @@ def _literal(value: Any, ints: bool) -> Variable:
     """Python ints next to integer operands stay integers (`counter + 1`); other literals are
     float32."""
     if ints and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return constant(value, dtype=INT)
+        return constant(value, dtype=INT if -2**31 <= value < 2**31 else INT64)
     return as_variable(value)
 
 
@@ -295,7 +296,7 @@ def apply(op_name: str, *inputs: Any, name: str | None = None, data: Any = None,
           **attrs: Any) -> Any:
     """Build an Apply of a registry op; returns its output variable (a tuple if several)."""
     symbolic = [x.dtype for x in inputs if isinstance(x, Variable)]
-    ints = bool(symbolic) and all(d == INT for d in symbolic)
+    ints = bool(symbolic) and all(d in INTS for d in symbolic)
     node = make_apply(registry.get(op_name), [_literal(x, ints) for x in inputs], attrs, name, data)
     return node.outputs[0] if len(node.outputs) == 1 else node.outputs
 
@@ -310,16 +311,31 @@ def make_apply(op: OpDef, inputs: Sequence[Variable], attrs: dict[str, Any],
     if len(inputs) != len(port_names):
         raise GraphError(f"op {op.name!r} takes {len(port_names)} input(s) "
                          f"({', '.join(port_names)}), got {len(inputs)}", node=name)
-    for port, var, spec in zip(port_names, inputs, _port_specs(op, port_names)):
-        if spec is not None and spec.dtype is not None and var.type.dtype != spec.dtype:
-            raise ShapeError(f"expects {spec.dtype}, got {var.type.dtype} from {var.name!r}",
-                             node=name, port=port)
+    inputs = [_port_dtype(op, name, port, var, spec)
+              for port, var, spec in zip(port_names, inputs, _port_specs(op, port_names))]
     try:
         out_types = infer(op, [v.type for v in inputs], attrs, name)
     except ShapeError as exc:  # a composite around this node maps its ports to its own
         exc.inputs = dict(zip(port_names, inputs))
         raise
     return Apply(op, inputs, attrs, name, out_types, data)
+
+
+def _port_dtype(op: OpDef, node: str, port: str, var: Variable, spec: Any) -> Variable:
+    """`var` as the port takes it: an int64 at an int32 port (an index, a label) is cast to
+    int32, which holds every index; float64 at a port that computes in float32 is refused with
+    the cast that would fit; anything else that does not match is refused."""
+    want = None if spec is None else spec.dtype
+    if not registry.accepts(want, var.dtype):
+        if var.dtype == FLOAT64 and want == FLOAT:
+            raise ShapeError(f"{op.name} computes in float32, got float64 from {var.name!r}; "
+                             f"cast the input with ns.cast(x, 'float32')", node=node, port=port)
+        raise ShapeError(f"expects {registry.port_dtype_text(want)}, got {var.type.dtype} "
+                         f"from {var.name!r}", node=node, port=port)
+    if var.dtype == INT64 and want == INT:
+        return make_apply(registry.get("cast"), [var], {"dtype": INT},
+                          f"{node}/{port}_int32").outputs[0]
+    return var
 
 
 def _port_specs(op: OpDef, names: list[str]) -> list[Any]:
@@ -402,7 +418,7 @@ def toposort(outputs: Sequence[Variable]) -> list[Apply]:
 
 
 def is_float(var: Variable) -> bool:
-    return var.type.dtype == FLOAT
+    return var.type.dtype in FLOATS
 
 
 def check_free_broadcast(node: Apply, shapes: Sequence[tuple[int, ...]]) -> None:

@@ -12,11 +12,11 @@ from nodestudio.errors import GraphError, MissingInputError, ShapeError
 from nodestudio.ir.expand import expand
 from nodestudio.ir.expr import Apply, Variable, check_free_broadcast, toposort
 from nodestudio.ir.shared import device_array
-from nodestudio.ops.registry import FLOAT, INT
+from nodestudio.ops.registry import FLOATS, INTS
 
 
 def host_dtype(dtype: str) -> type:
-    return np.float64 if dtype == FLOAT else np.int64
+    return np.float64 if dtype in FLOATS else np.int64
 
 
 def source_value(node: Apply, feeds: Mapping[Variable, Any]) -> np.ndarray:
@@ -27,8 +27,8 @@ def source_value(node: Apply, feeds: Mapping[Variable, Any]) -> np.ndarray:
         if var not in feeds:
             raise MissingInputError(f"no value given for input {node.name!r}")
         raw = feeds[var]
-        if var.dtype == INT:  # refused or converted exactly, as on the device
-            raw = device_array(raw, INT, f"input {node.name!r}")
+        if var.dtype in INTS:  # refused or converted exactly, as on the device
+            raw = device_array(raw, var.dtype, f"input {node.name!r}")
         value = np.asarray(raw, dtype=dtype)
         check_input_shape(var, value.shape)
         return value

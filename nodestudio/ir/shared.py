@@ -11,7 +11,7 @@ import numpy as np
 from nodestudio.errors import InputValueError, ShapeError
 from nodestudio.ir.expr import Apply, Variable, fresh_name
 from nodestudio.ops import registry
-from nodestudio.ops.registry import FLOAT, INT, TensorType
+from nodestudio.ops.registry import DTYPES, FLOAT, FLOAT64, INT, INT64, INTS, TensorType
 
 
 class DeviceCopy(Protocol):
@@ -96,10 +96,11 @@ class SharedValue:
 
 _INT32 = np.iinfo(np.int32)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+NUMPY_TYPES = {FLOAT: np.float32, INT: np.int32, FLOAT64: np.float64, INT64: np.int64}
 
 
 def device_array(value: Any, dtype: str, what: str) -> np.ndarray:
-    """`value` as the device holds it: a C-ordered float32 or int32 array (a 0-d one for a
+    """`value` as the device holds it: a C-ordered array of `dtype` (a 0-d one for a
     scalar), for `what` (e.g. "input 'y'"), converted only where nothing changes silently.
 
     int32 takes booleans, integers within its range and floats that are whole numbers within
@@ -107,8 +108,9 @@ def device_array(value: Any, dtype: str, what: str) -> np.ndarray:
     infinity or text is refused with an `InputValueError` naming `what`, the first offending
     value and its index. float32 takes any real number, NaN and infinities; a finite value
     beyond float32's range (1e300 would become inf) is refused. Rounding to float32's precision
-    is the dtype's nature and is not refused."""
-    target = np.float32 if dtype == FLOAT else np.int32
+    is the dtype's nature and is not refused. int64 and float64 follow the same rules with
+    their own ranges (float64 holds every float; int64 refuses integers beyond it)."""
+    target = NUMPY_TYPES[dtype]
     if isinstance(value, np.ndarray) and value.dtype == target:
         return np.require(value, requirements="C")  # the common case: nothing to check
     try:
@@ -123,6 +125,8 @@ def device_array(value: Any, dtype: str, what: str) -> np.ndarray:
                               f"real number (the values are {array.dtype}; {dtype} expected)")
     if target is np.int32 and kind in "iuf":
         _check_int32(array, what)
+    elif target is np.int64 and kind in "iuf":
+        _check_int64(array, what)
     elif target is np.float32 and kind == "f":
         with np.errstate(invalid="ignore"):
             bad = np.isfinite(array) & (np.abs(array) > _FLOAT32_MAX)
@@ -155,15 +159,30 @@ def _check_int32(array: np.ndarray, what: str) -> None:
     raise InputValueError(f"{what}: {_first(array, bad)} {reason}{_count(bad)}")
 
 
+def _check_int64(array: np.ndarray, what: str) -> None:
+    if array.size == 0 or array.dtype.kind == "i":
+        return
+    if array.dtype.kind == "u":
+        bad = array > np.iinfo(np.int64).max
+    else:
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(array) | (np.trunc(array) != array) | (array >= 2.0**63) | (
+                array < -2.0**63)
+    if bad.any():
+        raise InputValueError(f"{what}: {_first(array, bad)} cannot be an int64 exactly (a "
+                              f"fraction, not finite, or beyond its range){_count(bad)}")
+
+
 def _from_objects(array: np.ndarray, dtype: str, what: str) -> np.ndarray:
     """An object array (Python ints too large for int64, or mixed content) as int64 or
     float64, refusing what is neither a real number nor an integer that fits."""
     flat = array.reshape(-1)
     for i, item in enumerate(flat):
         if isinstance(item, (bool, np.bool_, int, np.integer)):
-            if dtype != FLOAT and not _INT32.min <= int(item) <= _INT32.max:
+            info = np.iinfo(NUMPY_TYPES[dtype]) if dtype in INTS else None
+            if info is not None and not info.min <= int(item) <= info.max:
                 raise InputValueError(f"{what}: {int(item)} at index {_index(array, i)} is "
-                                      f"outside int32's range [{_INT32.min}, {_INT32.max}]")
+                                      f"outside {dtype}'s range [{info.min}, {info.max}]")
         elif not isinstance(item, (float, np.floating)):
             raise InputValueError(f"{what}: {item!r} at index {_index(array, i)} is not a "
                                   "number")
@@ -189,13 +208,18 @@ def _count(bad: np.ndarray) -> str:
 
 def shared(value: Any, name: str | None = None, *, borrow: bool = False, strict: bool = False,
            allow_downcast: bool | None = None, init: str = "constant",
-           attrs: dict[str, Any] | None = None) -> SharedVariable:
-    """A shared variable holding `value`: int32 for integer values (which must fit
-    int32: int64 labels usually do), float32 for any float (float64 is rounded, as the device
-    computes in float32). The value is always copied, so `borrow` (Theano's promise not to
-    change the array) is accepted and changes nothing; so are `strict` and `allow_downcast`."""
+           attrs: dict[str, Any] | None = None, dtype: str | None = None) -> SharedVariable:
+    """A shared variable holding `value`. By default int32 for integer values (which must fit
+    int32: int64 labels usually do) and float32 for any float (float64 is rounded); `dtype`
+    ("float32", "float64", "int32", "int64") keeps another type, e.g. float64 where the
+    device has it. The value is always copied, so `borrow` (Theano's promise not to change
+    the array) is accepted and changes nothing; so are `strict` and `allow_downcast`."""
     array = np.asarray(value)
-    dtype = INT if array.dtype.kind in "iu" else FLOAT
+    if dtype is None:
+        dtype = INT if array.dtype.kind in "iu" else FLOAT
+    elif dtype not in DTYPES:
+        raise ShapeError(f"shared variable {name or 'shared'!r}: dtype must be one of "
+                         f"{list(DTYPES)}, got {dtype!r}")
     node_name = name or fresh_name("shared")
     container = SharedValue(array, dtype, node_name)
     node_attrs = {"shape": array.shape, "dtype": dtype, "init": init, **(attrs or {})}

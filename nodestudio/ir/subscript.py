@@ -33,7 +33,7 @@ import numpy as np
 
 from nodestudio.errors import GraphError, ShapeError
 from nodestudio.ir.expr import Variable, apply, as_variable, constant
-from nodestudio.ops.registry import FLOAT, INT
+from nodestudio.ops.registry import FLOAT, FLOATS, INT, INTS
 
 # --- symbolic lengths: integer affine forms ---------------------------------------------------
 
@@ -44,7 +44,7 @@ def affine(value: Any) -> Affine | None:
     """`value` as sum(coefficient * leaf) + constant over int scalar leaves, or None."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return {}, int(value)
-    if not isinstance(value, Variable) or value.dtype != INT or value.ndim != 0:
+    if not isinstance(value, Variable) or value.dtype not in INTS or value.ndim != 0:
         return None
     node = value.owner
     op = node.op.name
@@ -161,12 +161,12 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_int_scalar(value: Any) -> bool:
-    return isinstance(value, Variable) and value.dtype == INT and value.ndim == 0
+    return isinstance(value, Variable) and value.dtype in INTS and value.ndim == 0
 
 
 def _is_index_array(value: Any) -> bool:
     if isinstance(value, Variable):
-        return value.dtype == INT and value.ndim >= 1
+        return value.dtype in INTS and value.ndim >= 1
     return isinstance(value, (list, np.ndarray))
 
 
@@ -276,8 +276,9 @@ def _advanced(steps: list[Step], value: Variable, axis: int, group: list[Any]
     indices = [_index_var(g) for g in group]
     for k, idx in enumerate(indices):
         _check_axis(value, axis + k)
-        if idx.dtype != INT:
-            raise IndexError(f"index arrays must be int32, got {idx.dtype} from {idx.name!r}")
+        if idx.dtype not in INTS:
+            raise IndexError(f"index arrays must be int32 or int64, got {idx.dtype} from "
+                             f"{idx.name!r}")
     if len(indices) == 1:
         return _take(steps, value, axis, indices[0]), 1
     if len(indices) > 2 or any(i.ndim != 1 for i in indices):
@@ -346,8 +347,8 @@ def set_subtensor(window: Variable, y: Any) -> Variable:
     mask = ones
     for step in reversed(steps):
         mask = step.embed(mask, step.source)
-    if x.dtype != FLOAT:
-        raise ShapeError("set_subtensor needs a float32 value", node=x.name)
+    if x.dtype not in FLOATS:
+        raise ShapeError("set_subtensor needs a float32 or float64 value", node=x.name)
     return apply("where", mask, placed, x)
 
 

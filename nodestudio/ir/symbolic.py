@@ -2,8 +2,9 @@
 `disconnected_grad`, symbolic sizes (`shape_of`, `arange`), and what the Variable methods
 (`.dimshuffle`, `.flatten`, `.norm`, `.min`) build.
 
-Device types are float32 and int32 (see docs/API.md, "Types"): `cast` maps every integer type
-name (int64, uint8, ...) to int32 and refuses float64, naming the variable.
+Device types are float32, int32, float64 and int64 (see docs/API.md, "Types"): `cast` maps
+int64 (and uint32 / uint64) to int64, the smaller integer types and bool to int32, float16 to
+float32, and refuses complex and text types, naming the variable.
 """
 
 from __future__ import annotations
@@ -16,27 +17,28 @@ import numpy as np
 from nodestudio.errors import GraphError, ShapeError
 from nodestudio.ir.expr import Variable, apply, as_variable, constant
 from nodestudio.ops import registry
-from nodestudio.ops.registry import FLOAT, INT
+from nodestudio.ops.registry import FLOAT, FLOAT64, INT, INT64, INTS
 
 # --- types ------------------------------------------------------------------------------------
 
 
 def device_dtype(dtype: Any, what: str = "cast") -> str:
-    """The device type standing for a NumPy / Theano dtype name: int32 for every integer and
-    boolean type, float32 for float32 / float16; float64 is refused (no silent precision
-    change: the compatibility layer maps floatX itself)."""
+    """The device type standing for a NumPy / Theano dtype name: int64 for int64, uint32 and
+    uint64 (uint64 beyond int64 saturates), int32 for the other integer and boolean types,
+    float64 for float64, float32 for float32 / float16. Wider floats and complex types are
+    refused. (Whether the device has float64 is checked when a graph is compiled.)"""
     try:
         kind = np.dtype(dtype)
     except TypeError:
         raise GraphError(f"{what}: {dtype!r} is not a dtype") from None
     if kind.kind in "biu":
-        return INT
+        return INT64 if kind.itemsize == 8 or kind == np.uint32 else INT
     if kind == np.float32 or kind == np.float16:
         return FLOAT
-    if kind.kind == "f":
-        raise GraphError(f"{what}: {kind.name} is not a device type; NodeStudio computes in "
-                         "float32 and int32 (cast to 'float32')")
-    raise GraphError(f"{what}: {kind.name} is not a device type (float32 or int32)")
+    if kind == np.float64:
+        return FLOAT64
+    raise GraphError(f"{what}: {kind.name} is not a device type (float32, float64, int32 or "
+                     "int64)")
 
 
 def cast(x: Any, dtype: Any) -> Variable:
@@ -67,7 +69,7 @@ def floor(x: Any) -> Variable:
 def mod(a: Any, b: Any) -> Variable:
     """a % b with the sign of b (Python's and Theano's rule); integers stay integers."""
     symbolic = [v for v in (a, b) if isinstance(v, Variable)]
-    if symbolic and all(v.dtype == INT for v in symbolic) and all(
+    if symbolic and all(v.dtype in INTS for v in symbolic) and all(
             isinstance(v, Variable) or _is_int(v) for v in (a, b)):
         return apply("int_mod", _int(a), _int(b))
     return apply("mod", _float(a), _float(b))
@@ -76,7 +78,7 @@ def mod(a: Any, b: Any) -> Variable:
 def int_div(a: Any, b: Any) -> Variable:
     """a // b for integers (rounded toward minus infinity); floats: floor(a / b)."""
     symbolic = [v for v in (a, b) if isinstance(v, Variable)]
-    if symbolic and all(v.dtype == INT for v in symbolic) and all(
+    if symbolic and all(v.dtype in INTS for v in symbolic) and all(
             isinstance(v, Variable) or _is_int(v) for v in (a, b)):
         return apply("int_div", _int(a), _int(b))
     return apply("floor", apply("div", a, b))
@@ -91,7 +93,7 @@ def _int(value: Any) -> Variable:
 
 
 def _float(value: Any) -> Any:
-    if isinstance(value, Variable) and value.dtype == INT:
+    if isinstance(value, Variable) and value.dtype in INTS:
         return apply("cast", value, dtype=FLOAT)
     return value
 
@@ -155,14 +157,14 @@ def arange(start: Any, stop: Any = None, step: Any = None, dtype: str = INT) -> 
         source = dim_source(start)
         if source is not None:
             out = apply("arange_like", source[0], axis=source[1])
-            return out if device_dtype(dtype, "arange") == INT else cast(out, FLOAT)
+            return cast(out, device_dtype(dtype, "arange"))
     for bound in (start, stop, step):
         if isinstance(bound, Variable):
             raise GraphError("arange: the length must be known when the graph is built: give "
                              "numbers, or a size from ns.shape_of(x) as the only argument")
     values = np.arange(start, stop, step) if stop is not None else np.arange(start)
     target = device_dtype(dtype, "arange")
-    return constant(values.astype(np.int64 if target == INT else np.float64), dtype=target)
+    return constant(values.astype(np.int64 if target in INTS else np.float64), dtype=target)
 
 
 # --- what the Variable methods build ------------------------------------------------------------

@@ -19,14 +19,17 @@ import numpy as np
 from nodestudio.errors import ShapeError
 from nodestudio.ops.elementwise import elementwise, unary
 from nodestudio.ops.registry import (
+    ANY_INT,
     DTYPES,
-    FLOAT,
+    FLOATS,
     GRADIENTS,
     INT,
+    INT64,
     AttrDef,
     OpDef,
     PortDef,
     TensorType,
+    float_of,
     register,
 )
 from nodestudio.ops.shapes import elementwise_type, fmt, normalise_axes
@@ -58,21 +61,30 @@ def _cast_shape(types, attrs):
 
 
 def _cast_ref(x, dtype):
-    """Float to int truncates toward zero; NaN gives 0 and what lies beyond int32 its bounds
-    (OpenCL's saturating conversion, the same on every device)."""
-    if dtype != INT:
+    """Float to int truncates toward zero; NaN gives 0 and what lies beyond the integer type
+    its bounds (OpenCL's saturating conversion, the same on every device). int64 to int32
+    saturates too. The oracle keeps floats in float64 whatever the target."""
+    if dtype in FLOATS:
         return np.asarray(x, np.float64)
-    x = np.asarray(x, np.float64)
-    info = np.iinfo(np.int32)
-    return np.clip(np.trunc(np.nan_to_num(x, nan=0.0)), info.min, info.max).astype(np.int64)
+    info = np.iinfo(np.int64 if dtype == INT64 else np.int32)
+    x = np.asarray(x)
+    if x.dtype.kind in "iub":
+        return np.clip(x.astype(np.int64), info.min, info.max)
+    x = np.trunc(np.nan_to_num(np.asarray(x, np.float64), nan=0.0))
+    if dtype == INT64:  # float64 cannot hold int64's bounds exactly: compare before converting
+        out = np.where(x >= 2.0**63, info.max, np.where(x < -2.0**63, info.min, 0))
+        inside = (x < 2.0**63) & (x >= -2.0**63)
+        return np.where(inside, np.where(inside, x, 0).astype(np.int64), out).astype(np.int64)
+    return np.clip(x, info.min, info.max).astype(np.int64)
 
 
 def _cast_grad(F, ins, outs, gs, at):
-    return [gs[0] if at["dtype"] == FLOAT else None]
+    # to a float type the gradient passes (autodiff casts it back to the input's float type)
+    return [gs[0] if at["dtype"] in FLOATS else None]
 
 
 register(OpDef("cast", "Math", "x converted to another element type (float to int truncates "
-               "toward zero; NaN gives 0, values beyond int32 its bounds)", X,
+               "toward zero; NaN gives 0, values beyond the integer type its bounds)", X,
                attrs=(AttrDef("dtype", "choice", INT, "element type", choices=DTYPES),),
                shape=_cast_shape, reference=_cast_ref, kernel="elementwise", expr="a",
                grad=_cast_grad, label=lambda at: at["dtype"], extra={"int_ok": True}))
@@ -110,8 +122,9 @@ def _int_shape(types, attrs):
 
 
 _IMOD = "(a % b)"
+_INT_PAIR = (PortDef("a", dtype=ANY_INT), PortDef("b", dtype=ANY_INT))
 register(OpDef("int_mod", "Math", "integer a mod b with the sign of b (Python's %); 0 when b is "
-               "0 (as NumPy)", (PortDef("a", dtype=INT), PortDef("b", dtype=INT)),
+               "0 (as NumPy)", _INT_PAIR,
                shape=_int_shape, reference=_int_mod_ref, kernel="elementwise",
                expr=f"((b == 0) ? 0 : (({_IMOD} != 0 && (({_IMOD} < 0) != (b < 0))) ? "
                     f"{_IMOD} + b : {_IMOD}))", extra={"int_ok": True}))
@@ -124,7 +137,7 @@ def _int_div_ref(a, b):
 
 
 register(OpDef("int_div", "Math", "integer a // b rounded toward minus infinity (Python's //); "
-               "0 when b is 0 (as NumPy)", (PortDef("a", dtype=INT), PortDef("b", dtype=INT)),
+               "0 when b is 0 (as NumPy)", _INT_PAIR,
                shape=_int_shape, reference=_int_div_ref, kernel="elementwise",
                expr=f"((b == 0) ? 0 : (({_IMOD} != 0 && ((a < 0) != (b < 0))) ? "
                     "a / b - 1 : a / b))", extra={"int_ok": True}))
@@ -274,7 +287,7 @@ def _take_grad_shape(types, attrs):
     if g.ndim != want.ndim or not all(_compatible(a, b) for a, b in zip(g.shape, want.shape)):
         raise ShapeError(f"g {fmt(g.shape)} does not match take of like {fmt(like.shape)} by "
                          f"index {fmt(index.shape)} along axis {axis}", port="g")
-    return [TensorType(FLOAT, like.shape)]
+    return [TensorType(float_of(g.dtype), like.shape)]
 
 
 def _take_grad_ref(g, index, like, axis):
@@ -332,7 +345,7 @@ def _gather_grad_shape(types, attrs):
     if g.ndim != want.ndim or not all(_compatible(a, b) for a, b in zip(g.shape, want.shape)):
         raise ShapeError(f"g {fmt(g.shape)} does not have the shape of index "
                          f"{fmt(index.shape)}", port="g")
-    return [TensorType(FLOAT, like.shape)]
+    return [TensorType(float_of(g.dtype), like.shape)]
 
 
 def _gather_grad_ref(g, index, like, axis):

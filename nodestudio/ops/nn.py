@@ -8,7 +8,16 @@ import numpy as np
 
 from nodestudio.errors import ShapeError
 from nodestudio.ops import philox
-from nodestudio.ops.registry import FLOAT, INT, AttrDef, OpDef, PortDef, TensorType, register
+from nodestudio.ops.registry import (
+    ANY_FLOAT,
+    FLOAT,
+    INT,
+    AttrDef,
+    OpDef,
+    PortDef,
+    TensorType,
+    register,
+)
 from nodestudio.ops.shapes import normalise_axes
 
 MODES = ("auto", "train", "infer")
@@ -136,7 +145,7 @@ def _classification_error(F, ins, at, mode):
     return [F.mean(F.neq(F.argmax(scores, axis=-1), labels))]
 
 
-_LOGITS = (PortDef("logits", dtype=FLOAT), PortDef("labels", dtype=INT))
+_LOGITS = (PortDef("logits", dtype=ANY_FLOAT), PortDef("labels", dtype=INT))
 _PAIR = (PortDef("prediction"), PortDef("target"))
 for _name, _doc, _ports, _fn in [
     ("softmax_cross_entropy", "mean negative log-likelihood of integer labels under softmax "
@@ -148,7 +157,7 @@ for _name, _doc, _ports, _fn in [
     ("absolute_error", "mean of |prediction - target|", _PAIR,
      lambda F, ins, at, mode: [F.mean(F.abs(ins[0] - ins[1]))]),
     ("classification_error", "fraction of rows whose argmax differs from the label",
-     (PortDef("scores", dtype=FLOAT), PortDef("labels", dtype=INT)), _classification_error),
+     (PortDef("scores", dtype=ANY_FLOAT), PortDef("labels", dtype=INT)), _classification_error),
 ]:
     register(OpDef(_name, "Losses", _doc, _ports, outputs=(PortDef("loss"),), expand=_fn,
                    role="error" if _name == "classification_error" else "loss"))

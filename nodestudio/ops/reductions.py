@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nodestudio.errors import ShapeError
-from nodestudio.ops.registry import FLOAT, INT, AttrDef, OpDef, PortDef, TensorType, register
+from nodestudio.ops.registry import INT, AttrDef, OpDef, PortDef, TensorType, float_of, register
 from nodestudio.ops.shapes import normalise_axes, reduced_shape
 
 AXIS_ATTRS = (AttrDef("axis", "axes", None, "axes to reduce (none: all)"),
@@ -15,7 +15,7 @@ AXIS_ATTRS = (AttrDef("axis", "axes", None, "axes to reduce (none: all)"),
 def _reduce_shape(types, attrs):
     (x,) = types
     axes = normalise_axes(attrs["axis"], x.ndim)
-    return [TensorType(FLOAT, reduced_shape(x.shape, axes, attrs["keepdims"]))]
+    return [TensorType(float_of(x.dtype), reduced_shape(x.shape, axes, attrs["keepdims"]))]
 
 
 def _kept(F, g, attrs, ndim):
@@ -108,7 +108,7 @@ def _softmax_shape(types, attrs):
     if x.ndim == 0:
         raise ShapeError("softmax needs at least one axis", port="x")
     normalise_axes((attrs["axis"],), x.ndim)
-    return [TensorType(FLOAT, x.shape)]
+    return [TensorType(float_of(x.dtype), x.shape)]
 
 
 def _softmax_ref(x, axis):

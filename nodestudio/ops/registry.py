@@ -25,7 +25,60 @@ from nodestudio.graph.limits import FLOAT32_MAX, MAX_DIM, MAX_INT, MAX_NDIM, bri
 
 FLOAT = "float32"
 INT = "int32"
-DTYPES = (FLOAT, INT)
+FLOAT64 = "float64"
+INT64 = "int64"
+# float32 and int32 are the defaults everywhere; float64 needs a device with cl_khr_fp64 (checked
+# when a graph is compiled), int64 is in every OpenCL device.
+DTYPES = (FLOAT, INT, FLOAT64, INT64)
+FLOATS = (FLOAT, FLOAT64)
+INTS = (INT, INT64)
+ITEM_BYTES = {FLOAT: 4, INT: 4, FLOAT64: 8, INT64: 8}
+ANY_FLOAT = "float"  # PortDef.dtype of a port taking float32 or float64
+ANY_INT = "int"  # PortDef.dtype of a port taking int32 or int64
+
+
+def accepts(port_dtype: str | None, dtype: str) -> bool:
+    """Whether a port declaring `port_dtype` takes a value of `dtype` (an int32 port takes
+    int64 too: the graph builder casts it)."""
+    if port_dtype is None:
+        return True
+    if port_dtype == ANY_FLOAT:
+        return dtype in FLOATS
+    if port_dtype in (ANY_INT, INT):
+        return dtype in INTS
+    return dtype == port_dtype
+
+
+def port_dtype_text(port_dtype: str) -> str:
+    """What a port declaring `port_dtype` takes, in words for messages."""
+    return {ANY_FLOAT: "float32 or float64", ANY_INT: "int32 or int64"}.get(port_dtype,
+                                                                             port_dtype)
+
+
+def is_float_dtype(dtype: str) -> bool:
+    return dtype in FLOATS
+
+
+def is_int_dtype(dtype: str) -> bool:
+    return dtype in INTS
+
+
+def promote(*dtypes: str, int_ok: bool = True) -> str:
+    """The dtype of an elementwise result, NumPy's rule within the four device types: floats
+    win over integers and the wider type wins (float64 with float32 gives float64, int64 with
+    int32 int64). One difference from NumPy: an integer never widens a float (int64 with
+    float32 gives float32, as int32 with float32 does), so that int64 labels beside float32
+    activations keep the computation in float32. With `int_ok` False (ops that always give
+    floats) integers alone give float32."""
+    if int_ok and dtypes and all(d in INTS for d in dtypes):
+        return INT64 if INT64 in dtypes else INT
+    return FLOAT64 if FLOAT64 in dtypes else FLOAT
+
+
+def float_of(dtype: str) -> str:
+    """The float type an op computing in floats gives for an input of `dtype`: float64 stays
+    float64, everything else (int32, int64, float32) gives float32."""
+    return FLOAT64 if dtype == FLOAT64 else FLOAT
 # the palette category of ops that autodiff makes (a slice's or a convolution's gradient): the
 # backward graph is made of them, and a user rarely places one by hand
 GRADIENTS = "Gradients"
@@ -48,12 +101,20 @@ class TensorType:
         dims = " x ".join("B" if d is None else str(d) for d in self.shape) or "scalar"
         return dims if self.dtype == FLOAT else f"{dims} {self.dtype}"
 
+    @property
+    def is_float(self) -> bool:
+        return self.dtype in FLOATS
+
 
 @dataclass(frozen=True)
 class PortDef:
     name: str
     doc: str = ""
-    dtype: str | None = None  # None accepts float or int
+    # None accepts any dtype. FLOAT (float32) accepts float32 only: an op computing in
+    # float32 refuses float64 with an error that says how to cast. INT (int32) takes int32,
+    # and int64 through a cast to int32 that the IR inserts (indices fit int32). ANY_FLOAT
+    # ("float") takes float32 or float64, ANY_INT ("int") int32 or int64 (`accepts`).
+    dtype: str | None = None
     optional: bool = False
     # An input fed by a shared variable whose next value, while training, is this output (batch
     # norm's running averages): the IR makes it the variable's default update.

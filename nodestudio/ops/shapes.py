@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from nodestudio.errors import ShapeError
-from nodestudio.ops.registry import FLOAT, INT, Shape, TensorType
+from nodestudio.ops.registry import Shape, TensorType, promote
 
 
 def fmt(shape: Shape) -> str:
@@ -62,8 +62,7 @@ def reduced_shape(shape: Shape, axes: tuple[int, ...], keepdims: bool) -> Shape:
 def elementwise_type(types: Sequence[TensorType], ports: Sequence[str],
                      int_ok: bool = False) -> TensorType:
     shape = broadcast_shapes([t.shape for t in types], ports)
-    dtype = INT if int_ok and types and all(t.dtype == INT for t in types) else FLOAT
-    return TensorType(dtype, shape)
+    return TensorType(promote(*(t.dtype for t in types), int_ok=int_ok), shape)
 
 
 def size(shape: Shape) -> int | None:

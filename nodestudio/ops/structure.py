@@ -9,6 +9,7 @@ import numpy as np
 
 from nodestudio.errors import ShapeError
 from nodestudio.ops.registry import (
+    ANY_FLOAT,
     FLOAT,
     GRADIENTS,
     INT,
@@ -16,6 +17,8 @@ from nodestudio.ops.registry import (
     OpDef,
     PortDef,
     TensorType,
+    float_of,
+    promote,
     register,
 )
 from nodestudio.ops.shapes import broadcast_shapes, fmt, normalise_axes, size
@@ -134,8 +137,7 @@ def _concat_shape(types, attrs):
         total = None if total is None or t.shape[axis] is None else total + t.shape[axis]
     shape = list(first.shape)
     shape[axis] = total
-    dtype = INT if all(t.dtype == INT for t in types) else FLOAT
-    return [TensorType(dtype, tuple(shape))]
+    return [TensorType(promote(*(t.dtype for t in types)), tuple(shape))]
 
 
 def _concat_grad(F, ins, outs, gs, at):
@@ -228,7 +230,7 @@ def _unslice_shape(types, attrs):
             a is not None and b is not None and a != b for a, b in zip(g.shape, window.shape)):
         raise ShapeError(f"g {fmt(g.shape)} does not match the slice {fmt(window.shape)} of "
                          f"like {fmt(like.shape)}", port="g")
-    return [TensorType(FLOAT, like.shape)]
+    return [TensorType(float_of(g.dtype), like.shape)]
 
 
 def _unslice_ref(g, like, slices):
@@ -271,7 +273,11 @@ def _matmul_shape(types, attrs):
                          f"{'ᵀ' if attrs['trans_a'] else ''} and b {fmt(b.shape)}"
                          f"{'ᵀ' if attrs['trans_b'] else ''}", port="b")
     batch = broadcast_shapes([a.shape[:-2], b.shape[:-2]], ["a", "b"])
-    return [TensorType(FLOAT, (*batch, m, n))]
+    if a.dtype != b.dtype:  # ns.dot casts the float32 operand; a file's matmul must match
+        raise ShapeError(f"matmul of {a.dtype} and {b.dtype}: cast the float32 operand with "
+                         f"ns.cast(x, 'float64') first",
+                         port="a" if a.dtype == FLOAT else "b")
+    return [TensorType(a.dtype, (*batch, m, n))]
 
 
 def _matmul_ref(a, b, trans_a, trans_b):
@@ -298,7 +304,7 @@ def _matmul_grad(F, ins, outs, gs, at):
 
 register(OpDef("matmul", "Linear algebra", "matrix product op(a) @ op(b), op = transpose or not; "
                "leading axes are batch axes, broadcast as in NumPy's matmul",
-               (PortDef("a", dtype=FLOAT), PortDef("b", dtype=FLOAT)),
+               (PortDef("a", dtype=ANY_FLOAT), PortDef("b", dtype=ANY_FLOAT)),
                attrs=(AttrDef("trans_a", "bool", False, "use aᵀ"),
                       AttrDef("trans_b", "bool", False, "use bᵀ")),
                shape=_matmul_shape, reference=_matmul_ref, kernel="matmul", grad=_matmul_grad,

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 import nodestudio as ns
 from nodestudio.theano._support import TheanoCompatError
+from nodestudio.theano.config import config
 
 _IGNORED = ("mode", "profile", "on_unused_input", "accept_inplace", "rebuild_strict")
 
@@ -31,10 +34,14 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
 
 def shared(value: Any, name: str | None = None, strict: bool = False,
            allow_downcast: bool | None = None, borrow: bool = False, **kwargs: Any):
-    """A shared variable (float64 values are held as float32, int64 as int32)."""
+    """A shared variable. float64 values are held in floatX (float32 by default, float64 when
+    theano.config.floatX is 'float64'), float32 ones in float32; integers in int32 (int64
+    labels usually fit; the tutorials cast them with T.cast(y, 'int32') anyway)."""
     if kwargs:
         raise TheanoCompatError(f"theano.shared argument(s) {', '.join(sorted(kwargs))}")
-    return ns.shared(value, name, borrow=borrow)
+    array = np.asarray(value)
+    dtype = config.floatX if array.dtype == np.float64 else None
+    return ns.shared(value, name, borrow=borrow, dtype=dtype)
 
 
 def In(variable, name=None, value=None, update=None, mutable=None, strict=False,  # noqa: N802

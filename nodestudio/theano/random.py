@@ -180,10 +180,10 @@ class RandomStreams:
         return make(like)
 
     def uniform(self, size=None, low=0.0, high=1.0, ndim=None, dtype=None, nstreams=None):
-        _float_dtype(dtype, "uniform")
+        target = _float_dtype(dtype, "uniform")
 
         def make(like):
-            u = self._uniform(like)
+            u = _as(self._uniform(like), target)
             if isinstance(low, (int, float)) and isinstance(high, (int, float)) and \
                     (low, high) == (0.0, 1.0):
                 return u
@@ -192,8 +192,8 @@ class RandomStreams:
 
     def binomial(self, size=None, n=1, p=0.5, ndim=None, dtype="int64", nstreams=None,
                  prob=None):
-        """Successes in n trials of probability p (n=1: a 0/1 mask), as float32 for a float
-        dtype and int32 for an integer one."""
+        """Successes in n trials of probability p (n=1: a 0/1 mask), in the device type of
+        `dtype` (float32 for floatX, int64 for Theano's default int64)."""
         p = prob if prob is not None else p
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise TheanoCompatError(f"binomial with n={n!r}", "n must be a positive int")
@@ -211,14 +211,14 @@ class RandomStreams:
     def normal(self, size=None, avg=0.0, std=1.0, ndim=None, dtype=None, nstreams=None,
                truncate=False):
         """Box-Muller from two uniform streams."""
-        _float_dtype(dtype, "normal")
+        target = _float_dtype(dtype, "normal")
         if truncate:
             raise TheanoCompatError("normal(truncate=True)")
         cos = ns.cos
 
         def make(like):
-            radius = ns.sqrt(-2.0 * ns.log(1.0 - self._uniform(like)))
-            return radius * cos(self._uniform(like) * (2.0 * math.pi)) * std + avg
+            radius = ns.sqrt(-2.0 * ns.log(1.0 - _as(self._uniform(like), target)))
+            return radius * cos(_as(self._uniform(like), target) * (2.0 * math.pi)) * std + avg
         return self._draw(size, (avg, std), make, "normal")
 
     def multinomial(self, *args: Any, **kwargs: Any):
@@ -231,6 +231,14 @@ class RandomStreams:
         raise TheanoCompatError("permutation random streams")
 
 
-def _float_dtype(dtype: str | None, what: str) -> None:
-    if device_dtype(dtype) != "float32":
+def _float_dtype(dtype: str | None, what: str) -> str:
+    """The float type of a draw: float32, or float64 (the float32 uniforms cast: 24 random
+    bits, as the device's streams draw)."""
+    target = device_dtype(dtype)
+    if target not in ("float32", "float64"):
         raise TheanoCompatError(f"{what} with dtype={dtype!r}", "draw floats and cast")
+    return target
+
+
+def _as(u, target: str):
+    return u if target == "float32" else ns.cast(u, target)

@@ -11,6 +11,7 @@ from nodestudio.graph import fileformat
 from nodestudio.graph.model import Graph, PortRef
 from nodestudio.ir.annotate import annotate, check_connection
 from nodestudio.ops import registry
+from nodestudio.ops.registry import accepts, port_dtype_text
 from tests.train.examples import EXAMPLES
 
 
@@ -107,9 +108,9 @@ def _reference_check(graph: Graph, src, dst, without=None) -> str | None:
     note = annotate(graph)
     src_type = note.types.get(src)
     port_def = next((p for p in dst_op.inputs if p.name == dst.port), None)
-    if src_type is not None and port_def is not None and port_def.dtype is not None \
-            and port_def.dtype != src_type.dtype:
-        return (f"'{dst_node.op}.{dst.port}' takes {port_def.dtype}; "
+    if src_type is not None and port_def is not None and \
+            not accepts(port_def.dtype, src_type.dtype):
+        return (f"'{dst_node.op}.{dst.port}' takes {port_dtype_text(port_def.dtype)}; "
                 f"'{src}' gives {src_type.dtype}")
     if src_type is None or any(p not in graph.incoming(dst.node) for p in inputs
                                if p != dst.port):

@@ -12,10 +12,16 @@ Conventions every plan follows:
   * 1-d kernels guard their index, so `global_size` may be rounded up to `local_size`;
   * random's "call_index" argument is a C `uint` (pass np.uint32); its options put pyopencl's
     Random123 headers on the include path.
+
+float64: the typed templates (layout, indexing, the int paths) take `double` / `long` through
+`c_type`; the templates written in `float` (reduce, softmax, the gemm) compute in double when
+`in_double(node)` and their source is passed through `as_double` (a prologue that makes `float`
+mean `double`, literals exact). A float32 graph's sources never change.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +30,7 @@ from nodestudio.backend.launch import Launch
 Shape = tuple[int, ...]
 Dims = list[tuple[int, int]]  # (size, stride in elements) per axis, outermost first
 
-C_TYPES = {"float32": "float", "int32": "int"}
+C_TYPES = {"float32": "float", "int32": "int", "float64": "double", "int64": "long"}
 _INT_INDEX_LIMIT = 2**31 - 2**20  # offsets below this fit a C int with room for loop overshoot
 
 
@@ -50,7 +56,41 @@ def c_type(dtype: str) -> str:
     try:
         return C_TYPES[dtype]
     except KeyError:
-        raise ValueError(f"unsupported dtype {dtype!r} (float32 or int32)") from None
+        raise ValueError(f"unsupported dtype {dtype!r} (float32, float64, int32 or int64)"
+                         ) from None
+
+
+FP64_PRAGMA = "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n"
+# `float` and its vectors as `double` for a template written in float: the preprocessor
+# rewrites the type names, `as_double` the literals (0.1f would stay a float constant).
+_DOUBLE_PROLOGUE = FP64_PRAGMA + "".join(
+    f"#define float{n} double{n}\n#undef convert_float{n}\n"
+    f"#define convert_float{n} convert_double{n}\n"
+    for n in ("", "2", "3", "4", "8", "16"))
+_FLOAT_LITERAL = re.compile(r"(?<![\w.])((?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)f\b")
+
+
+def in_double(node: FamilyNode) -> bool:
+    """Whether a node computes in float64 (some input or output is float64)."""
+    return "float64" in node.in_dtypes or "float64" in node.out_dtypes
+
+
+def as_double(source: str) -> str:
+    """A template written in float, computing in double: the prologue, literals without `f`."""
+    return _DOUBLE_PROLOGUE + _FLOAT_LITERAL.sub(r"\1", source)
+
+
+def element_bytes(node: FamilyNode) -> int:
+    """Bytes of one scratch element of a template written in float: 8 when it computes in
+    double."""
+    return 8 if in_double(node) else 4
+
+
+def with_fp64_pragma(source: str) -> str:
+    """The pragma that enables double, for a source that uses it (none otherwise)."""
+    if re.search(r"\bdouble\d*\b", source) and FP64_PRAGMA not in source:
+        return FP64_PRAGMA + source
+    return source
 
 
 def index_type(*counts: int) -> str:

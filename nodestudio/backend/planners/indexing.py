@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from nodestudio.backend.launch import Launch, Plan
+from nodestudio.backend.planners.common import C_TYPES as _C_TYPES
 from nodestudio.backend.planners.common import FamilyNode
 from nodestudio.backend.templates import render
 
-_C_TYPES = {"float32": "float", "int32": "int"}
 _KINDS = {"shape_dim": 1, "arange_like": 2, "dynamic_slice": 3, "dynamic_unslice": 4,
           "take": 5, "take_grad": 6, "gather": 7, "gather_grad": 8}
 _INT_INDEX_LIMIT = 2**31 - 2**20
@@ -39,6 +39,7 @@ def _plan(node: Any, n: int, k: int, inner: int, args: tuple[str, ...]) -> Plan:
     source = render("indexing.cl", idx="int" if largest < _INT_INDEX_LIMIT else "long",
                     n_out=n_out, out_t=_C_TYPES[node.out_dtypes[0]],
                     in_t=_C_TYPES[node.in_dtypes[0]] if node.in_dtypes else "float",
+                    acc_t="double" if node.out_dtypes[0] == "float64" else "float",
                     n=n, k=k, inner=max(inner, 1), kind=_KINDS[node.op], name=name)
     group = min(256 if node.gpu else 64, 1 << max(n_out - 1, 0).bit_length())
     global_size = (-(-n_out // group) * group,)

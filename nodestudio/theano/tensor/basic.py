@@ -65,7 +65,8 @@ def round(x, mode: str | None = None):  # noqa: A001  (Theano's name)
 
 
 def cast(x, dtype: str):
-    """T.cast: int64 becomes int32 and float64 float32 (NodeStudio's device types)."""
+    """T.cast to any of the device types (float64 where the device has double; int8 / int16 /
+    uint8 / bool become int32)."""
     return ns.cast(x, device_dtype(dtype))
 
 

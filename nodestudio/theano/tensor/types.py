@@ -1,9 +1,11 @@
 """Theano's symbolic types and constructors (`T.matrix`, `T.lscalar`, `T.tensor4`,
 `T.TensorType`, ...) onto NodeStudio inputs.
 
-NodeStudio's device types are float32 and int32: every float type (`dmatrix`, `fvector`,
-`dtype='float64'`) is a float32 input and every integer type (`lscalar`, `ivector`,
-`dtype='int64'`) an int32 one (docs/THEANO.md)."""
+NodeStudio's device types are float32, float64, int32 and int64: `dmatrix` / `dtype='float64'`
+are float64, `fmatrix` float32, `matrix` floatX (float32 unless theano.config.floatX is set to
+'float64'); `lscalar` / `lvector` / `dtype='int64'` are int64, the smaller integer types int32
+(docs/THEANO.md). An int64 value given where an op takes int32 (an index, a label) is cast to
+int32 by the graph builder."""
 
 from __future__ import annotations
 
@@ -16,17 +18,21 @@ import nodestudio as ns
 from nodestudio.ir.expr import Variable
 from nodestudio.theano._support import TheanoCompatError
 
-_FLOATS = ("float16", "float32", "float64", "floatX")
-_INTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "bool")
+_TYPES = {"float16": "float32", "float32": "float32", "float64": "float64",
+          "int8": "int32", "int16": "int32", "int32": "int32", "int64": "int64",
+          "uint8": "int32", "uint16": "int32", "uint32": "int64", "bool": "int32"}
 
 
 def device_dtype(dtype: str | None) -> str:
-    """The NodeStudio dtype holding Theano's `dtype` (None: floatX)."""
-    if dtype is None or dtype in _FLOATS:
-        return "float32"
-    if dtype in _INTS:
-        return "int32"
-    raise TheanoCompatError(f"dtype {dtype!r}", "NodeStudio holds float32 and int32 values")
+    """The NodeStudio dtype holding Theano's `dtype` (None or 'floatX': config.floatX)."""
+    if dtype is None or dtype == "floatX":
+        from nodestudio.theano.config import config
+        return config.floatX
+    try:
+        return _TYPES[str(dtype)]
+    except KeyError:
+        raise TheanoCompatError(f"dtype {dtype!r}", "NodeStudio holds float32, float64, int32 "
+                                "and int64 values") from None
 
 
 class SymbolicShape(tuple):

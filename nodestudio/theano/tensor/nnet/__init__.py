@@ -32,7 +32,7 @@ def categorical_crossentropy(coding_dist, true_dist):
     """Per row: -log p[label] for integer labels, -sum(t log p) for a target distribution."""
     p = as_variable(coding_dist)
     t = as_variable(true_dist)
-    if t.dtype == "int32":
+    if t.dtype in ("int32", "int64"):
         if t.ndim != p.ndim - 1:
             raise TheanoCompatError(f"categorical_crossentropy of {p.type} with labels {t.type}")
         classes = p.shape[-1]
