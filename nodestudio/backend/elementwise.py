@@ -23,6 +23,12 @@ from nodestudio.ops.registry import FLOAT, FLOAT64, INT, INT64
 from nodestudio.ops.shapes import contiguous_strides
 
 _OPERAND = re.compile(r"(?<![\w.])([abc])(?![\w])")
+# double versions of kernels/elementwise.cl's helpers, added to a kernel with float64 nodes
+_DOUBLE_HELPERS = """inline double ns_log1p_exp_neg_d(double a)
+{
+    return log1p(exp(-a));
+}
+"""
 _FLOAT_LITERAL = re.compile(r"(?<![\w.])((?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)f\b")
 _SATURATE = {INT: "convert_int_sat", INT64: "convert_long_sat"}
 
@@ -76,6 +82,7 @@ def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: 
         args.append(f"in{k}")
         local[id(var)] = f"x{k}"
         body.append(f"    const {ctype} x{k} = in{k}[{_offset(shapes[id(var)], out_shape, 'i')}];")
+    doubles = False
     for j, node in enumerate(group.nodes):
         out = node.outputs[0]
         double = out.dtype == FLOAT64
@@ -93,6 +100,8 @@ def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: 
         expr = node.op.expr or ""
         if double:
             expr = _FLOAT_LITERAL.sub(r"\1", expr)
+            expr = expr.replace("ns_log1p_exp_neg(", "ns_log1p_exp_neg_d(")
+            doubles = True
         values = {k: c_literal(v, double) for k, v in node.attrs.items()
                   if isinstance(v, (int, float)) and v is not None}
         hook = node.op.extra.get("expr_params")
@@ -114,7 +123,10 @@ def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: 
         params.append(f"__global {C_TYPES[var.dtype]}* restrict out{k}")
         args.append(f"out{k}")
         body.append(f"    out{k}[i] = {local[id(var)]};")
-    source = with_fp64_pragma(render("elementwise.cl", name=name, params=", ".join(params),
-                                     index_t=index_t, total=total, body="\n".join(body)))
+    source = render("elementwise.cl", name=name, params=", ".join(params), index_t=index_t,
+                    total=total, body="\n".join(body))
+    if doubles:  # the helpers' double versions (the template's are float: no fp64 needed)
+        source = source.replace("__kernel void", _DOUBLE_HELPERS + "__kernel void", 1)
+    source = with_fp64_pragma(source)
     launch = Launch(name, source, "-cl-mad-enable", (max(total, 1),), None, tuple(args))
     return Plan((launch,))
