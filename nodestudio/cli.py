@@ -12,11 +12,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
 from nodestudio.errors import NodeStudioError
+from nodestudio.train.progress import Progress, percent
 from nodestudio.train.settings import TRAIN_DEFAULTS
 
 
@@ -130,83 +131,6 @@ def _batch_shape(var, batch_size: int) -> tuple[int, ...]:
 # --- train / evaluate -------------------------------------------------------------------------
 # TRAIN_DEFAULTS (imported from nodestudio/train/settings.py, shared with the studio's Training
 # panel) fill in what neither the command line nor the graph's metadata["training"] gives.
-
-
-class _Progress:
-    """Training progress on stderr: a line per epoch; on a terminal also a line redrawn (at most
-    four times a second) during the epoch."""
-
-    WIDTH = 24
-
-    def __init__(self, stream: TextIO, n_train: int, epochs: int, batch_size: int = 0):
-        self.stream, self.n_train, self.epochs = stream, n_train, epochs
-        self.steps = -(-n_train // batch_size) if batch_size else 0  # steps per epoch
-        self.live = bool(getattr(stream, "isatty", lambda: False)())
-        self.seen, self.drawn = 0, 0.0
-        self.layer: str | None = None  # layer-wise pretraining: the layer now training
-        self.indent = ""
-
-    def bar(self) -> str:
-        """`[=======>        ]  45%` for the current epoch (empty when the length is unknown)."""
-        if not self.steps:
-            return f"step {self.seen}"
-        done = min(self.seen / self.steps, 1.0)
-        filled = int(done * self.WIDTH)
-        arrow = ">" if filled < self.WIDTH else ""
-        return f"[{'=' * filled}{arrow}{' ' * (self.WIDTH - filled - len(arrow))}] {done:4.0%}"
-
-    def __call__(self, event: Any) -> None:
-        if event.kind == "layer_start":  # its epochs follow, indented, then its summary
-            self.layer, self.indent = event.layer, "  "
-            self.stream.write(f"layer {event.index}/{event.total}: {event.layer} "
-                              f"({event.method}), up to {event.epochs} epochs\n")
-            return
-        if (event.kind == "epoch_end" and self.layer is not None
-                and f"{self.layer}/epochs" in event.record.metrics):
-            self._layer_done(event.record)
-            return
-        if event.kind == "batch_end":
-            self.seen += 1
-            now = time.perf_counter()
-            if self.live and now - self.drawn > 0.25:
-                self.drawn = now
-                self.stream.write(f"\r{self.indent}epoch {event.epoch}/{self.epochs} {self.bar()}  "
-                                  f"loss {event.loss:.4f}  "
-                                  f"{event.samples_per_second:,.0f} samples/s ")
-                self.stream.flush()
-        elif event.kind == "epoch_end":
-            r = event.record
-            line = (f"epoch {r.epoch:3d}/{self.epochs}  train loss {r.train_loss:.4f}"
-                    + _percent("error", r.train_error)
-                    + (f"  valid loss {r.valid_loss:.4f}" if r.valid_loss is not None else "")
-                    + _percent("error", r.valid_error)
-                    + "".join(f"  {name} {value:.4g}" for name, value in r.metrics.items())
-                    + f"  {self.n_train / max(r.seconds, 1e-9):,.0f} samples/s"
-                    + f"  {r.seconds:.2f} s" + ("  *" if event.best_epoch == r.epoch else ""))
-            self.stream.write(("\r\033[K" if self.live else "") + self.indent + line + "\n")
-            self.stream.flush()
-            self.seen = 0
-        elif self.live and self.seen:  # finished or failed mid-epoch: clear the live line
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-
-
-    def _layer_done(self, record: Any) -> None:
-        """A layer's summary: its own figures (the graph's loss means nothing yet)."""
-        prefix = f"{self.layer}/"
-        own = {k[len(prefix):]: v for k, v in record.metrics.items() if k.startswith(prefix)}
-        rest = {k: v for k, v in record.metrics.items() if not k.startswith(prefix)}
-        line = (f"  {self.layer} done after {own.pop('epochs', 0):.0f} epochs"
-                + "".join(f"  {name.replace('_', ' ')} {value:.4g}"
-                          for name, value in {**own, **rest}.items())
-                + f"  {record.seconds:.1f} s")
-        self.stream.write(("\r\033[K" if self.live else "") + line + "\n")
-        self.stream.flush()
-        self.layer, self.indent, self.seen = None, "", 0
-
-
-def _percent(label: str, value: float | None) -> str:
-    return "" if value is None else f" {label} {100 * value:.2f}%"
 
 
 @contextlib.contextmanager
@@ -358,7 +282,7 @@ def _run_training(args: argparse.Namespace, strategy: Any = None,
         print(f"nodestudio: note: {trainer.method} chooses its own steps; --lr is not used",
               file=sys.stderr)
     batch = settings.batch_size if trainer.optimizer is not None else len(data.train)
-    trainer.subscribe(_Progress(sys.stderr, len(data.train), settings.epochs, batch))
+    trainer.subscribe(Progress(sys.stderr, len(data.train), settings.epochs, batch))
     with _stop_on_interrupt(trainer):
         history = trainer.run()
     if history.failure is not None:
@@ -376,7 +300,7 @@ def _run_training(args: argparse.Namespace, strategy: Any = None,
         summary = (f"best epoch {history.best_epoch} of {len(history.epochs)}"
                    f" ({history.stop_reason})"
                    + ("" if history.test_loss is None else f"  test loss {history.test_loss:.4f}")
-                   + _percent(" test error", history.test_error))
+                   + percent(" test error", history.test_error))
     print(f"{summary}\nwrote {out / 'metrics.json'} and {out / 'params.npz'}")
     return 0
 
@@ -407,7 +331,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     loss, error = Evaluator(model, args.batch_size)(split)
     if loss is None:
         raise NodeStudioError(f"the {args.split} split of {args.data!r} is empty")
-    print(f"{args.split} loss {loss:.6f}" + _percent(f" {args.split} error", error)
+    print(f"{args.split} loss {loss:.6f}" + percent(f" {args.split} error", error)
           + f"  ({len(split)} examples)")
     return 0
 

@@ -70,14 +70,14 @@ def test_progress_bar_on_a_terminal():
     import io
     from types import SimpleNamespace
 
-    from nodestudio.cli import _Progress
+    from nodestudio.train.progress import Progress
 
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
     stream = Terminal()
-    progress = _Progress(stream, n_train=100, epochs=2, batch_size=25)
+    progress = Progress(stream, n_train=100, epochs=2, batch_size=25)
     progress.drawn = -1e9
     progress(SimpleNamespace(kind="batch_end", epoch=1, loss=0.5, samples_per_second=1000.0))
     assert progress.bar() == "[======>                 ]  25%"
