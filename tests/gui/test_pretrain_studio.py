@@ -71,6 +71,10 @@ def test_pretrain_from_the_train_menu_writes_w_back_as_one_undo_step(qtbot, wind
 
     # per-layer progress: the layer, its epochs, its figures as the run measured them
     record = session.history.epochs[-1]
+    status = window.training.status.text()
+    assert status.startswith("Pretrained rbm: 1 epoch;")
+    assert f"free-energy gap {record.metrics['free_energy_gap']:.4g}" in status
+    assert f"pseudo-likelihood {record.metrics['pseudo_likelihood']:.4g}" in status
     row = panel.row("rbm")
     assert row[:3] == ["rbm", "done", "1"]
     assert row[3] == f"{record.train_loss:.4g}"

@@ -54,7 +54,13 @@ DEFAULTS = {"method": "rbm", "epochs": 5, "optimizer": "sgd", "lr": 0.1, "batch_
 MINIBATCH_OPTIMIZERS = tuple(name for name in OPTIMIZER_NAMES if name not in FULLBATCH_METHODS)
 
 
+# how the status line names an RBM's monitoring figures (their keys in EpochRecord.metrics)
+_FIGURE_WORDS = {"recon": "recon", "free_energy_gap": "free-energy gap",
+                 "pseudo_likelihood": "pseudo-likelihood"}
+
+
 @dataclass(frozen=True)
+
 class PretrainRequest:
     """What to pretrain and how. `layers`: node ids, or None for the whole stack; `k`: the
     RBMs' Gibbs steps, or None for each layer's own."""
@@ -302,7 +308,7 @@ class Pretrainer(QObject):
         layer = self.session.layer.layer if self.session.layer is not None else ""
         trained = [n.strip() for n in layer.split(",")]
         figures = "" if last is None else "; " + " · ".join(
-            f"{name.replace('_', ' ').replace('free energy', 'free-energy')} {value:.4g}"
+            f"{_FIGURE_WORDS.get(name.rpartition('/')[2], name)} {value:.4g}"
             for name, value in last.metrics.items()
             if name.rpartition("/")[2] in ("recon", "free_energy_gap", "pseudo_likelihood")
             and (name.rpartition("/")[0] or trained[0]) in trained)
