@@ -25,12 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 N_IN, N_HIDDEN, N_OUT, LR = 784, 800, 10, 0.01
 
 
-def init_params(seed: int = 0):
+def init_params(seed: int = 0, hidden: int = N_HIDDEN):
+    """W1 (Glorot uniform), b1, W2, b2 of a N_IN-hidden-N_OUT MLP (the output layer at zero,
+    as the Theano tutorial starts it)."""
     rng = np.random.default_rng(seed)
-    bound = np.sqrt(6.0 / (N_IN + N_HIDDEN))
-    return (rng.uniform(-bound, bound, (N_IN, N_HIDDEN)).astype(np.float32),
-            np.zeros(N_HIDDEN, np.float32),
-            np.zeros((N_HIDDEN, N_OUT), np.float32), np.zeros(N_OUT, np.float32))
+    bound = np.sqrt(6.0 / (N_IN + hidden))
+    return (rng.uniform(-bound, bound, (N_IN, hidden)).astype(np.float32),
+            np.zeros(hidden, np.float32),
+            np.zeros((hidden, N_OUT), np.float32), np.zeros(N_OUT, np.float32))
 
 
 def data(batch: int, seed: int = 1):

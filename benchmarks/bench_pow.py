@@ -20,23 +20,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.bench_mlp_step import time_steps  # noqa: E402
+from benchmarks.bench_mlp_step import data, time_steps  # noqa: E402
+from benchmarks.bench_mlp_step import init_params as mlp_params  # noqa: E402
 
 N_IN, N_HIDDEN, N_OUT, LR, L2 = 784, 500, 10, 0.01, 1e-4
 
 
 def init_params(seed: int = 0):
-    rng = np.random.default_rng(seed)
-    bound = np.sqrt(6.0 / (N_IN + N_HIDDEN))
-    return (rng.uniform(-bound, bound, (N_IN, N_HIDDEN)).astype(np.float32),
-            np.zeros(N_HIDDEN, np.float32),
-            np.zeros((N_HIDDEN, N_OUT), np.float32), np.zeros(N_OUT, np.float32))
-
-
-def data(batch: int, seed: int = 1):
-    rng = np.random.default_rng(seed)
-    return (rng.random((batch, N_IN), dtype=np.float32),
-            rng.integers(0, N_OUT, batch).astype(np.int32))
+    return mlp_params(seed, hidden=N_HIDDEN)
 
 
 def nodestudio_step(batch: int, spelling: str):
