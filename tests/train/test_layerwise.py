@@ -208,3 +208,24 @@ def test_a_graph_without_the_methods_layers_is_refused():
     model = Model.from_document(stacked(kind="dense"))
     assert [n.name for n in layer_stack(model, "dense_layer")] == ["hidden1", "hidden2",
                                                                     "logits"]
+
+
+def test_contrastive_divergence_watches_and_trains_only_the_rbms_not_frozen():
+    """A DBN stage's cost reads the frozen RBM below it: that layer is neither monitored nor
+    rebuilt, and when every RBM is frozen there is nothing to train (a clear refusal)."""
+    from nodestudio.train.loop import TrainingError
+    from nodestudio.train.strategies import ContrastiveDivergence
+
+    model = Model.from_document(stacked(kind="rbm_layer"))
+    model.freeze("rbm1")
+    strategy = ContrastiveDivergence(objective="layers")
+    history = Trainer(model, _data(), "sgd", 0.1, batch_size=10, epochs=1,
+                      strategy=strategy).run()
+    assert [node.name for node in strategy.nodes] == ["rbm2"]
+    assert "free_energy_gap" in history.epochs[0].metrics
+    assert not any(key.startswith("rbm1/") for key in history.epochs[0].metrics)
+
+    model.freeze("rbm2")
+    with pytest.raises(TrainingError, match="every rbm_layer .* is frozen"):
+        Trainer(model, _data(), "sgd", 0.1, batch_size=10, epochs=1,
+                strategy=ContrastiveDivergence(objective="layers")).run()

@@ -125,21 +125,27 @@ class ContrastiveDivergence(Minibatch):
     # --- the Strategy interface -----------------------------------------------------------
     def check(self, trainer: Trainer) -> None:
         super().check(trainer)
+        from nodestudio.train.loop import TrainingError
         if not rbm_nodes(self._watched(trainer)):
-            from nodestudio.train.loop import TrainingError
             what = "loss" if self.objective == "loss" else "outputs"
             raise TrainingError(f"contrastive divergence trains rbm_layer nodes, but the "
                                 f"{what} of {trainer.model.source} depend(s) on none")
+        if not _trained(rbm_nodes(self._watched(trainer)), trainer):
+            raise TrainingError(f"every rbm_layer of {trainer.model.source} is frozen: "
+                                "contrastive divergence has nothing to train")
 
     def prepare(self, trainer: Trainer) -> None:
         if self.objective == "layers":  # the RBMs' own costs, whatever the graph's loss is
-            costs = [node.outputs[1] for node in rbm_nodes(self._watched(trainer))]
+            costs = [node.outputs[1]
+                     for node in _trained(rbm_nodes(self._watched(trainer)), trainer)]
             total = costs[0]
             for cost in costs[1:]:
                 total = total + cost
             trainer.training_loss = total
             trainer.grads = grad(total, trainer.model.params)
-        self.nodes = rbm_nodes([trainer.training_loss])
+        # only the RBMs whose parameters train: a DBN stage's loss reads the frozen layers
+        # below it, whose figures (and rebuilds when k changes) would be work for nothing
+        self.nodes = _trained(rbm_nodes([trainer.training_loss]), trainer)
         super().prepare(trainer)
         self._monitors = [_Monitor(trainer.model, node) for node in self.nodes]
         train = trainer.data.train
@@ -225,6 +231,13 @@ class ContrastiveDivergence(Minibatch):
             var.set_value(value)  # ...holding the old state's values
         self.train_fn.calls = calls  # the random streams go on, they do not start again
         self._monitors = [_Monitor(model, node) for node in self.nodes]
+
+
+def _trained(nodes: list[Apply], trainer: Trainer) -> list[Apply]:
+    """The RBM layers among `nodes` that own a parameter the trainer trains (not frozen)."""
+    trained = {id(p) for p in trainer.model.params}
+    return [node for node in nodes
+            if any(id(v) in trained for v in layer_params(node.outputs[0]).values())]
 
 
 __all__ = ["ContrastiveDivergence", "rbm_nodes"]
