@@ -17,8 +17,9 @@ from collections.abc import Mapping, Sequence
 
 from nodestudio.backend.launch import Launch, Plan
 from nodestudio.backend.planners.common import C_TYPES, with_fp64_pragma
-from nodestudio.backend.templates import render
-from nodestudio.ir.fusion import Group, is_inline_constant
+from nodestudio.backend.planners.random import random_options
+from nodestudio.backend.templates import load_source, render
+from nodestudio.ir.fusion import Group, is_fusable_draw, is_inline_constant
 from nodestudio.ops.registry import FLOAT, FLOAT64, INT, INT64
 from nodestudio.ops.shapes import contiguous_strides
 
@@ -82,9 +83,15 @@ def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: 
         args.append(f"in{k}")
         local[id(var)] = f"x{k}"
         body.append(f"    const {ctype} x{k} = in{k}[{_offset(shapes[id(var)], out_shape, 'i')}];")
-    doubles = False
+    doubles = draws = False
     for j, node in enumerate(group.nodes):
         out = node.outputs[0]
+        if is_fusable_draw(node):  # its element index is the kernel's: the same numbers
+            seed = int(node.attrs.get("seed", 0)) & 0xFFFFFFFF
+            local[id(out)] = f"t{j}"
+            body.append(f"    float t{j}; NS_UNIFORM(t{j}, {seed}u, (uint)i, call_index);")
+            draws = True
+            continue
         double = out.dtype == FLOAT64
         operands = []
         for var in node.inputs:
@@ -123,10 +130,17 @@ def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: 
         params.append(f"__global {C_TYPES[var.dtype]}* restrict out{k}")
         args.append(f"out{k}")
         body.append(f"    out{k}[i] = {local[id(var)]};")
+    options = "-cl-mad-enable"
+    if draws:
+        params.append("const uint call_index")
+        args.append("call_index")
+        options += " " + random_options()
     source = render("elementwise.cl", name=name, params=", ".join(params), index_t=index_t,
                     total=total, body="\n".join(body))
     if doubles:  # the helpers' double versions (the template's are float: no fp64 needed)
         source = source.replace("__kernel void", _DOUBLE_HELPERS + "__kernel void", 1)
+    if draws:
+        source = load_source("uniform.cl") + source
     source = with_fp64_pragma(source)
-    launch = Launch(name, source, "-cl-mad-enable", (max(total, 1),), None, tuple(args))
+    launch = Launch(name, source, options, (max(total, 1),), None, tuple(args))
     return Plan((launch,))

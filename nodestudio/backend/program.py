@@ -2,8 +2,9 @@
 
 A call enqueues everything without waiting (a pipelined launch costs a few microseconds, a
 synchronous one tens) and waits once, for the results it returns. Kernel arguments are set only
-when the buffer behind them changed, which after the first call happens only for parameters whose
-buffer was swapped by an update. Updates are applied by swapping buffers, not copying.
+when the buffer behind them changed, which after the first call happens only for the kernels
+reading a slot whose buffer was swapped by an update (and the call counter of random kernels).
+Updates are applied by swapping buffers, not copying.
 """
 
 from __future__ import annotations
@@ -119,7 +120,20 @@ class Executable:
                                         for s in lowered.steps])
         self._kernels = [cl.Kernel(programs[(s.launch.source, s.launch.options)], s.launch.kernel)
                          for s in lowered.steps]
-        self._bound: list[tuple | None] = [None] * len(lowered.steps)
+        # Which kernels read each slot, to re-set the arguments of only those whose buffer
+        # changed (a swapped parameter): pyopencl's set_args costs microseconds a kernel, and a
+        # step of a small network is dozens of kernels.
+        self._readers: list[list[int]] = [[] for _ in lowered.slots]
+        self._call_arg: list[tuple[int, int]] = []  # (step, argument) of the call counter
+        for i, step in enumerate(lowered.steps):
+            for position, binding in enumerate(step.bindings):
+                if binding == "call_index":
+                    self._call_arg.append((i, position))
+                else:
+                    self._readers[binding].append(i)
+        self._launches = [(kernel, step.launch.global_size, step.launch.local_size)
+                          for kernel, step in zip(self._kernels, lowered.steps)]
+        self._stale = set(range(len(lowered.steps)))  # kernels whose arguments must be set
         self._update_slots = self._plan_updates()
         # Host arrays being uploaded and device buffers dropped by updates: pyopencl kernel
         # arguments do not keep buffers alive, and PoCL crashes if one is freed while a queued
@@ -148,24 +162,29 @@ class Executable:
         else:  # what earlier calls left on the main queue must be done before this one reads
             rt.queue.finish()
         timed = bool(queue.properties & cl.command_queue_properties.PROFILING_ENABLE)
-        buffers = self._buffers
+        buffers, stale = self._buffers, self._stale
         for slot, container in self._params:
-            buffers[slot] = device_param(rt, container).buffer
+            buffer = device_param(rt, container).buffer
+            if buffer is not buffers[slot]:
+                buffers[slot] = buffer
+                stale.update(self._readers[slot])
         for var in self.inputs:
             array = values[id(var)]
             self._keepalive.append(array)
             cl.enqueue_copy(queue, buffers[self.lowered.slot_of[id(var)]], array,
                             is_blocking=False)
-        events = []
         call_arg = np.uint32(call_index & 0xFFFFFFFF)
-        for i, (step, kernel) in enumerate(zip(self.lowered.steps, self._kernels)):
-            args = tuple(call_arg if b == "call_index" else buffers[b] for b in step.bindings)
-            if args != self._bound[i]:
-                kernel.set_args(*args)
-                self._bound[i] = args
-            launch = step.launch
-            events.append(cl.enqueue_nd_range_kernel(queue, kernel, launch.global_size,
-                                                     launch.local_size))
+        for i, position in self._call_arg:
+            if i not in stale:
+                self._kernels[i].set_arg(position, call_arg)
+        steps = self.lowered.steps
+        for i in stale:
+            self._kernels[i].set_args(*(call_arg if b == "call_index" else buffers[b]
+                                        for b in steps[i].bindings))
+        stale.clear()
+        enqueue = cl.enqueue_nd_range_kernel
+        events = [enqueue(queue, kernel, global_size, local_size)
+                  for kernel, global_size, local_size in self._launches]
         outputs = []
         for var in self.results:
             out = np.empty(self.lowered.shapes[id(var)], NUMPY_TYPES[var.dtype])
@@ -201,6 +220,7 @@ class Executable:
             container.host_stale = True
         for param, slot in swaps:
             param.buffer, buffers[slot] = buffers[slot], param.buffer
+            self._stale.update(self._readers[slot])
 
     def undo_updates(self) -> bool:
         """Put back the values the last call's updates replaced (the divergence guard's
@@ -213,6 +233,7 @@ class Executable:
             param = device_param(self.rt, container)
             if not copy:
                 self._buffers[slot] = param.buffer
+                self._stale.update(self._readers[slot])
             param.buffer = old
             container.version += 1
             container.host_stale = True

@@ -4,6 +4,11 @@ Elementwise nodes with the same output shape are fused into one kernel when the 
 them are used only inside the group (the classic producer-into-consumer rule, applied in reverse
 topological order, which can never create a cycle between groups). Scalar constants are inlined
 into the fused expression instead of being passed as buffers. Views (reshapes) need no kernel.
+
+A uniform draw (`random_uniform_like`) joins the group of its elementwise consumers the same
+way: a counter-based number is a function of its element index, so the fused kernel computes it
+where it is used (a Bernoulli sample `u < p` is one kernel, not a draw, a buffer and a compare).
+Its input only gives the shape and is not read.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ class Group:
     @property
     def names(self) -> list[str]:
         return [n.name for n in self.nodes]
+
+
+def is_fusable_draw(node: Apply) -> bool:
+    """A uniform draw an elementwise kernel can compute in place (see the module docstring)."""
+    return node.op.name == "random_uniform_like"
 
 
 def is_inline_constant(var: Variable) -> bool:
@@ -59,13 +69,15 @@ def fuse(order: Sequence[Apply], shapes: Mapping[int, tuple[int, ...]],
             current = frontier.pop()
             for var in current.inputs:
                 producer = var.owner
-                if (id(producer) in group_of or not producer.op.is_elementwise
+                fusable = producer.op.is_elementwise or is_fusable_draw(producer)
+                if (id(producer) in group_of or not fusable
                         or shapes[id(var)] != shape or id(var) in required_ids):
                     continue
                 if all(group_of.get(id(c)) == index for c in consumers[id(var)]):
                     group_of[id(producer)] = index
                     members[index].append(producer)
-                    frontier.append(producer)
+                    if not is_fusable_draw(producer):  # a draw's input is not read
+                        frontier.append(producer)
 
     position = {id(node): i for i, node in enumerate(order)}
     groups: list[Group] = []
@@ -93,7 +105,7 @@ def _elementwise_group(nodes: list[Apply], consumers: Mapping[int, list[Apply]],
     inputs: list[Variable] = []
     seen: set[int] = set()
     for node in nodes:
-        for var in node.inputs:
+        for var in () if is_fusable_draw(node) else node.inputs:
             if id(var.owner) not in inside and id(var) not in seen and not is_inline_constant(var):
                 seen.add(id(var))
                 inputs.append(var)

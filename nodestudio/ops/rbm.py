@@ -74,7 +74,7 @@ def free_energy(F, v, W, vbias, hbias, visible: str, pre=None):
     hidden_term = F.sum(F.softplus(pre), axis=1)
     if visible == "gaussian":
         return 0.5 * F.sum(F.square(v - vbias), axis=1) - hidden_term
-    return -F.sum(v * vbias, axis=1) - hidden_term
+    return -F.matmul(v, vbias) - hidden_term  # v.b per row: one gemm, not a product and a sum
 
 
 def sample_hidden(F, v, W, hbias, seed: int, pre=None):

@@ -187,3 +187,66 @@ def test_two_updates_from_one_value():
         np.testing.assert_array_equal(step(np.ones(3, np.float32)), np.full(3, i))
         np.testing.assert_array_equal(b.get_value(), np.full(3, i))
         np.testing.assert_array_equal(c.get_value(), np.full(3, i))
+
+
+def test_bernoulli_sample_is_one_kernel_with_the_reference_draws():
+    """u < p with u a uniform draw: the draw is computed inside the elementwise kernel, with
+    the same numbers as the reference generator, new on each call."""
+    from nodestudio.ops import philox
+    p = ns.tensor("p_sample", (None, 37))
+    probs = ns.sigmoid(p)
+    sample = ns.lt(ns.random_uniform_like(probs, seed=11), probs)
+    fn = ns.function([p], sample)
+    value = RNG.standard_normal((6, 37)).astype(np.float32)
+    want_p = 1.0 / (1.0 + np.exp(-value.astype(np.float64)))
+    for call in range(3):
+        got = fn(value)
+        u = philox.uniform(value.size, 11, call).reshape(value.shape)
+        decided = np.abs(u - want_p) > 1e-5  # a float32 sigmoid may round across u
+        np.testing.assert_array_equal(got[decided], (u < want_p)[decided])
+    reports = fn.kernels()
+    assert len(reports) == 1, [(r.name, r.nodes) for r in reports]
+    assert sample.owner.inputs[0].owner.name in reports[0].nodes
+
+
+def test_a_draw_read_outside_elementwise_kernels_keeps_its_own_kernel():
+    from nodestudio.ops import philox
+    x = ns.tensor("x_draw", (None, 5))
+    u = ns.random_uniform_like(x, seed=4)
+    fn = ns.function([x], [u, ns.sum(u * 2.0)])
+    got_u, got_sum = fn(np.zeros((3, 5), np.float32))
+    want = philox.uniform(15, 4, 0).reshape(3, 5)
+    np.testing.assert_array_equal(got_u, want.astype(np.float32))
+    assert got_sum == pytest.approx(2 * want.sum(), rel=1e-6)
+    assert any(r.nodes == [u.owner.name] for r in fn.kernels())
+
+
+def test_a_swapped_parameter_is_rebound_in_every_kernel_that_reads_it():
+    """Updates swap buffers; each kernel reading the parameter must see the new one on the
+    next call, and again after undo_updates puts the old one back."""
+    w = ns.shared(np.zeros((4, 3), np.float32), "w_rebound")
+    x = ns.matrix("x_rebound")
+    out = [ns.sum(x @ w), ns.sum(ns.exp(w)), ns.max(w)]
+    step = ns.function([x], out, updates=[(w, w + 1.0)])
+    ones = np.ones((2, 4), np.float32)
+    for i in range(3):
+        got = step(ones)
+        np.testing.assert_allclose(got, [2 * 12 * i, 12 * np.exp(i), i], rtol=1e-5)
+    assert step.undo_updates()
+    np.testing.assert_array_equal(w.get_value(), np.full((4, 3), 2.0))
+    np.testing.assert_allclose(step(ones), [2 * 12 * 2, 12 * np.exp(2), 2], rtol=1e-5)
+
+
+def test_softplus_keeps_float32_accuracy_over_its_whole_range():
+    """softplus's tail log(1 + e^-|a|) is a series, not a call to log (kernels/elementwise.cl):
+    within a few float32 roundings of the float64 value from -100 (e^-100) to 100."""
+    x = ns.vector("x_softplus")
+    fn = ns.function([x], ns.softplus(x))
+    value = np.concatenate([np.linspace(-100, 100, 40001), [0.0, 1e-30, -1e-30, 1e-8, 88.0,
+                                                          -87.0, -103.0]]).astype(np.float32)
+    want = np.logaddexp(0.0, value.astype(np.float64))
+    got = fn(value).astype(np.float64)
+    normal = want > 1e-37  # float32 normal range
+    np.testing.assert_allclose(got[normal], want[normal], rtol=5e-7, atol=0)
+    special = fn(np.array([np.inf, -np.inf, np.nan], np.float32))
+    assert special[0] == np.inf and special[1] == 0.0 and np.isnan(special[2])

@@ -1,4 +1,6 @@
-"""The random family (uniform numbers from counter-based Philox): kernels/random.cl."""
+"""The random family (uniform numbers from counter-based Philox): kernels/uniform.cl and
+random.cl. A draw used only by elementwise nodes is fused into their kernel instead
+(ir/fusion.py, backend/elementwise.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ from nodestudio.backend.planners.common import (
     index_type,
     launch,
 )
-from nodestudio.backend.templates import render
+from nodestudio.backend.templates import load_source, render
 
 
 def random_options() -> str:
-    """Build options for random.cl: pyopencl's Random123 headers on the include path."""
+    """Build options for a source with uniform.cl: pyopencl's Random123 headers on the
+    include path."""
     import pyopencl
 
     return f'-I "{os.path.join(os.path.dirname(pyopencl.__file__), "cl")}"'
@@ -27,7 +30,7 @@ def plan(node: FamilyNode) -> Plan:
     if n_out == 0:
         return Plan(())
     name = "random_uniform_philox"
-    source = render("random.cl", idx=index_type(n_out), n_out=n_out,
+    source = load_source("uniform.cl") + render("random.cl", idx=index_type(n_out), n_out=n_out,
                     seed=f"{int(node.attrs.get('seed', 0)) & 0xFFFFFFFF}u", name=name)
     return Plan((launch(name, source, n_out, ("out0", "call_index"), node.gpu,
                          random_options()),))
