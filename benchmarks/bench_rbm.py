@@ -2,7 +2,7 @@
 split (3,600 rows), minibatches of 20 as in the Theano tutorial (`rbm.py`: batch_size 20,
 learning rate 0.1, PCD with 20 particles there too), NodeStudio beside PyTorch CPU in the same run.
 
-    python benchmarks/bench_rbm.py [--epochs 1] [--batch 20] [--threads 2]
+    python benchmarks/bench_rbm.py [--epochs 3] [--batch 20] [--threads 2]
 
 NodeStudio runs the training step as the ContrastiveDivergence strategy compiles it: the
 `rbm_layer`'s cost, its gradient, plain SGD, the persistent chain as the layer's declared update,
@@ -126,7 +126,7 @@ def best_time(epoch, epochs: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

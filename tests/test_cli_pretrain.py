@@ -56,8 +56,9 @@ def test_pretrain_rbm_writes_params_and_the_monitoring_metrics(tmp_path):
     assert W.shape == (64, 16)
     metrics = json.loads((tmp_path / "pre" / "metrics.json").read_text())
     first, last = (e["metrics"] for e in metrics["epochs"])
-    assert set(first) == {"recon", "free_energy_train", "free_energy_valid", "free_energy_gap",
-                          "pseudo_likelihood"}
+    assert set(first) == {"k", "recon", "free_energy_train", "free_energy_valid",
+                          "free_energy_gap", "pseudo_likelihood"}
+    assert (first["k"], last["k"]) == (1, 2)  # --k 1:1,2:2
     assert last["recon"] < first["recon"]
     assert metrics["best_epoch"] == 2  # the last epoch's parameters are the result
 

@@ -99,6 +99,7 @@ from nodestudio.train.probe import DEFAULT_BATCH, Probe
 from nodestudio.train.regularise import Regularisation
 from nodestudio.train.schedules import Schedule, constant
 from nodestudio.train.strategies import (
+    ContrastiveDivergence,
     Diverged,
     EpochResult,
     FullBatch,
@@ -106,6 +107,7 @@ from nodestudio.train.strategies import (
     Stopped,
     Strategy,
 )
+from nodestudio.train.strategies.cd import is_rbm_cost
 
 OPTIMIZER_NAMES = (*OPTIMIZERS, *FULLBATCH_METHODS)
 
@@ -219,9 +221,11 @@ class Trainer:
 
         self.regularisation = regularisation or Regularisation()
         self.guard_gradients = guard_gradients
-        # what an epoch does: given, or the optimizer's (a minibatch optimizer or CG / L-BFGS)
+        # what an epoch does: given, or the optimizer's (a minibatch optimizer or CG / L-BFGS;
+        # a minibatch optimizer on an RBM's cost is contrastive divergence, with its figures)
         self.strategy = strategy if strategy is not None else (
-            Minibatch() if self.optimizer is not None else FullBatch(self.method))
+            FullBatch(self.method) if self.optimizer is None else
+            ContrastiveDivergence() if is_rbm_cost(model.loss) else Minibatch())
         self.strategy.check(self)  # refused now (a random cost for L-BFGS), not after compiling
         with _user_terms(model.nodes):
             self._build_functions(model, eval_batch_size)

@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
+from nodestudio.gui.inside.live import live_values
 from nodestudio.gui.training.pretrain import PretrainRequest, stack_layers, stored_request
 
 LONG = 180_000  # ms: compiling and one epoch of PCD-15 on a loaded PoCL machine
@@ -129,6 +130,28 @@ def test_stored_settings_fall_back_to_defaults_field_by_field():
         "rbm", 3, 0.1, "sgd", 2)
 
 
+def test_k_may_be_a_schedule_typed_as_the_command_line_takes_it(qtbot, window):
+    assert window.open_path("resources/examples/dbn.json", ask=False)
+    qtbot.keyClick(window.view, Qt.Key.Key_F5, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.pretrain_dialog
+    dialog.method.setCurrentText("dbn")
+    _type(qtbot, dialog.k, "1:1, 5:3, 10:10")
+    request = dialog.request()
+    assert request.k == {1: 1, 5: 3, 10: 10}
+    assert request.to_metadata()["k"] == "1:1,5:3,10:10"
+    assert stored_request({"pretraining": request.to_metadata()}).k == request.k
+    assert "k 1:1,5:3,10:10" in request.describe()
+    strategy = request.strategy(window.document.graph)
+    assert strategy.k == {1: 1, 5: 3, 10: 10}
+    for bad, words in (("three", "EPOCH:K pairs"), ("0", "at least 1"), ("1:0", "at least 1")):
+        _type(qtbot, dialog.k, bad)
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok),
+                         Qt.MouseButton.LeftButton)
+        assert dialog.isVisible() and words in dialog.problem.text(), bad
+    assert not window.training.session.running
+    dialog.reject()
+
+
 def test_a_dbn_pretrains_layer_by_layer_with_per_layer_progress(qtbot, window):
     assert window.open_path("resources/examples/dbn.json", ask=False)
     filters = window.show_panel("filters")
@@ -137,8 +160,12 @@ def test_a_dbn_pretrains_layer_by_layer_with_per_layer_progress(qtbot, window):
     session.layer_started.connect(lambda event: started.append(
         (event.index, event.total, event.layer, filters.layer.currentData())))
     session.batch_progress.connect(lambda _: texts.append(window.training.progress.format()))
-    epochs = []
+    epochs, snapshots = [], []
     session.epoch_end.connect(lambda event: epochs.append(event.record.epoch))
+    live = live_values(window)
+    session.snapshot.connect(lambda snap: snapshots.append(
+        (snap.iteration, snap.epoch, sorted({k.partition("/")[0] for k in snap.params}),
+         filters.layer.currentData(), sorted(k for k in live.parameters() if k.endswith("/W")))))
     qtbot.keyClick(window.view, Qt.Key.Key_F5, Qt.KeyboardModifier.ControlModifier)
     dialog = window.pretrain_dialog
     assert dialog.method.currentText() == "dbn" and dialog.checked_layers() == [
@@ -153,6 +180,16 @@ def test_a_dbn_pretrains_layer_by_layer_with_per_layer_progress(qtbot, window):
     assert [s[3] for s in started] == ["rbm1/W", "rbm2/W", "rbm3/W"]
     assert any(t.startswith("Layer 2 / 3 (rbm2) · epoch 1 / 1") for t in texts)
     assert epochs == [1, 2, 3]  # the layers' epochs one after the other on the curves
+    # live snapshots of each layer as it trains, its steps counted on over the run, while
+    # the panels still see every layer's weights
+    layers = [layer for _, _, layer, _, _ in snapshots]
+    assert [["rbm1"], ["rbm2"], ["rbm3"]] == [x for i, x in enumerate(layers)
+                                            if i == 0 or x != layers[i - 1]]
+    iterations = [it for it, *_ in snapshots]
+    assert iterations == sorted(iterations) and len(set(iterations)) == len(iterations)
+    assert [e for _, e, layer, _, _ in snapshots if layer == ["rbm3"]][0] == 3
+    assert all(names == ["logits/W", "rbm1/W", "rbm2/W", "rbm3/W"]
+               for *_, names in snapshots)
     panel = window.panel("pretraining")
     for layer in ("rbm1", "rbm2", "rbm3"):
         row = panel.row(layer)

@@ -11,7 +11,8 @@ import nodestudio as ns
 from nodestudio.data.dataset import Dataset, Splits
 from nodestudio.ir.convert import to_document
 from nodestudio.ir.layers import layer
-from nodestudio.train.loop import Trainer
+from nodestudio.train.events import EpochEnd
+from nodestudio.train.loop import Trainer, TrainingError
 from nodestudio.train.model import Model, ModelError
 from nodestudio.train.strategies.layerwise import (
     LayerStart,
@@ -229,3 +230,27 @@ def test_contrastive_divergence_watches_and_trains_only_the_rbms_not_frozen():
     with pytest.raises(TrainingError, match="every rbm_layer .* is frozen"):
         Trainer(model, _data(), "sgd", 0.1, batch_size=10, epochs=1,
                 strategy=ContrastiveDivergence(objective="layers")).run()
+
+
+def test_a_dbns_k_raised_during_the_first_layer_reaches_every_layer_after_it():
+    """LayerwiseStrategy.set_k (the Training dock's Apply during Pretrain dbn): the layer
+    training now runs the new k from its next epoch, the layers above it from their first."""
+    model = Model.from_document(stacked(kind="rbm_layer"))
+    strategy = LayerwiseStrategy("dbn")
+    ks = []
+
+    def on_event(event):
+        if isinstance(event, EpochEnd) and event.record.epoch == 1 and not ks:
+            assert strategy.current_k == 1
+            strategy.set_k(3)
+        if isinstance(event, EpochEnd):
+            ks.append({k: v for k, v in event.record.metrics.items() if k.endswith("k")})
+    trainer = Trainer(model, _data(), "sgd", 0.1, batch_size=10, epochs=2, strategy=strategy)
+    trainer.subscribe(on_event)
+    trainer.run()
+    # rbm1's two epochs, the run's epoch for rbm1 (its last epoch's figures), rbm2's two
+    # epochs, the run's epoch for rbm2
+    assert ks == [{"k": 1.0}] + [{"k": 3.0}] * 5
+    assert strategy.current_k == 3
+    with pytest.raises(TrainingError, match="trains none"):
+        LayerwiseStrategy("dae").set_k(2)

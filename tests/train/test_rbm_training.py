@@ -80,8 +80,9 @@ def test_the_monitoring_metrics_are_in_the_history_and_the_events(tmp_path):
     metrics = [r.metrics for r in history.epochs]
     assert [e.record.metrics for e in events] == metrics
     assert [e.best_epoch for e in events] == [1, 2, 3, 4]  # the parameters kept: the last
-    assert set(metrics[0]) == {"recon", "free_energy_train", "free_energy_valid",
+    assert set(metrics[0]) == {"k", "recon", "free_energy_train", "free_energy_valid",
                                "free_energy_gap", "pseudo_likelihood"}
+    assert [m["k"] for m in metrics] == [1.0] * 4
     assert metrics[-1]["recon"] < 0.8 * metrics[0]["recon"]  # it learns
     assert metrics[-1]["pseudo_likelihood"] > metrics[0]["pseudo_likelihood"]
     last = metrics[-1]
@@ -121,7 +122,8 @@ def test_contrastive_divergence_needs_an_rbm(tmp_path):
 
 def test_the_chain_is_state_declared_in_the_op_alone(tmp_path):
     """A PCD graph read from a file, collapsed or expanded on the canvas, trained by the
-    default minibatch strategy: the chain advances as NumPy's does, with no special case."""
+    default strategy (contrastive divergence for the layer's cost, minibatch for the
+    expanded graph's): the chain advances as NumPy's does, with no special case."""
     data = binary_splits()
     chains = []
     for expanded in (False, True):
@@ -159,3 +161,39 @@ def test_no_state_is_special_cased_by_op_name():
                 for pattern in (f'op.name == "{name}"', f'op.name != "{name}"',
                                 f'op == "{name}"'):
                     assert pattern not in text, f"{path}: {pattern}"
+
+
+def test_an_rbms_cost_trains_by_contrastive_divergence_by_default(tmp_path):
+    from nodestudio.train.strategies import Minibatch
+    model, data = _load(tmp_path), binary_splits()
+    assert isinstance(Trainer(model, data, "sgd", 0.1).strategy, ContrastiveDivergence)
+    classifier = Model.load("resources/examples/dbn.json")  # RBMs under a classifier's loss
+    from nodestudio.data import load_dataset
+    trainer = Trainer(classifier, load_dataset("mnist5k"), "sgd", 0.1, epochs=1)
+    assert type(trainer.strategy) is Minibatch
+
+
+def test_k_set_during_a_run_takes_effect_from_the_next_epoch(tmp_path):
+    """What the Training dock's Apply does: set_k from another thread between epochs; the
+    steps after it match NumPy's CD-2 from the parameters the CD-1 epoch left."""
+    model, data, lr = _load(tmp_path), binary_splits(), 0.1
+    cd = ContrastiveDivergence()
+    trainer = Trainer(model, data, "sgd", lr, batch_size=len(data.train), epochs=3,
+                      strategy=cd)
+    seen = []
+
+    def on_event(event):
+        if isinstance(event, EpochEnd):
+            seen.append((cd.current_k, _params(model)))
+            if event.record.epoch == 1:
+                cd.set_k(2)
+    trainer.subscribe(on_event)
+    history = trainer.run()
+    assert [r.metrics["k"] for r in history.epochs] == [1.0, 2.0, 2.0]
+    assert [k for k, _ in seen] == [1, 2, 2]
+    grads, _ = ref.cd_gradients(_batch(data, 2), *seen[0][1], "bernoulli", 2, SEED, 1)
+    for got, start, g in zip(seen[1][1], seen[0][1], grads):
+        np.testing.assert_allclose(got, start - lr * g, atol=2e-6)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="k must be a whole number"):
+            cd.set_k(bad)

@@ -71,6 +71,10 @@ class LiveValues(QObject):
         self.window = window
         self.latest: Snapshot | None = None
         self.series: list[SeriesPoint] = []
+        # every parameter the run's snapshots have shown, newest first: a layer-wise run's
+        # snapshots hold only the layer training now, and the layers below keep the values
+        # their own stage ended with
+        self.run_params: dict[str, np.ndarray] = {}
         self._drawn_at = -math.inf  # when `draw` was last emitted (time.monotonic)
         self._timer = QTimer(self)  # a held-back draw
         self._timer.setSingleShot(True)
@@ -90,6 +94,7 @@ class LiveValues(QObject):
     def _on_run_started(self, _settings: Any = None) -> None:
         self.latest = None
         self.series = []
+        self.run_params = {}
         self._timer.stop()
         self._drawn_at = -math.inf
         self.changed.emit(None)
@@ -97,6 +102,7 @@ class LiveValues(QObject):
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         self.latest = snapshot
+        self.run_params.update(snapshot.params)
         self.series.append(SeriesPoint(snapshot.iteration, snapshot.epoch, snapshot.loss,
                                        dict(snapshot.grad_norms), dict(snapshot.weight_norms),
                                        dict(snapshot.update_ratios),
@@ -122,15 +128,15 @@ class LiveValues(QObject):
             self._draw_now()
 
     def parameters(self) -> dict[str, np.ndarray]:
-        """Parameter arrays by name ("W1", "hidden/W"): the latest snapshot's while training,
-        else the document's values, completed with the initial values of those it has none
-        of (a graph never trained)."""
-        if self.training and self.latest is not None:
-            return dict(self.latest.params)
+        """Parameter arrays by name ("W1", "hidden/W"): the document's values, completed with
+        the initial values of those it has none of (a graph never trained), and while
+        training, the values the run's snapshots have shown over them."""
         document = self.window.document
         values = dict(document.parameter_values())
         for name, value in self._initial_values().items():
             values.setdefault(name, value)
+        if self.training and self.latest is not None:
+            values.update(self.run_params)
         return values
 
     def _initial_values(self) -> dict[str, np.ndarray]:

@@ -42,6 +42,7 @@ from nodestudio.gui.training.fields import (
     positive,
     whole_box,
 )
+from nodestudio.gui.training.gibbs import GibbsStepsRow
 from nodestudio.gui.training.session import BatchProgress, TrainingSession
 from nodestudio.train.events import EpochEnd, History
 from nodestudio.train.loop import FULLBATCH_METHODS, OPTIMIZER_NAMES, TrainingError
@@ -233,6 +234,8 @@ class TrainingPanel(QWidget):
         footer.setContentsMargins(10, 8, 10, 10)
         footer.setSpacing(6)
         footer.addLayout(buttons)
+        self.gibbs = GibbsStepsRow(self.session)  # shown while an RBM trains
+        footer.addWidget(self.gibbs)
         footer.addWidget(self.progress)
         footer.addWidget(self.status)
         layout = QVBoxLayout(self)

@@ -19,6 +19,7 @@ layer says); a selection of some of them is pretrained one layer at a time, as `
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QVBoxLayout,
@@ -40,7 +42,7 @@ from nodestudio.graph.model import Graph
 from nodestudio.gui.training.fields import NumberEdit, whole_box
 from nodestudio.train.events import History
 from nodestudio.train.loop import FULLBATCH_METHODS, OPTIMIZER_NAMES, TrainingError
-from nodestudio.train.pretrain import METHODS
+from nodestudio.train.pretrain import METHODS, parse_k
 from nodestudio.train.regularise import Regularisation
 from nodestudio.train.settings import TrainingSettings
 
@@ -63,7 +65,8 @@ _FIGURE_WORDS = {"recon": "recon", "free_energy_gap": "free-energy gap",
 
 class PretrainRequest:
     """What to pretrain and how. `layers`: node ids, or None for the whole stack; `k`: the
-    RBMs' Gibbs steps, or None for each layer's own."""
+    RBMs' Gibbs steps, a schedule {first epoch: k} (raising k as training goes on), or None
+    for each layer's own."""
 
     method: str = "rbm"
     layers: tuple[str, ...] | None = None
@@ -71,7 +74,7 @@ class PretrainRequest:
     optimizer: str = "sgd"
     lr: float | None = 0.1
     batch_size: int = 20
-    k: int | None = None
+    k: int | Mapping[int, int] | None = None
 
     def strategy(self, graph: Graph) -> Any:
         """The training strategy that runs it (a fresh one per run)."""
@@ -101,15 +104,22 @@ class PretrainRequest:
         if self.lr is not None:
             out["lr"] = self.lr
         if self.k is not None:
-            out["k"] = self.k
+            out["k"] = k_text(self.k)
         return out
 
     def describe(self) -> str:
         what = ", ".join(self.layers) if self.layers else "the whole stack"
-        k = f", k={self.k}" if self.k is not None else ""
+        k = f", k {k_text(self.k)}" if self.k is not None else ""
         lr = f", lr {self.lr:g}" if self.lr is not None else ""
         return (f"{self.method} on {what}: {self.epochs} epoch{'s' * (self.epochs != 1)} per "
                 f"layer, {self.optimizer}{lr}, batch {self.batch_size}{k}")
+
+
+def k_text(k: int | Mapping[int, int]) -> str:
+    """k as --k and the dialog write it: "3", or "1:1,5:3" for a schedule."""
+    if isinstance(k, Mapping):
+        return ",".join(f"{epoch}:{value}" for epoch, value in sorted(k.items()))
+    return str(k)
 
 
 def stack_layers(graph: Graph, method: str) -> list[str]:
@@ -125,10 +135,14 @@ def stored_request(metadata: Any) -> PretrainRequest:
     stored = stored if isinstance(stored, dict) else {}
     values = dict(DEFAULTS)
     for key, kind in (("method", str), ("optimizer", str), ("epochs", int),
-                      ("batch_size", int), ("lr", float), ("k", int)):
+                      ("batch_size", int), ("lr", float)):
         value = stored.get(key)
         if isinstance(value, kind) or kind is float and isinstance(value, int):
             values[key] = value
+    try:  # a number, or a schedule written as --k takes it ("1:1,5:3")
+        values["k"] = parse_k(str(stored["k"])) if "k" in stored else None
+    except ValueError:
+        values["k"] = None
     if values["method"] not in METHODS:
         values["method"] = DEFAULTS["method"]
     if values["optimizer"] not in MINIBATCH_OPTIMIZERS:
@@ -162,9 +176,12 @@ class PretrainDialog(QDialog):
         self.layer_note.setWordWrap(True)
         self.epochs = whole_box(1, 100_000, "Passes over the training set, per layer")
         self.epochs.setValue(stored.epochs)
-        self.k = NumberEdit(stored.k, whole=True, optional=True, low=1,
-                            placeholder="each layer's own",
-                            tooltip="Gibbs steps of contrastive divergence (CD-k, PCD-k)")
+        self.k = QLineEdit(k_text(stored.k) if stored.k is not None else "")
+        self.k.setPlaceholderText("each layer's own")
+        self.k.setToolTip("Gibbs steps of contrastive divergence (CD-k, PCD-k): a number, "
+                          "or from which epoch which k, e.g. 1:1, 5:3, 10:10 (CD-1 first, "
+                          "more steps as the model sharpens). The Training dock can also "
+                          "raise k while the run goes on.")
         self.optimizer = QComboBox()
         self.optimizer.addItems(list(MINIBATCH_OPTIMIZERS))
         self.optimizer.setCurrentText(stored.optimizer)
@@ -238,12 +255,23 @@ class PretrainDialog(QDialog):
         if not layers:
             raise TrainingError("check at least one layer to pretrain")
         try:
-            lr, k = self.lr.value(), self.k.value() if self.k.isEnabled() else None
+            lr = self.lr.value()
         except ValueError as exc:
             raise TrainingError(str(exc)) from None
+        k = None
+        if self.k.isEnabled() and self.k.text().strip():
+            try:
+                k = parse_k(self.k.text().replace(" ", ""))
+            except ValueError:
+                raise TrainingError(f"Gibbs steps k: write a number or EPOCH:K pairs such as "
+                                    f"1:1, 5:3; got {self.k.text()!r}") from None
+            if isinstance(k, int) and k < 1 or isinstance(k, dict) and (
+                    not k or min(k.values()) < 1 or min(k) < 1):
+                raise TrainingError(f"Gibbs steps k: each k and epoch is at least 1; got "
+                                    f"{self.k.text()!r}")
         return PretrainRequest(method, None if layers == stack else tuple(layers),
                                self.epochs.value(), self.optimizer.currentText(), lr,
-                               self.batch_size.value(), None if k is None else int(k))
+                               self.batch_size.value(), k)
 
     def _accept(self) -> None:
         try:

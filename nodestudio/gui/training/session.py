@@ -35,6 +35,7 @@ from nodestudio.errors import GraphError, NodeStudioError
 from nodestudio.graph.history import capture
 from nodestudio.graph.model import Graph
 from nodestudio.train.events import BatchEnd, EpochEnd, Failed, Finished, History, Snapshot
+from nodestudio.train.loop import TrainingError
 from nodestudio.train.model import DataMismatchError, RolesError
 from nodestudio.train.settings import TrainingSettings
 from nodestudio.train.strategies.layerwise import LayerStart
@@ -140,6 +141,7 @@ class _Worker:
         # run's epochs are numbered on from the layers before (`_epoch_offset`)
         self._layer: LayerStart | None = None
         self._epoch_offset = 0
+        self._step_offset = self._layer_steps = 0  # steps of the layers done / of this one
         self._total_epochs = settings.epochs
         self.trainer: Any = None
         self.stop_requested = threading.Event()
@@ -226,6 +228,7 @@ class _Worker:
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, BatchEnd):
+            self._layer_steps = event.iteration + 1
             self._batch(event)
             self._run_step_tasks(event)
         elif isinstance(event, LayerStart):
@@ -237,9 +240,14 @@ class _Worker:
                 f"{self._layer.layer}/epochs" in event.record.metrics:
             # the layer-wise run's own epoch: the layer is done (its epochs came before)
             self._epoch_offset += int(event.record.metrics[f"{self._layer.layer}/epochs"])
+            self._step_offset += self._layer_steps
+            self._layer_steps = 0
             if not self.closed:
                 self.bridge.layer_finished.emit((self._layer.layer, event.record))
         elif isinstance(event, Snapshot):
+            if self._epoch_offset:  # a later layer's: steps and epochs numbered on over the run
+                event = replace(event, iteration=event.iteration + self._step_offset,
+                                epoch=event.epoch + self._epoch_offset)
             self._pending_snapshot = event  # the newest always goes on, now or at the end
             if time.perf_counter() - self._last_snapshot >= SNAPSHOT_INTERVAL:
                 self._send_snapshot()
@@ -419,6 +427,22 @@ class TrainingSession(QObject):
         raised) to the GUI thread. Returns the function that removes the task."""
         self._epoch_tasks.append(task)
         return lambda: self._epoch_tasks.remove(task) if task in self._epoch_tasks else None
+
+    def gibbs_steps(self) -> int | None:
+        """The Gibbs steps k of the contrastive divergence running now; None when no RBM is
+        training (another kind of run, or none, or still compiling)."""
+        trainer = self._worker.trainer if self._worker is not None else None
+        return getattr(getattr(trainer, "strategy", None), "current_k", None)
+
+    def set_gibbs_steps(self, k: int) -> None:
+        """Run k Gibbs steps from the next epoch on (raise k as the model sharpens, as
+        Hinton's guide suggests); TrainingError when no RBM is training."""
+        trainer = self._worker.trainer if self._worker is not None else None
+        strategy = getattr(trainer, "strategy", None)
+        if self.gibbs_steps() is None or not hasattr(strategy, "set_k"):
+            raise TrainingError("no RBM is training now: k is the Gibbs steps of "
+                                "contrastive divergence")
+        strategy.set_k(k)
 
     @property
     def running(self) -> bool:

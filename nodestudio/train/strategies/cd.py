@@ -12,6 +12,7 @@ persistent chain is the layer's declared state and advances with every step. Wha
   the same shared variables (weights, chain) and recompiles the step; the optimizer's state
   (momentum, Adam's moments) is carried over.
 * per-epoch metrics (named "<layer>/<metric>" when the graph has several RBMs):
+  - `k`: the Gibbs steps the epoch ran;
   - `recon`: the layer's reconstruction error, the mean over the epoch's steps;
   - `free_energy_train`, `free_energy_valid`, `free_energy_gap` (valid - train): the mean
     free energy of up to `monitor_rows` training rows (a fixed sample) and validation rows,
@@ -50,6 +51,13 @@ if TYPE_CHECKING:
 RBM_OP = "rbm_layer"
 KSchedule = int | Mapping[int, int] | Callable[[int], int] | None
 OBJECTIVES = ("loss", "layers")
+
+
+def is_rbm_cost(loss: Variable | None) -> bool:
+    """Whether `loss` is an RBM layer's CD cost (rbm.json's loss): training it is contrastive
+    divergence, so the Trainer picks this strategy for it (its figures, k schedules)."""
+    owner = loss.owner if loss is not None else None
+    return owner is not None and owner.op.name == RBM_OP and loss is owner.outputs[1]
 
 
 def rbm_nodes(outputs: list[Variable]) -> list[Apply]:
@@ -109,10 +117,17 @@ class ContrastiveDivergence(Minibatch):
         self._sample: np.ndarray | None = None
 
     def set_k(self, k: int) -> None:
-        """Use k Gibbs steps from the next epoch on."""
-        if int(k) < 1:
-            raise ValueError(f"k must be >= 1, got {k!r}")
+        """Use k Gibbs steps from the next epoch on (the studio's Training dock calls it from
+        the GUI thread during a run: one attribute, read when an epoch starts)."""
+        if isinstance(k, bool) or int(k) != k or int(k) < 1:
+            raise ValueError(f"k must be a whole number >= 1, got {k!r}")
         self.k = int(k)
+
+    @property
+    def current_k(self) -> int | None:
+        """The Gibbs steps of the RBMs being trained now (the first's, when they differ);
+        None before the run has prepared."""
+        return self.nodes[0].attrs["k"] if self.nodes else None
 
     def k_at(self, epoch: int) -> int | None:
         if self.k is None or isinstance(self.k, int):
@@ -177,6 +192,7 @@ class ContrastiveDivergence(Minibatch):
         valid = data.valid
         valid_x = model.feed(valid, slice(0, self.monitor_rows))[0] if len(valid) else None
         for node, monitor in zip(self.nodes, self._monitors):
+            metrics[self._metric(node, "k")] = float(node.attrs["k"])
             rows = monitor.rows(train_x)
             f_train = monitor.mean_free_energy(rows)
             metrics[self._metric(node, "free_energy_train")] = f_train
@@ -240,4 +256,4 @@ def _trained(nodes: list[Apply], trainer: Trainer) -> list[Apply]:
             if any(id(v) in trained for v in layer_params(node.outputs[0]).values())]
 
 
-__all__ = ["ContrastiveDivergence", "rbm_nodes"]
+__all__ = ["ContrastiveDivergence", "is_rbm_cost", "rbm_nodes"]

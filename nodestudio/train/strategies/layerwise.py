@@ -239,6 +239,7 @@ class LayerwiseStrategy(Strategy):
         self.method, self.layers, self.name = method, layers, f"layerwise {method}"
         self.k = k  # dbn: the Gibbs steps of every RBM (ContrastiveDivergence's k)
         self.stages: list[Stage] = []
+        self.current: Stage | None = None  # the stage training now
         self.per_layer, self.patience, self.min_epochs = 0, None, 0
 
     def check(self, trainer: Trainer) -> None:
@@ -254,6 +255,23 @@ class LayerwiseStrategy(Strategy):
             raise TrainingError(f"--k sets the Gibbs steps of RBMs; method {self.method} "
                                 "trains none")
 
+    def set_k(self, k: int) -> None:
+        """dbn: k Gibbs steps from the next epoch of the layer training now, and for the
+        layers above it."""
+        if self.method != "dbn":
+            raise TrainingError(f"k sets the Gibbs steps of RBMs; method {self.method} "
+                                "trains none")
+        self.k = k
+        for stage in self.stages:
+            if isinstance(stage.strategy, ContrastiveDivergence):
+                stage.strategy.set_k(k)
+
+    @property
+    def current_k(self) -> int | None:
+        """The Gibbs steps of the RBM training now (dbn), else None."""
+        strategy = self.current.strategy if self.current is not None else None
+        return strategy.current_k if isinstance(strategy, ContrastiveDivergence) else None
+
     def prepare(self, trainer: Trainer) -> None:
         self.stages = select_stages(trainer.model, self.method, self.layers)
         if self.k is not None:
@@ -266,7 +284,7 @@ class LayerwiseStrategy(Strategy):
         trainer.early.patience = None
 
     def run_epoch(self, trainer: Trainer, epoch: int) -> EpochResult:
-        stage = self.stages[epoch - 1]
+        stage = self.current = self.stages[epoch - 1]
         trainer.emit(LayerStart(epoch, len(self.stages), stage.layer, self.method,
                                 self.per_layer))
         optimizer = type(trainer.optimizer)(**trainer.optimizer.hyperparameters())
@@ -274,7 +292,8 @@ class LayerwiseStrategy(Strategy):
                               trainer.schedule, self.per_layer, batch_size=trainer.batch_size,
                               seed=trainer.seed, balanced=trainer.balanced,
                               eval_batch_size=trainer.eval_batch_size,
-                              patience=self.patience, min_epochs=self.min_epochs)
+                              patience=self.patience, min_epochs=self.min_epochs,
+                              **_probe_settings(trainer))
 
         def forward(event: Any) -> None:  # the layer's progress; pause and stop reach it
             if event.kind in ("finished", "failed"):  # the run's own end comes later
@@ -295,6 +314,15 @@ class LayerwiseStrategy(Strategy):
             metrics[f"{stage.layer}/valid_cost"] = last.valid_loss
         metrics.update(last.metrics)
         return EpochResult(last.train_loss, last.train_error, metrics)
+
+
+def _probe_settings(trainer: Trainer) -> dict[str, Any]:
+    """The run's live snapshots (the studio's panels) for a layer's own trainer: the same
+    interval and rows, on that layer's objective and parameters."""
+    probe = trainer.probe
+    if probe is None:
+        return {}
+    return {"probe_every": probe.every, "probe_batch": len(probe.rows)}
 
 
 class Layerwise:
