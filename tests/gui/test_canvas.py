@@ -400,3 +400,28 @@ def test_selected_cards_and_wires_can_be_deleted_and_the_graph_replaced(canvas, 
     document.replace(example("logistic_regression"), None)  # every item made again
     scene.nodes[next(iter(scene.nodes))].setSelected(True)
     assert scene.selected_node_ids()
+
+
+def test_the_empty_graph_hint_is_repainted_away_when_the_first_node_arrives(canvas, qtbot):
+    """The hint covers the viewport; a smart update repaints only around the node dropped,
+    so the view repaints all of it when the graph stops (or starts) being empty."""
+    from PySide6.QtCore import QObject
+
+    document, scene, view = canvas()
+    painted: list = []
+
+    class Paints(QObject):
+        def eventFilter(self, obj, event):  # noqa: N802  (Qt's name)
+            if event.type() == QEvent.Paint:
+                painted.append(event.region().boundingRect())
+            return False
+
+    spy = Paints()
+    view.viewport().installEventFilter(spy)
+    qtbot.wait(50)
+    whole = view.viewport().rect()
+    for edit in (lambda: document.add_node("sigmoid"), document.undo_stack.undo):
+        painted.clear()
+        edit()
+        qtbot.waitUntil(lambda: any(r.contains(whole) for r in painted), timeout=2000)
+    view.viewport().removeEventFilter(spy)

@@ -59,6 +59,10 @@ class GraphView(QGraphicsView):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setSceneRect(_room(QRectF()))
         scene.sceneRectChanged.connect(self._cover)
+        # the empty graph's hint is drawn over the whole viewport; a smart update repaints only
+        # around the first node dropped, which would leave the rest of the hint on screen
+        self._hint_shown = not scene.nodes
+        scene.changed.connect(lambda _rects: self._repaint_if_hint_changed())
         self.setFrameShape(QGraphicsView.NoFrame)
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.StrongFocus)
@@ -419,6 +423,12 @@ class GraphView(QGraphicsView):
         painter.drawText(area.adjusted(0, 20, 0, 20), Qt.AlignCenter | Qt.TextWordWrap,
                          EMPTY_HINT)
         painter.restore()
+
+    def _repaint_if_hint_changed(self) -> None:
+        empty = not self.graph_scene.nodes
+        if empty != self._hint_shown:
+            self._hint_shown = empty
+            self.viewport().update()
 
     def _theme_changed(self, _theme) -> None:
         self.viewport().update()
