@@ -350,7 +350,7 @@ class MainWindow(FileActions, QMainWindow):
             return
         example, classes = shape
         self.scene.set_dataset_binding(f"{short}: {' x '.join(map(str, example))}",
-                                       f"{short}: {classes} classes")
+                                       f"{short}: {classes} classes", shape)
 
     def _training_running(self, running: bool) -> None:
         if running:

@@ -425,3 +425,25 @@ def test_the_empty_graph_hint_is_repainted_away_when_the_first_node_arrives(canv
         edit()
         qtbot.waitUntil(lambda: any(r.contains(whole) for r in painted), timeout=2000)
     view.viewport().removeEventFilter(spy)
+
+
+def test_inputs_dropped_are_shaped_for_the_dataset_features_then_labels(canvas):
+    document, scene, view = canvas()
+    assert scene.new_input_attrs() is None  # the dataset's shape is not known yet
+    view.add_op("input", QPointF(0, 0))
+    [first] = document.graph.nodes.values()
+    assert list(first.attrs["shape"]) == [] and first.attrs["role"] == "auto"  # the defaults
+    document.undo_stack.undo()
+    scene.set_dataset_binding("digits: 8 x 8", "digits: 10 classes", ((8, 8), 10))
+    features = view.add_op("input", QPointF(0, 0))
+    labels = view.add_op("input", QPointF(0, 150))
+    third = view.add_op("input", QPointF(0, 300))
+    nodes = document.graph.nodes
+    assert nodes[features].attrs == {"shape": [None, 64], "dtype": "float32",
+                                     "role": "features"}
+    assert nodes[labels].attrs == {"shape": [None], "dtype": "int32", "role": "labels"}
+    assert list(nodes[third].attrs["shape"]) == [] and nodes[third].attrs["role"] == "auto"
+    assert (document.roles.features, document.roles.labels) == (features, labels)
+    dense = view.add_op("dense_layer", QPointF(300, 0))
+    document.connect(f"{features}:out", f"{dense}:x")  # a dense layer takes the rows as they are
+    assert len(document.graph.edges) == 1

@@ -51,6 +51,8 @@ class GraphScene(QGraphicsScene):
         self._selection: list[str] = []
         self._quiet_selection = False
         self.binding: dict[str, str] = {}  # role -> the dataset it is fed (set_dataset_binding)
+        # the dataset's (example shape, classes), when known: what a new input is shaped for
+        self.dataset_shape: tuple[tuple[int, ...], int] | None = None
         # The graph outlives the scene: unsubscribe when the C++ scene goes, without self.
         self._subscription: list[Any] = [None]
         holder = self._subscription
@@ -217,11 +219,32 @@ class GraphScene(QGraphicsScene):
             self.group_moved(group_id)
         self.refresh_roles()
 
-    def set_dataset_binding(self, features: str = "", labels: str = "") -> None:
+    def set_dataset_binding(self, features: str = "", labels: str = "",
+                            shape: tuple[tuple[int, ...], int] | None = None) -> None:
         """What the features and labels inputs will receive (from the Training dock's
-        dataset), shown on those input nodes: "mnist5k: 28 x 28"."""
+        dataset), shown on those input nodes: "mnist5k: 28 x 28"; `shape`: the dataset's
+        (example shape, number of classes) when known."""
         self.binding = {"features": features, "labels": labels}
+        self.dataset_shape = shape
         self.refresh_roles()
+
+    def new_input_attrs(self) -> dict[str, Any] | None:
+        """The attributes of an input dropped on the canvas: while the graph has no features
+        input, one fed the dataset's examples as flat rows (B x 784 for mnist5k: what a dense
+        layer reads); then one fed its labels (B, int32); after that, the op's defaults.
+        None when the dataset's shape is unknown (a file not read yet)."""
+        if self.dataset_shape is None:
+            return None
+        roles = self.document.roles
+        example, _classes = self.dataset_shape
+        if roles.features is None:
+            width = 1
+            for dim in example:
+                width *= dim
+            return {"shape": [None, width], "dtype": "float32", "role": "features"}
+        if roles.labels is None:
+            return {"shape": [None], "dtype": "int32", "role": "labels"}
+        return None
 
     def refresh_roles(self) -> None:
         """Tag each node's output ports with the training role the document gives them."""

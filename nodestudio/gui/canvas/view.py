@@ -133,9 +133,11 @@ class GraphView(QGraphicsView):
 
     # --- editing commands ----------------------------------------------------------------------
     def add_op(self, op: str, scene_pos: QPointF) -> str | None:
-        """Add an op with its top-left corner at a scene point and select it."""
+        """Add an op with its top-left corner at a scene point and select it. An input is
+        shaped for the Training dock's dataset (GraphScene.new_input_attrs)."""
+        attrs = self.graph_scene.new_input_attrs() if op == "input" else None
         try:
-            node_id = self.document.add_node(op, position=(scene_pos.x(), scene_pos.y()))
+            node_id = self.document.add_node(op, attrs, position=(scene_pos.x(), scene_pos.y()))
         except GraphError as exc:
             self.graph_scene.refuse(exc.detail, QCursor.pos())
             return None
