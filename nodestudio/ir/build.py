@@ -3,7 +3,6 @@ gradient rules and composite expansions are written against."""
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +11,7 @@ import numpy as np
 from nodestudio.errors import ShapeError
 from nodestudio.ir import expr as expr_module
 from nodestudio.ir.expr import Variable, apply, as_variable, fresh_name
-from nodestudio.ops.registry import FLOAT64, FLOATS
+from nodestudio.ops.registry import FLOAT64, FLOATS, stream_seed_of
 
 # --- elementwise ----------------------------------------------------------------------------
 
@@ -320,7 +319,7 @@ def random_uniform_like(x, seed: int | None = None):
     its own stream, seeded from the node's name."""
     if seed is None:
         name = fresh_name("random_uniform_like")
-        return apply("random_uniform_like", x, seed=_seed_of(name), name=name)
+        return apply("random_uniform_like", x, seed=stream_seed_of(name), name=name)
     return apply("random_uniform_like", x, seed=seed)
 
 
@@ -336,11 +335,7 @@ def stream_seed(seed: int) -> int:
     expansion runs in. Names are stable in a document and follow build order in the API."""
     if seed >= 0:
         return seed
-    return _seed_of(expr_module._scope.get().rstrip("/"))  # the one place reading the scope
-
-
-def _seed_of(name: str) -> int:
-    return zlib.crc32(name.encode()) % 2**31
+    return stream_seed_of(expr_module._scope.get().rstrip("/"))  # the one place reading it
 
 
 def dense(x, W, b):

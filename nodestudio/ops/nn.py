@@ -35,7 +35,9 @@ def _uniform_ref(x, seed, _call=0):
 
 register(OpDef("random_uniform_like", "Random",
                "uniform [0, 1) numbers shaped like x, new on every call (counter-based Philox)",
-               (PortDef("x"),), attrs=(AttrDef("seed", "int", 0, "stream seed", low=0),),
+               (PortDef("x"),), attrs=(AttrDef("seed", "int", -1, "stream seed; -1: a stream "
+                                               "of its own, drawn from the node's name",
+                                               low=-1, special="own stream", stream=True),),
                shape=lambda types, at: [TensorType(FLOAT, types[0].shape)],
                reference=_uniform_ref, kernel="random", stateful=True,
                grad=lambda F, ins, outs, gs, at: [None]))

@@ -14,6 +14,7 @@ layer (see `nodestudio.ir.build`), so this layer needs neither the IR nor OpenCL
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,6 +167,9 @@ class AttrDef:
     # what an editor shows instead of the lowest value where that one means something else
     # ("own stream" for a seed of -1)
     special: str = ""
+    # a random stream's seed: -1 asks for a stream of its own, which a primitive op gets when
+    # it is built (`stream_seed_of` its node's name); a composite resolves it in its expansion
+    stream: bool = False
 
     def check(self, value: Any, node: str | None) -> Any:
         """Validate and normalise one value; raise GraphError naming node and attribute."""
@@ -406,7 +410,15 @@ class OpDef:
         out = {}
         for a in self.attrs:
             out[a.name] = a.check(attrs[a.name], node) if a.name in attrs else a.default
+            if a.stream and out[a.name] == -1 and self.expand is None:
+                out[a.name] = stream_seed_of(node)
         return out
+
+
+def stream_seed_of(name: str) -> int:
+    """The seed of "a stream of its own" for the node named `name`: stable for a name (a
+    document's node ids; the Python API's names follow build order), distinct across names."""
+    return zlib.crc32(name.encode()) % 2**31
 
 
 _REGISTRY: dict[str, OpDef] = {}

@@ -286,8 +286,10 @@ CASES: dict[str, Any] = {
         Case("same", (F(33,), F(33,))),
         Case("int", (I(1, 4), I(3, 4)), fd=False, free=None)],
     # random
-    "random_uniform_like": [Case("seed0", (F(3, 4),)), Case("seed7", (F(257,),), {"seed": 7}),
-                            Case("scalar", (F(),), {"seed": 1})],
+    "random_uniform_like": [Case("seed0", (F(3, 4),), {"seed": 0}),
+                            Case("seed7", (F(257,),), {"seed": 7}),
+                            Case("scalar", (F(),), {"seed": 1}),
+                            Case("own_stream", (F(5, 3),))],
     # augmentation (no gradient: forward and OpenCL checks only)
     "random_affine": [
         Case("flat", (F(3, 35),), {"height": 5, "width": 7, "max_degrees": 30.0,

@@ -84,3 +84,30 @@ def test_dropout_streams_on_opencl_match_the_reference():
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g, w)
         assert (got[0] != got[1]).any()
+
+
+def test_random_nodes_of_a_document_draw_their_own_streams_by_default():
+    """Two random_uniform_like nodes dropped on the canvas keep their default seed (-1, "own
+    stream"): each draws from a stream of its node id, not both from seed 0; a seed given
+    is kept, and the file round-trips -1."""
+    from nodestudio.graph import fileformat
+    from nodestudio.graph.model import Graph
+    from nodestudio.ir.convert import from_document
+    from nodestudio.ops import registry
+
+    graph = Graph()
+    graph.add_node("input", {"shape": [None, 6]}, id="x")
+    for node_id, attrs in (("noise_a", {}), ("noise_b", {}), ("fixed", {"seed": 3})):
+        graph.add_node("random_uniform_like", attrs, id=node_id)
+        graph.connect("x:out", f"{node_id}:x")
+        graph.set_output(node_id, f"{node_id}:out")
+    assert registry.get("random_uniform_like").attr("seed").special == "own stream"
+    loaded = from_document(fileformat.loads(fileformat.dumps(graph)))
+    outs = [loaded.outputs[n] for n in ("noise_a", "noise_b", "fixed")]
+    assert [v.owner.attrs["seed"] for v in outs] == [
+        zlib.crc32(b"noise_a") % 2**31, zlib.crc32(b"noise_b") % 2**31, 3]
+    a, b, fixed = evaluate(outs, {loaded.inputs["x"]: np.zeros((4, 6))})
+    assert not np.array_equal(a, b)
+    np.testing.assert_array_equal(fixed, philox.uniform(24, 3, 0).reshape(4, 6))
+    np.testing.assert_array_equal(a, philox.uniform(24, zlib.crc32(b"noise_a") % 2**31,
+                                                    0).reshape(4, 6))
