@@ -33,14 +33,19 @@ def window(studio):
 def test_k_raised_from_the_training_dock_applies_from_the_next_epoch(qtbot, window, tmp_path):
     assert window.open_path(_small_rbm(tmp_path), ask=False)
     training = window.training
-    row = training.gibbs
-    assert row.isHidden()  # nothing trains
+    assert training.gibbs.isHidden()  # nothing trains
     records = []
     training.session.epoch_end.connect(lambda event: records.append(event.record))
+    panel = window.show_panel("pretraining")  # follows a Train run by CD as well
     qtbot.mouseClick(training.train_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(records) >= 1, timeout=LONG)
     assert records[0].metrics["k"] == 1.0  # Train on an RBM's cost: contrastive divergence
     assert "free_energy_gap" in records[0].metrics
+    qtbot.waitUntil(lambda: panel.layers == ["rbm"] and panel.epochs["rbm"] >= 1, timeout=LONG)
+    assert panel.heading.text() == "Training rbm by contrastive divergence"
+    row = panel.row("rbm")
+    assert row[1] == "training" and row[4] != "–"  # its reconstruction error
+    row = training.gibbs
     assert not row.isHidden() and row.spin.value() == 1 and row.note.text() == "now 1"
     assert not row.apply.isEnabled()  # nothing to apply yet
 
@@ -63,6 +68,7 @@ def test_k_raised_from_the_training_dock_applies_from_the_next_epoch(qtbot, wind
         pass
     assert row.isHidden()
     assert all(r.metrics["k"] == 3.0 for r in training.session.history.epochs[first_three:])
+    assert panel.row("rbm")[1] == "done"
 
 
 def test_the_row_stays_hidden_for_a_network_without_rbms(qtbot, window):

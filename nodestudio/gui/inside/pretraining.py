@@ -7,7 +7,8 @@ reconstruction error, the free-energy gap (mean F on validation rows minus mean 
 rows: growing means overfitting) and the pseudo-likelihood estimate (nodestudio/train/
 strategies/cd.py). Beside it, one plot per figure over the run's epochs (a layer's epochs follow
 the layer below's), one colour per layer. The Pretrain action opens the panel; it follows the
-Training dock's session (`layer_started`, `epoch_end`, `layer_finished`).
+Training dock's session (`layer_started`, `epoch_end`, `layer_finished`), and also a Train run
+of an RBM's cost (contrastive divergence: `rbm.json`), whose figures are the same.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class PretrainingPanel(QWidget):
         self.epochs: dict[str, int] = {}
         self.points: dict[str, dict[str, list[tuple[float, float]]]] = {}
         self.current: str | None = None
+        self.cd_run = False  # a Train run by contrastive divergence (not Train > Pretrain)
         self.heading = QLabel("Train > Pretrain… trains the layers here, one after the other")
         self.heading.setWordWrap(True)
         self.table = QTableWidget(0, len(COLUMNS))
@@ -94,7 +96,11 @@ class PretrainingPanel(QWidget):
                 self._layer_started(self.session.layer)
 
     # --- from the session ------------------------------------------------------------------
+    def _following(self) -> bool:
+        return self.session.pretraining is not None or self.cd_run
+
     def _run_started(self, _settings: Any) -> None:
+        self.cd_run = False
         request = self.session.pretraining
         if request is None:
             return  # ordinary training: the panel keeps the last pretraining's figures
@@ -111,7 +117,13 @@ class PretrainingPanel(QWidget):
 
     def _layer_started(self, event: Any) -> None:
         if self.session.pretraining is None:
-            return
+            if event.method != "cd":
+                return
+            # Train on an RBM's cost: contrastive divergence, with the figures of Pretrain rbm
+            self.cd_run = True
+            self.layers, self.status, self.epochs, self.points = [], {}, {}, {}
+            self.heading.setText(f"Training {event.layer} by contrastive divergence")
+            self._redraw()
         names = [n.strip() for n in event.layer.split(",")]  # CD: RBMs trained together
         for name in names:
             if name not in self.status:
@@ -123,7 +135,7 @@ class PretrainingPanel(QWidget):
         self._fill_table()
 
     def _epoch_end(self, event: EpochEnd) -> None:
-        if self.session.pretraining is None or self.current is None:
+        if not self._following() or self.current is None:
             return
         record = event.record
         names = [n.strip() for n in self.current.split(",")]
@@ -146,7 +158,7 @@ class PretrainingPanel(QWidget):
         self._fill_table()
 
     def _ended(self, how: str) -> None:
-        if self.session.pretraining is None:
+        if not self._following():
             return
         for layer, state in self.status.items():
             if state == "training" or how == "done" and state == "waiting" and \
