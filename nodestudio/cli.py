@@ -226,10 +226,11 @@ def _load_data(settings: Any, download: bool) -> Any:
     return load_data(settings, download=download, progress=progress)
 
 
-def _data_notes(data: Any) -> None:
-    """What 'auto' did to the data; raw values far outside [0, 1]."""
+def _data_notes(data: Any, model: Any = None) -> None:
+    """What 'auto' did to the data; raw values far outside [0, 1]; more outputs than the
+    dataset has classes (`model`'s class notes)."""
     from nodestudio.train.settings import note_text
-    for note in data.notes:
+    for note in [*data.notes, *(model.class_notes(data) if model is not None else [])]:
         print(f"nodestudio: {note.level}: {note_text(note)}", file=sys.stderr)
 
 
@@ -277,7 +278,7 @@ def _run_training(args: argparse.Namespace, strategy: Any = None,
     if model.roles is not None:  # what a graph without marks was taken to be
         inferred = f" ({'; '.join(model.roles.inferred)})" if model.roles.inferred else ""
         print(f"roles: {model.roles.describe()}{inferred}", file=sys.stderr)
-    _data_notes(data)
+    _data_notes(data, model)
     if trainer.optimizer is None and args.lr is not None:
         print(f"nodestudio: note: {trainer.method} chooses its own steps; --lr is not used",
               file=sys.stderr)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from nodestudio.data.dataset import Dataset, Splits
+from nodestudio.data.dataset import DataNote, Dataset, Splits
 from nodestudio.errors import GraphError, NodeStudioError
 from nodestudio.graph.model import Graph
 from nodestudio.ir.annotate import annotation_of
@@ -59,7 +59,8 @@ class ModelError(NodeStudioError):
 
 class DataMismatchError(ModelError):
     """A dataset that does not fit the graph (feature size, number of classes); `fix`, when
-    there is one, is the edit that makes the graph fit (the features input's shape)."""
+    there is one, is the edit that makes the graph fit (the features input's shape, the units
+    of the dense layer giving the logits)."""
 
     def __init__(self, source: str, message: str, fix: Fix | None = None):
         super().__init__(source, message)
@@ -255,9 +256,36 @@ class Model:
                 raise DataMismatchError(self.source, f"the graph expects {want}, but dataset "
                                         f"{split.name!r} has {split.n_features} ({rows})", fix)
             if self.n_classes is not None and split.n_classes > self.n_classes:
+                layer = self.logits_layer()
+                fix = None if layer is None else _units_fix(layer, split.n_classes)
                 raise DataMismatchError(self.source, f"dataset {split.name!r} has "
                                         f"{split.n_classes} classes, but the graph's output "
-                                        f"distinguishes {self.n_classes}")
+                                        f"distinguishes {self.n_classes}", fix)
+
+    def class_notes(self, data: Splits) -> list[DataNote]:
+        """A warning when the graph's output distinguishes more classes than the dataset has
+        (a dense layer left at its default 100 units as the logits of 10 digits): it trains,
+        but the extra outputs are never a label."""
+        have = data.train.n_classes
+        if self.n_classes is None or self.n_classes <= have:
+            return []
+        layer = self.logits_layer()
+        hint = f" (set the units of {layer!r} to {have})" if layer is not None else ""
+        name = data.train.name.rpartition(":")[0] or data.train.name  # "mnist5k:train"
+        return [DataNote("warning", f"the graph's output distinguishes {self.n_classes} "
+                         f"classes, but dataset {name!r} has {have}: "
+                         f"{self.n_classes - have} of its outputs are never a label{hint}")]
+
+    def logits_layer(self) -> str | None:
+        """The user's dense_layer whose output the loss reads as its logits, when there is
+        one: what a class-count fix edits."""
+        for node in toposort([v for v in (self.loss, self.error) if v is not None]):
+            if len(node.inputs) > 1 and node.inputs[1] is self.y:
+                producer = node.inputs[0].owner
+                if producer is not None and producer.op.name == "dense_layer" and \
+                        producer.name in self.nodes:
+                    return producer.name
+        return None
 
     def feed(self, data: Dataset, index: np.ndarray | slice | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
@@ -397,6 +425,11 @@ def _check_scalar(source: str, name: str, var: Variable) -> None:
 
 def _shape_text(shape: tuple[int | None, ...]) -> str:
     return " x ".join("B" if d is None else str(d) for d in shape)
+
+
+def _units_fix(layer: str, classes: int) -> Fix:
+    return Fix(f"Set the units of {layer} to {classes}",
+               lambda g: g.set_attrs(layer, {"units": classes}))
 
 
 def _listing(table: Mapping[str, Any]) -> str:

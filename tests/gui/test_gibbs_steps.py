@@ -61,7 +61,10 @@ def test_k_raised_from_the_training_dock_applies_from_the_next_epoch(qtbot, wind
     qtbot.waitUntil(lambda: row.note.text() == "now 3", timeout=LONG)
     ks = [r.metrics["k"] for r in records]
     first_three = ks.index(3.0)
-    assert set(ks[:first_three]) == {1.0} and first_three <= applied_after + 1
+    # the epochs that had ended before the click ran k = 1; the GUI hears of epochs after
+    # the training thread has run them, so how many more ran k = 1 depends on that lag (the
+    # exact epoch is checked in tests/train/test_rbm_training.py)
+    assert first_three >= applied_after and set(ks[:first_three]) == {1.0}
     assert row.spin.value() == 3
     qtbot.mouseClick(training.stop_button, Qt.MouseButton.LeftButton)
     with qtbot.waitSignal(training.session.finished, timeout=LONG):

@@ -431,3 +431,51 @@ def test_locate_non_finite_names_the_users_node_from_the_reference(tmp_path):
     assert found.node == loss.owner.name and found.phase == "forward" and not found.on_device
     assert found.describe() == (f"node {loss.owner.name!r} (binary_cross_entropy), at its inner "
                                 "op log (forward pass: -inf in 1 of 1 element(s))")
+
+
+def _dense_classifier(path, units: int):
+    """x (B, 64) -> dense_layer `out` with `units` -> softmax cross-entropy with y."""
+    from nodestudio.graph import fileformat
+    from nodestudio.graph.model import Graph
+    graph = Graph()
+    graph.add_node("input", {"shape": [None, 64], "role": "features"}, id="x")
+    graph.add_node("input", {"shape": [None], "dtype": "int32", "role": "labels"}, id="y")
+    graph.add_node("dense_layer", {"units": units}, id="out")
+    graph.add_node("softmax_cross_entropy", {}, id="loss")
+    graph.connect("x:out", "out:x")
+    graph.connect("out:out", "loss:logits")
+    graph.connect("y:out", "loss:labels")
+    graph.set_output("loss", "loss:loss")
+    fileformat.save(graph, path)
+    return graph
+
+
+def test_too_few_logits_come_with_the_fix_and_too_many_with_a_warning(tmp_path, digits):
+    graph = _dense_classifier(tmp_path / "few.json", 4)
+    with pytest.raises(DataMismatchError, match="has 10 classes, but the graph's output "
+                                                "distinguishes 4") as info:
+        Trainer(Model.load(tmp_path / "few.json"), digits)
+    fix = info.value.fix
+    assert fix is not None and fix.label == "Set the units of out to 10"
+    fix.apply(graph)
+    assert graph.nodes["out"].attrs["units"] == 10
+    model = Model.from_document(graph)
+    model.check_data(digits)  # fits now
+    assert model.class_notes(digits) == []
+
+    _dense_classifier(tmp_path / "many.json", 100)
+    model = Model.load(tmp_path / "many.json")
+    [note] = model.class_notes(digits)
+    assert note.level == "warning"
+    assert note.message == ("the graph's output distinguishes 100 classes, but dataset "
+                            "'digits' has 10: 90 of its outputs are never a label (set the "
+                            "units of 'out' to 10)")
+
+
+def test_the_command_line_warns_of_outputs_that_are_never_a_label(tmp_path, capsys):
+    from nodestudio.cli import main
+    _dense_classifier(tmp_path / "many.json", 100)
+    assert main(["train", str(tmp_path / "many.json"), "--data", "digits", "--epochs", "1",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert ("nodestudio: warning: the graph's output distinguishes 100 classes, but dataset "
+            "'digits' has 10") in capsys.readouterr().err

@@ -202,7 +202,8 @@ class _Worker:
             inferred = f" ({'; '.join(model.roles.inferred)})" if model.roles.inferred else ""
             self.bridge.roles_note.emit(f"Training roles: {model.roles.describe()}{inferred}")
         data = load_data(settings)
-        for note in data.notes:  # what 'auto' did, raw values far outside [0, 1]
+        # what 'auto' did, raw values far outside [0, 1], more outputs than classes
+        for note in [*data.notes, *model.class_notes(data)]:
             if not self.closed:
                 self.bridge.note.emit(note)
         extra = {} if self.strategy is None else {"strategy": self.strategy}
