@@ -237,3 +237,22 @@ def test_the_examples_menu_shows_the_examples_titles_and_opens_them(window):
     assert "Mlp" not in titles and "Deep Mlp" not in titles
     titles["Logistic regression (784 -> 10)"].trigger()
     assert window.document.path.name == "logistic_regression.json"
+
+
+def test_more_outputs_than_classes_is_a_warning_in_the_log(qtbot, window, tmp_path):
+    """A dense layer left at 100 units as the logits of mnist5k's 10 digits trains, and the log
+    says which layer to change."""
+    from tests.train.test_loop import _dense_classifier
+    path = tmp_path / "wide.json"
+    graph = _dense_classifier(path, 100)
+    graph.nodes["x"].attrs["shape"] = [None, 784]
+    fileformat.save(graph, path)
+    assert window.open_path(path, ask=False)
+    window.training.epochs.setValue(1)
+    with qtbot.waitSignal(window.training.finished_run, timeout=120_000) as done:
+        window.actions.train.trigger()
+    assert done.args == [True]
+    warnings = [m for level, m, _ in window.log_panel.entries() if level == "warning"]
+    assert any(m.startswith("the graph's output distinguishes 100 classes, but dataset "
+                            "'mnist5k' has 10: 90 of its outputs are never a label (set the "
+                            "units of 'out' to 10)") for m in warnings), warnings
