@@ -16,6 +16,34 @@ inline float ns_log1p_exp_neg(float a)
         + z * (0.0666666667f + z * 0.0588235294f)))))));
     return 2.0f * s * series;
 }
+// log(x) without a call to log (one element at a time in PoCL 3.1, as said above): x = m 2^e
+// with m in [sqrt(1/2), sqrt(2)), log x = e ln 2 + 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172,
+// six terms of the series; ln 2 in two parts so that e ln 2 keeps its accuracy. Subnormal x
+// is scaled by 2^23 first. Within 3 ulp (OpenCL's bound for log) over the whole float range;
+// 0 gives -inf, a negative x NaN, inf inf.
+inline float ns_log(float x)
+{
+    const int tiny = x < 1.17549435e-38f;
+    const int bits = as_int(tiny ? x * 8388608.0f : x);
+    int e = ((bits >> 23) & 0xff) - (tiny ? 150 : 127);
+    float m = as_float((bits & 0x007fffff) | 0x3f800000);
+    const int big = m > 1.41421356f;
+    m = big ? m * 0.5f : m;
+    e += big;
+    const float s = (m - 1.0f) / (m + 1.0f);
+    const float z = s * s;
+    const float series = 2.0f * s * (1.0f + z * (0.333333333f + z * (0.2f + z * (0.142857143f
+        + z * (0.111111111f + z * 0.0909090909f)))));
+    const float ef = (float)e;
+    const float r = ef * 6.9313812256e-01f + (ef * 9.0580006145e-06f + series);
+    return (x > 0.0f && x < INFINITY) ? r : (x == 0.0f ? -INFINITY : (x == INFINITY ? x : NAN));
+}
+// log1p(x) as log(u) x / (u - 1) with u = 1 + x, which corrects u's rounding (Goldberg)
+inline float ns_log1p(float x)
+{
+    const float u = 1.0f + x;
+    return (u == 1.0f || u == INFINITY) ? x : ns_log(u) * (x / (u - 1.0f));
+}
 __kernel void $name($params)
 {
     const $index_t i = get_global_id(0);

@@ -30,6 +30,8 @@ _DOUBLE_HELPERS = """inline double ns_log1p_exp_neg_d(double a)
     return log1p(exp(-a));
 }
 """
+# kernels/elementwise.cl's float helpers whose double versions are OpenCL's own functions
+_FLOAT_ONLY_HELPERS = (("ns_log1p(", "log1p("), ("ns_log(", "log("))
 _FLOAT_LITERAL = re.compile(r"(?<![\w.])((?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)f\b")
 _SATURATE = {INT: "convert_int_sat", INT64: "convert_long_sat"}
 
@@ -108,6 +110,8 @@ def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: 
         if double:
             expr = _FLOAT_LITERAL.sub(r"\1", expr)
             expr = expr.replace("ns_log1p_exp_neg(", "ns_log1p_exp_neg_d(")
+            for helper, builtin in _FLOAT_ONLY_HELPERS:  # double: the builtins are exact
+                expr = expr.replace(helper, builtin)
             doubles = True
         values = {k: c_literal(v, double) for k, v in node.attrs.items()
                   if isinstance(v, (int, float)) and v is not None}

@@ -87,11 +87,11 @@ elementwise("pow", "Math", "a ** b (NaN for a negative a with a non-integer b)",
             lambda a, b: np.power(a, b), binary(_pow_grad), inputs=AB)
 elementwise("neg", "Math", "-x", "-a", lambda x: -x, unary(lambda F, x, o, g, at: -g), int_ok=True)
 elementwise("exp", "Math", "e ** x", "exp(a)", np.exp, unary(lambda F, x, o, g, at: g * o))
-elementwise("log", "Math", "natural logarithm", "log(a)", np.log,
+elementwise("log", "Math", "natural logarithm", "ns_log(a)", np.log,
             unary(lambda F, x, o, g, at: g / x))
 elementwise("expm1", "Math", "e ** x - 1, accurate where x is near 0", "expm1(a)", np.expm1,
             unary(lambda F, x, o, g, at: g * (o + 1.0)))
-elementwise("log1p", "Math", "log(1 + x), accurate where x is near 0", "log1p(a)", np.log1p,
+elementwise("log1p", "Math", "log(1 + x), accurate where x is near 0", "ns_log1p(a)", np.log1p,
             unary(lambda F, x, o, g, at: g / (x + 1.0)))
 elementwise("sqrt", "Math", "square root", "sqrt(a)", np.sqrt,
             unary(lambda F, x, o, g, at: g / (2.0 * o)))
