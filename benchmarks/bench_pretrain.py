@@ -31,6 +31,7 @@ conjugate-gradient fine-tuning.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -157,8 +158,9 @@ def main(argv=None) -> int:
     if args.write_docs:
         seeds = ", ".join(map(str, args.seeds))
         block = (f"{BEGIN}\n{args.pretrain} pretraining epochs per layer, {args.finetune} "
-                 f"fine-tuning epochs, seeds {seeds}; one run on the shared 2-core machine, "
-                 f"loaded by other agents (the seconds are indicative).\n\n{text}\n\n"
+                 f"fine-tuning epochs, seeds {seeds}; one run on {time.strftime('%Y-%m-%d')} "
+                 f"on a shared 2-core machine, load average {os.getloadavg()[0]:.1f} at the "
+                 f"end (the seconds are indicative).\n\n{text}\n\n"
                  f"{deep} (seed {args.seeds[0]}).\n{END}")
         docs = DOCS.read_text()
         DOCS.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block,
