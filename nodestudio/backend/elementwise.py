@@ -32,6 +32,7 @@ _DOUBLE_HELPERS = """inline double ns_log1p_exp_neg_d(double a)
 """
 # kernels/elementwise.cl's float helpers whose double versions are OpenCL's own functions
 _FLOAT_ONLY_HELPERS = (("ns_log1p(", "log1p("), ("ns_log(", "log("))
+MIN_ROW = 32  # the shortest last axis a 2-d grid is used for (it vectorises along it)
 _FLOAT_LITERAL = re.compile(r"(?<![\w.])((?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)f\b")
 _SATURATE = {INT: "convert_int_sat", INT64: "convert_long_sat"}
 
@@ -71,10 +72,57 @@ def _offset(shape: Sequence[int], out_shape: Sequence[int], index: str) -> str:
     return " + ".join(terms) or "0"
 
 
+def _offset_rc(shape: Sequence[int], out_shape: Sequence[int]) -> str:
+    """`_offset` on the 2-d grid: `c` the coordinate on the last axis, `r` the row (the flat
+    index over the other axes)."""
+    if tuple(shape) == tuple(out_shape):
+        return "i"
+    if math.prod(shape) == 1:
+        return "0"
+    padded = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
+    in_strides = contiguous_strides(padded)
+    row_strides = contiguous_strides(out_shape[:-1])
+    terms = []
+    for axis, dim in enumerate(padded):
+        if dim == 1:
+            continue
+        if axis == len(padded) - 1:
+            coord = "c"
+        else:
+            coord = "r" if row_strides[axis] == 1 else f"(r / {row_strides[axis]})"
+            if axis > 0:
+                coord = f"({coord} % {out_shape[axis]})"
+        terms.append(coord if in_strides[axis] == 1 else f"{coord} * {in_strides[axis]}")
+    return " + ".join(terms) or "0"
+
+
+def linear_index(index_t: str, total: int) -> str:
+    """The index lines of a 1-d kernel of `total` work-items (kernels/elementwise.cl)."""
+    return f"    const {index_t} i = get_global_id(0);\n    if (i >= {total}) return;"
+
+
+def _by_rows(group: Group, shapes: Mapping[int, tuple[int, ...]],
+             out_shape: Sequence[int]) -> bool:
+    """Whether the 2-d grid pays: an input broadcast against a matrix-like output whose rows
+    are long enough to vectorise along."""
+    if len(out_shape) < 2 or out_shape[-1] < MIN_ROW or math.prod(out_shape) == 0:
+        return False
+    return any(tuple(shapes[id(v)]) != tuple(out_shape) and math.prod(shapes[id(v)]) != 1
+               for v in group.inputs)
+
+
 def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: str) -> Plan:
     out_shape = shapes[id(group.nodes[-1].outputs[0])]
     total = math.prod(out_shape)
     index_t = "int" if total < 2**31 - 1 else "long"
+    by_rows = _by_rows(group, shapes, out_shape)
+    if by_rows:
+        columns = out_shape[-1]
+        index = (f"    const int c = get_global_id(0);\n    const {index_t} r = get_global_id(1);"
+                 f"\n    const {index_t} i = r * {columns} + c;")
+        grid: tuple[int, ...] = (columns, total // columns)
+    else:
+        index, grid = linear_index(index_t, total), (max(total, 1),)
     params: list[str] = []
     body: list[str] = []
     local: dict[int, str] = {}
@@ -84,7 +132,9 @@ def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: 
         params.append(f"__global const {ctype}* restrict in{k}")
         args.append(f"in{k}")
         local[id(var)] = f"x{k}"
-        body.append(f"    const {ctype} x{k} = in{k}[{_offset(shapes[id(var)], out_shape, 'i')}];")
+        offset = _offset_rc(shapes[id(var)], out_shape) if by_rows else \
+            _offset(shapes[id(var)], out_shape, "i")
+        body.append(f"    const {ctype} x{k} = in{k}[{offset}];")
     doubles = draws = False
     for j, node in enumerate(group.nodes):
         out = node.outputs[0]
@@ -139,12 +189,12 @@ def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: 
         params.append("const uint call_index")
         args.append("call_index")
         options += " " + random_options()
-    source = render("elementwise.cl", name=name, params=", ".join(params), index_t=index_t,
-                    total=total, body="\n".join(body))
+    source = render("elementwise.cl", name=name, params=", ".join(params), index=index,
+                    body="\n".join(body))
     if doubles:  # the helpers' double versions (the template's are float: no fp64 needed)
         source = source.replace("__kernel void", _DOUBLE_HELPERS + "__kernel void", 1)
     if draws:
         source = load_source("uniform.cl") + source
     source = with_fp64_pragma(source)
-    launch = Launch(name, source, options, (max(total, 1),), None, tuple(args))
+    launch = Launch(name, source, options, grid, None, tuple(args))
     return Plan((launch,))

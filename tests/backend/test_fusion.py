@@ -279,3 +279,25 @@ def test_log_and_log1p_keep_opencls_accuracy_over_the_float_range():
     assert np.isnan(logs[2]) and logs[3] == np.inf and np.isnan(logs[4]) and np.isnan(logs[5])
     np.testing.assert_array_equal(log1ps[:4], [0.0, -0.0, -np.inf, np.inf])
     assert np.isnan(log1ps[4]) and np.isnan(log1ps[5])
+
+
+@pytest.mark.parametrize("out_shape, shapes", [
+    ((7, 40), [(40,), (7, 1), (7, 40)]),           # a bias, a column, a matrix
+    ((3, 5, 33), [(5, 33), (3, 1, 33), (3, 5, 1)]),  # over the first, middle, last axis
+    ((2, 3, 4, 64), [(3, 1, 64), (2, 1, 4, 1), ()]),
+    ((6, 31), [(31,), (6, 1), (6, 31)]),           # rows too short: the 1-d grid
+])
+def test_broadcast_inputs_read_by_rows_and_columns_match_numpy(out_shape, shapes):
+    """An input broadcast over the rows of a wide enough output is read at column c of a 2-d
+    grid (no modulo); every broadcast pattern gives NumPy's answer."""
+    xs = [ns.tensor(f"b{k}", s) for k, s in enumerate(shapes)]
+    values = [RNG.standard_normal(s).astype(np.float32) for s in shapes]
+    out = ns.tanh(xs[0] + xs[1]) * xs[2] - xs[1]
+    fn = ns.function(xs, out)
+    got = fn(*values)
+    a, b, c = (v.astype(np.float64) for v in values)
+    np.testing.assert_allclose(got, np.tanh(a + b) * c - b, rtol=1e-5, atol=1e-6)
+    assert got.shape == out_shape
+    [kernel] = fn.kernels()
+    assert kernel.global_size == ((out_shape[-1], int(np.prod(out_shape[:-1])))
+                                  if out_shape[-1] >= 32 else (int(np.prod(out_shape)),))

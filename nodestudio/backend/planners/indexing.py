@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from nodestudio.backend.elementwise import linear_index
 from nodestudio.backend.launch import Launch, Plan
 from nodestudio.backend.planners.common import C_TYPES as _C_TYPES
 from nodestudio.backend.planners.common import FamilyNode
@@ -77,7 +78,7 @@ def _fill_zeros(node: Any) -> Plan:
     name = "zeros_indexing"
     source = render("elementwise.cl", name=name,
                     params=f"__global {_C_TYPES[node.out_dtypes[0]]}* restrict out0",
-                    index_t="int" if n_out < _INT_INDEX_LIMIT else "long", total=n_out,
+                    index=linear_index("int" if n_out < _INT_INDEX_LIMIT else "long", n_out),
                     body="    out0[i] = 0;")
     return Plan((Launch(name, source, "", (n_out,), None, ("out0",)),))
 
