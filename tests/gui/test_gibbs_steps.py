@@ -72,6 +72,10 @@ def test_k_raised_from_the_training_dock_applies_from_the_next_epoch(qtbot, wind
     assert row.isHidden()
     assert all(r.metrics["k"] == 3.0 for r in training.session.history.epochs[first_three:])
     assert panel.row("rbm")[1] == "done"
+    # no error output: the Curves' error plot has no lonely best-epoch line; the loss plot has
+    curves = window.curves
+    assert not curves._best_lines["error"].isVisible()
+    assert curves._best_lines["loss"].isVisible()
 
 
 def test_the_row_stays_hidden_for_a_network_without_rbms(qtbot, window):

@@ -402,7 +402,11 @@ class CurvesPanel(QWidget):
                 run.items["batch"].setData(list(xs), list(ys))
             line = self._best_lines.get(prefix)
             if line is not None and run is self._best_run:
-                line.setVisible(run.best_epoch is not None)
+                # a graph without an error output (an RBM's cost) draws no error curve: no
+                # best-epoch line alone on an empty plot either
+                line.setVisible(run.best_epoch is not None and (prefix != "error" or any(
+                    r.train_error is not None or r.valid_error is not None
+                    for r in run.epochs)))
                 if run.best_epoch is not None:
                     line.setValue(run.best_epoch)
                     line.label.setFormat(f"best {run.best_epoch}")
