@@ -30,8 +30,10 @@ _DOUBLE_HELPERS = """inline double ns_log1p_exp_neg_d(double a)
     return log1p(exp(-a));
 }
 """
-# kernels/elementwise.cl's float helpers whose double versions are OpenCL's own functions
-_FLOAT_ONLY_HELPERS = (("ns_log1p(", "log1p("), ("ns_log(", "log("))
+# kernels/elementwise.cl's float helpers and what a double node calls instead: the helper
+# above, or OpenCL's own function (exact enough in double); longest name first
+_DOUBLE_VERSIONS = (("ns_log1p_exp_neg(", "ns_log1p_exp_neg_d("), ("ns_log1p(", "log1p("),
+                    ("ns_log(", "log("))
 MIN_ROW = 32  # the shortest last axis a 2-d grid is used for (it vectorises along it)
 _FLOAT_LITERAL = re.compile(r"(?<![\w.])((?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)f\b")
 _SATURATE = {INT: "convert_int_sat", INT64: "convert_long_sat"}
@@ -52,44 +54,26 @@ def c_literal(value: object, double: bool = False) -> str:
     return f"{number!r}" if double else f"{number!r}f"
 
 
-def _offset(shape: Sequence[int], out_shape: Sequence[int], index: str) -> str:
-    """C expression for the flat offset into a broadcast input at output element `index`."""
-    if tuple(shape) == tuple(out_shape):
-        return index
-    if math.prod(shape) == 1:
-        return "0"
-    padded = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
-    in_strides = contiguous_strides(padded)
-    out_strides = contiguous_strides(out_shape)
-    terms = []
-    for axis, dim in enumerate(padded):
-        if dim == 1:
-            continue
-        coord = f"({index} / {out_strides[axis]})" if out_strides[axis] != 1 else index
-        if axis > 0:
-            coord = f"({coord} % {out_shape[axis]})"
-        terms.append(coord if in_strides[axis] == 1 else f"{coord} * {in_strides[axis]}")
-    return " + ".join(terms) or "0"
-
-
-def _offset_rc(shape: Sequence[int], out_shape: Sequence[int]) -> str:
-    """`_offset` on the 2-d grid: `c` the coordinate on the last axis, `r` the row (the flat
-    index over the other axes)."""
+def _offset(shape: Sequence[int], out_shape: Sequence[int], by_rows: bool = False) -> str:
+    """C expression for the flat offset into a broadcast input at output element `i`. On the
+    2-d grid (`by_rows`), from `c`, the coordinate on the last axis, and `r`, the flat index
+    over the other axes: no division or modulo for the last axis."""
     if tuple(shape) == tuple(out_shape):
         return "i"
     if math.prod(shape) == 1:
         return "0"
     padded = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
     in_strides = contiguous_strides(padded)
-    row_strides = contiguous_strides(out_shape[:-1])
+    flat, strides = ("r", contiguous_strides(out_shape[:-1])) if by_rows else \
+        ("i", contiguous_strides(out_shape))
     terms = []
     for axis, dim in enumerate(padded):
         if dim == 1:
             continue
-        if axis == len(padded) - 1:
+        if by_rows and axis == len(padded) - 1:
             coord = "c"
         else:
-            coord = "r" if row_strides[axis] == 1 else f"(r / {row_strides[axis]})"
+            coord = flat if strides[axis] == 1 else f"({flat} / {strides[axis]})"
             if axis > 0:
                 coord = f"({coord} % {out_shape[axis]})"
         terms.append(coord if in_strides[axis] == 1 else f"{coord} * {in_strides[axis]}")
@@ -132,8 +116,7 @@ def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: 
         params.append(f"__global const {ctype}* restrict in{k}")
         args.append(f"in{k}")
         local[id(var)] = f"x{k}"
-        offset = _offset_rc(shapes[id(var)], out_shape) if by_rows else \
-            _offset(shapes[id(var)], out_shape, "i")
+        offset = _offset(shapes[id(var)], out_shape, by_rows)
         body.append(f"    const {ctype} x{k} = in{k}[{offset}];")
     doubles = draws = False
     for j, node in enumerate(group.nodes):
@@ -159,9 +142,8 @@ def plan_elementwise(group: Group, shapes: Mapping[int, tuple[int, ...]], name: 
         expr = node.op.expr or ""
         if double:
             expr = _FLOAT_LITERAL.sub(r"\1", expr)
-            expr = expr.replace("ns_log1p_exp_neg(", "ns_log1p_exp_neg_d(")
-            for helper, builtin in _FLOAT_ONLY_HELPERS:  # double: the builtins are exact
-                expr = expr.replace(helper, builtin)
+            for helper, double_version in _DOUBLE_VERSIONS:
+                expr = expr.replace(helper, double_version)
             doubles = True
         values = {k: c_literal(v, double) for k, v in node.attrs.items()
                   if isinstance(v, (int, float)) and v is not None}
