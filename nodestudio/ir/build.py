@@ -10,7 +10,7 @@ import numpy as np
 
 from nodestudio.errors import ShapeError
 from nodestudio.ir import expr as expr_module
-from nodestudio.ir.expr import Variable, apply, as_variable, fresh_name
+from nodestudio.ir.expr import Variable, apply, as_variable
 from nodestudio.ops.registry import FLOAT64, FLOATS, stream_seed_of
 
 # --- elementwise ----------------------------------------------------------------------------
@@ -316,11 +316,8 @@ def _fill(dims: Sequence[int | None]) -> list[int]:
 
 def random_uniform_like(x, seed: int | None = None):
     """Uniform [0, 1) numbers shaped like x, new on every call. Without a seed each call makes
-    its own stream, seeded from the node's name."""
-    if seed is None:
-        name = fresh_name("random_uniform_like")
-        return apply("random_uniform_like", x, seed=stream_seed_of(name), name=name)
-    return apply("random_uniform_like", x, seed=seed)
+    its own stream, seeded from the node's name (the op's seed -1, resolved when built)."""
+    return apply("random_uniform_like", x, seed=-1 if seed is None else seed)
 
 
 def dropout(x, p: float = 0.5, seed: int | None = None, mode: str = "auto"):

@@ -34,8 +34,9 @@ class Group:
 
 
 def is_fusable_draw(node: Apply) -> bool:
-    """A uniform draw an elementwise kernel can compute in place (see the module docstring)."""
-    return node.op.name == "random_uniform_like"
+    """A uniform draw an elementwise kernel can compute in place (see the module docstring):
+    an op of the `random` kernel family, whose element i is Philox of (i, call, seed)."""
+    return node.op.kernel == "random"
 
 
 def is_inline_constant(var: Variable) -> bool:
