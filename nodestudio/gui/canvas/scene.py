@@ -9,6 +9,7 @@ The scene also runs the two mouse gestures that edit the graph: moving nodes (re
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -238,10 +239,8 @@ class GraphScene(QGraphicsScene):
         roles = self.document.roles
         example, _classes = self.dataset_shape
         if roles.features is None:
-            width = 1
-            for dim in example:
-                width *= dim
-            return {"shape": [None, width], "dtype": "float32", "role": "features"}
+            return {"shape": [None, math.prod(example)], "dtype": "float32",
+                    "role": "features"}
         if roles.labels is None:
             return {"shape": [None], "dtype": "int32", "role": "labels"}
         return None

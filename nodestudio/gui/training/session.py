@@ -429,18 +429,21 @@ class TrainingSession(QObject):
         self._epoch_tasks.append(task)
         return lambda: self._epoch_tasks.remove(task) if task in self._epoch_tasks else None
 
+    def _strategy(self) -> Any:
+        """The running trainer's strategy (None before it is built, or with no run)."""
+        return getattr(self._worker.trainer if self._worker is not None else None,
+                       "strategy", None)
+
     def gibbs_steps(self) -> int | None:
         """The Gibbs steps k of the contrastive divergence running now; None when no RBM is
         training (another kind of run, or none, or still compiling)."""
-        trainer = self._worker.trainer if self._worker is not None else None
-        return getattr(getattr(trainer, "strategy", None), "current_k", None)
+        return getattr(self._strategy(), "current_k", None)
 
     def set_gibbs_steps(self, k: int) -> None:
         """Run k Gibbs steps from the next epoch on (raise k as the model sharpens, as
         Hinton's guide suggests); TrainingError when no RBM is training."""
-        trainer = self._worker.trainer if self._worker is not None else None
-        strategy = getattr(trainer, "strategy", None)
-        if self.gibbs_steps() is None or not hasattr(strategy, "set_k"):
+        strategy = self._strategy()
+        if getattr(strategy, "current_k", None) is None:
             raise TrainingError("no RBM is training now: k is the Gibbs steps of "
                                 "contrastive divergence")
         strategy.set_k(k)
