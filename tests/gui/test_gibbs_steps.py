@@ -9,6 +9,8 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 
+from nodestudio.train.loop import TrainingError
+
 LONG = 120_000  # ms: compiling on a loaded PoCL machine
 
 
@@ -88,5 +90,5 @@ def test_the_row_stays_hidden_for_a_network_without_rbms(qtbot, window):
     with qtbot.waitSignal(training.session.finished, timeout=LONG):
         pass
     assert seen and all(seen)
-    with pytest.raises(Exception, match="no RBM is training"):
+    with pytest.raises(TrainingError, match="no RBM is training"):
         training.session.set_gibbs_steps(2)
