@@ -355,25 +355,33 @@ class TrainingPanel(QWidget):
     def train(self, graph: Graph | None = None, title: str | None = None) -> bool:
         """Start training `graph` (the attached document's when None); False, with an error
         logged, when the settings are wrong or a run is going already."""
-        if graph is None and self.document is not None:
-            graph = self.document.graph
-            title = title or self.document.title
-        if graph is None:
-            self.log.emit("error", "no graph to train", None)
+        chosen = self.graph_to_run(graph, title, "train")
+        if chosen is None:
             return False
-        if self.session.running:
-            self.log.emit("warning", "a training run is already in progress", None)
-            return False
+        graph, title = chosen
         try:
             settings = self.settings()
         except TrainingError as exc:
             self.log.emit("error", f"cannot train: {exc}", None)
             self.status.setText(str(exc))
             return False
-        title = title or "graph"
         self.session.start(graph, settings, title)
         self.log.emit("info", f"Training {title}: {settings.describe()}", None)
         return True
+
+    def graph_to_run(self, graph: Graph | None, title: str | None,
+                     verb: str) -> tuple[Graph, str] | None:
+        """`graph` (the attached document's when None) and its title, or None with the reason
+        logged: no graph, or a run going already. Train and Pretrain start through it."""
+        if graph is None and self.document is not None:
+            graph, title = self.document.graph, title or self.document.title
+        if graph is None:
+            self.log.emit("error", f"no graph to {verb}", None)
+            return None
+        if self.session.running:
+            self.log.emit("warning", "a training run is already in progress", None)
+            return None
+        return graph, title or "graph"
 
     def _pause_clicked(self) -> None:
         if self.session.state == "paused":

@@ -300,15 +300,10 @@ class Pretrainer(QObject):
         """Start pretraining (the attached document's graph when None); False, with the
         reason logged, when it cannot start."""
         panel = self.training
-        document = panel.document
-        if graph is None and document is not None:
-            graph, title = document.graph, title or document.title
-        if graph is None:
-            panel.log.emit("error", "no graph to pretrain", None)
+        chosen = panel.graph_to_run(graph, title, "pretrain")
+        if chosen is None:
             return False
-        if self.session.running:
-            panel.log.emit("warning", "a training run is already in progress", None)
-            return False
+        graph, title = chosen
         try:
             settings = request.settings(panel.settings())
             settings.check()
@@ -317,7 +312,7 @@ class Pretrainer(QObject):
             panel.log.emit("error", f"cannot pretrain: {exc}", None)
             panel.status.setText(str(exc))
             return False
-        self.session.start(graph, settings, title or "graph", strategy=strategy,
+        self.session.start(graph, settings, title, strategy=strategy,
                            pretraining=request)
         panel.log.emit("info", f"Pretraining {title}: {request.describe()}", None)
         self.started.emit(request)

@@ -271,23 +271,20 @@ class _Worker:
             self._fail(event.message, event.node, event.history)
 
     def _run_epoch_tasks(self, event: Any) -> None:
-        for task in list(self.epoch_tasks):
-            try:
-                result = task(self.trainer, event)
-            except Exception as exc:  # noqa: BLE001  (a panel's failure must not end the run)
-                result = exc
-            if not self.closed:
-                self.bridge.epoch_task_done.emit(task, result)
+        self._run_tasks(self.epoch_tasks, event, self.bridge.epoch_task_done, every_result=True)
 
     def _run_step_tasks(self, event: BatchEnd) -> None:
         """Each step task after every step; what it returns (None: nothing) goes to the GUI."""
-        for task in list(self.step_tasks):
+        self._run_tasks(self.step_tasks, event, self.bridge.step_task_done, every_result=False)
+
+    def _run_tasks(self, tasks: list[Any], event: Any, done: Any, every_result: bool) -> None:
+        for task in list(tasks):
             try:
                 result = task(self.trainer, event)
             except Exception as exc:  # noqa: BLE001  (a panel's failure must not end the run)
                 result = exc
-            if result is not None and not self.closed:
-                self.bridge.step_task_done.emit(task, result)
+            if (every_result or result is not None) and not self.closed:
+                done.emit(task, result)
 
     def _send_snapshot(self) -> None:
         snapshot, self._pending_snapshot = self._pending_snapshot, None
